@@ -1,0 +1,56 @@
+//! Two small real datasets shipped inside the crate (see `data/bundled/README.md` for their
+//! licence and citation), for the demo and the tests.
+
+use crate::csv::{CsvOptions, LabelColumn, parse_csv};
+use crate::dataset::{Dataset, TargetKind, labels_to_targets};
+use crate::error::DataError;
+
+const WINE: &[u8] = include_bytes!("../bundled/winequality-red.csv.gz");
+const DIGITS: &[u8] = include_bytes!("../bundled/digits.csv.gz");
+
+/// UCI Wine Quality, red: 1,599 wines, 11 physico-chemical features, quality (3..8) as a real
+/// target.
+pub fn wine() -> Result<Dataset, DataError> {
+    let name = "bundled:winequality-red";
+    let options = CsvOptions {
+        header: true,
+        label: LabelColumn::Name("quality".into()),
+    };
+    let table = parse_csv(WINE, name, &options)?;
+    let targets = labels_to_targets(name, &table.labels, TargetKind::Real)?;
+    Dataset::new(
+        name,
+        vec![table.columns.len()],
+        table.features,
+        targets,
+        false,
+    )
+}
+
+/// UCI Optical Recognition of Handwritten Digits (scikit-learn's copy): 1,797 images of 8×8
+/// pixels valued 0..16, as `[64]` vectors, 10 classes.
+pub fn digits() -> Result<Dataset, DataError> {
+    let name = "bundled:digits";
+    let options = CsvOptions {
+        header: false,
+        label: LabelColumn::Last,
+    };
+    let table = parse_csv(DIGITS, name, &options)?;
+    let targets = labels_to_targets(name, &table.labels, TargetKind::Classes)?;
+    Dataset::new(
+        name,
+        vec![table.columns.len()],
+        table.features,
+        targets,
+        false,
+    )
+}
+
+/// A bundled dataset by name (`wine` or `digits`).
+pub fn by_name(name: &str) -> Option<Result<Dataset, DataError>> {
+    match name {
+        "wine" | "winequality-red" => Some(wine()),
+        "digits" => Some(digits()),
+        _ => None,
+    }
+}

@@ -1,0 +1,24 @@
+//! ardent's dataset readers: IDX (gzip or raw), CSV with a header and a label column, NPY;
+//! deterministic splits; normalisation; two small bundled datasets.
+//!
+//! Every reader takes bytes and a source name (a path or `bundled:NAME`) so that errors say
+//! where the problem is: a byte offset for IDX, a line for CSV.
+
+pub mod bundled;
+mod csv;
+mod dataset;
+mod error;
+mod gz;
+mod idx;
+mod normalize;
+mod npy;
+
+pub use csv::{CsvOptions, CsvTable, LabelColumn, parse_csv, read_csv};
+pub use dataset::{
+    Dataset, LoadOptions, SplitMix64, Splits, TargetKind, Targets, load_csv, load_idx_pair,
+    load_npy_pair, load_path, shuffle,
+};
+pub use error::DataError;
+pub use idx::{IdxArray, encode_idx, parse_idx, read_idx};
+pub use normalize::{Normalizer, Pooling};
+pub use npy::{NpyArray, encode_npy_f32, parse_npy, read_npy};

@@ -1,0 +1,67 @@
+//! The relative-density rule (`METHOD.md` §5): for q(w) = N(μ, σ²),
+//! ρ = q(0)/q(μ) = exp(−μ²/2σ²), and w is pruned when ρ > λ.
+
+/// ρ = exp(−μ² / (2σ²)) from μ and log σ².
+pub fn relative_density(mu: f32, log_sigma2: f32) -> f32 {
+    let mu = f64::from(mu);
+    (-(mu * mu) / (2.0 * f64::from(log_sigma2).exp())).exp() as f32
+}
+
+/// ρ from Sparse VD's log α = log(σ²/μ²): ρ = exp(−1/(2α)).
+pub fn relative_density_from_log_alpha(log_alpha: f32) -> f32 {
+    (-0.5 * (-f64::from(log_alpha)).exp()).exp() as f32
+}
+
+/// The log α at which ρ equals `lambda`: log α = −log(−2 log λ). λ = 0.975 gives ≈ 3.0.
+pub fn log_alpha_threshold(lambda: f64) -> f64 {
+    -(-2.0 * lambda.ln()).ln()
+}
+
+/// Keep-mask by the rule: `true` where the weight survives (ρ ≤ λ).
+///
+/// # Panics
+/// When `mu` and `log_sigma2` differ in length.
+pub fn keep_mask(mu: &[f32], log_sigma2: &[f32], lambda: f32) -> Vec<bool> {
+    assert_eq!(
+        mu.len(),
+        log_sigma2.len(),
+        "mu and log_sigma2 lengths differ"
+    );
+    mu.iter()
+        .zip(log_sigma2)
+        .map(|(&m, &s)| relative_density(m, s) <= lambda)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rho_and_log_alpha_forms_agree() {
+        for &(mu, log_s2) in &[(0.3f32, -4.0f32), (-1.2, 0.5), (0.01, -2.0), (2.0, -9.0)] {
+            let log_alpha = log_s2 - (mu * mu).ln();
+            let a = relative_density(mu, log_s2);
+            let b = relative_density_from_log_alpha(log_alpha);
+            assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn threshold_0975_is_log_alpha_3() {
+        let t = log_alpha_threshold(0.975);
+        assert!((t - 3.0).abs() < 0.02, "{t}");
+        // At the threshold the two forms meet λ.
+        let rho = relative_density_from_log_alpha(t as f32);
+        assert!((rho - 0.975).abs() < 1e-5, "{rho}");
+    }
+
+    #[test]
+    fn mask_keeps_informative_weights() {
+        // μ = 1, σ² = 0.01: ρ = e^-50, kept. μ = 0.01, σ² = 1: ρ ≈ 1, pruned.
+        let m = keep_mask(&[1.0, 0.01], &[0.01f32.ln(), 0.0], 0.975);
+        assert_eq!(m, vec![true, false]);
+        // A mean of exactly zero is always pruned for λ < 1.
+        assert_eq!(keep_mask(&[0.0], &[-20.0], 0.999), vec![false]);
+    }
+}

@@ -1,0 +1,23 @@
+//! ardent's model-family IR.
+//!
+//! A family is a DAG whose edges carry candidate ops mixed by structure weights γ
+//! (`METHOD.md` §1). [`Family::parse`] reads a TOML spec, validates it (acyclic, every vertex
+//! reachable, shapes agree) and infers every vertex's shape; [`Family::supernet_cost`] and
+//! [`Family::extremes`] count parameters and FLOPs.
+
+pub mod ard;
+mod count;
+mod error;
+mod family;
+pub mod ops;
+mod shape;
+pub mod spec;
+pub mod structure;
+
+pub use ard::{Ard, Grouping};
+pub use count::{Choice, Cost, Extremes, Member};
+pub use error::{Location, SpecError};
+pub use family::{Edge, Family, INPUT, Task, Vertex};
+pub use ops::{Activation, Op, PoolKind};
+pub use shape::Shape;
+pub use spec::{Aggregation, TaskKind};

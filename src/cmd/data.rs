@@ -1,0 +1,91 @@
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use ardent_data::{CsvOptions, Dataset, LabelColumn, LoadOptions, TargetKind, Targets, bundled};
+
+use crate::fmt::thousands;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// A directory (MNIST IDX layout, train.csv, or x_train.npy + y_train.npy), a CSV file,
+    /// or a bundled dataset: `digits` or `wine`.
+    source: String,
+    /// Read labels as real targets (regression) instead of classes.
+    #[arg(long)]
+    regression: bool,
+    /// CSV: the label column's name (default: the last column).
+    #[arg(long)]
+    label: Option<String>,
+    /// CSV: the file has no header line.
+    #[arg(long)]
+    no_header: bool,
+    /// Accept NaN and inf in features.
+    #[arg(long)]
+    allow_non_finite: bool,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let (train, test) = match bundled::by_name(&args.source) {
+        Some(d) => (d?, None),
+        None => {
+            let options = LoadOptions {
+                allow_non_finite: args.allow_non_finite,
+                csv: CsvOptions {
+                    header: !args.no_header,
+                    label: args
+                        .label
+                        .clone()
+                        .map_or(LabelColumn::Last, LabelColumn::Name),
+                },
+            };
+            let kind = if args.regression {
+                TargetKind::Real
+            } else {
+                TargetKind::Classes
+            };
+            let s = ardent_data::load_path(&PathBuf::from(&args.source), kind, &options)
+                .with_context(|| format!("loading {}", args.source))?;
+            (s.train, s.test)
+        }
+    };
+    print(&train, "train");
+    if let Some(t) = &test {
+        print(t, "test");
+    }
+    Ok(())
+}
+
+fn print(d: &Dataset, split: &str) {
+    println!(
+        "{} ({split}): {} samples of shape {:?}",
+        d.name,
+        thousands(d.len() as u128),
+        d.sample_shape
+    );
+    let (lo, hi, sum) = d.features.iter().fold(
+        (f32::INFINITY, f32::NEG_INFINITY, 0f64),
+        |(lo, hi, s), &x| (lo.min(x), hi.max(x), s + f64::from(x)),
+    );
+    println!(
+        "  features: min {lo}, max {hi}, mean {:.4}",
+        sum / d.features.len().max(1) as f64
+    );
+    match &d.targets {
+        Targets::Classes { labels, classes } => {
+            let mut counts = vec![0usize; *classes];
+            for &l in labels {
+                counts[l as usize] += 1;
+            }
+            let counts: Vec<String> = counts.iter().map(|c| c.to_string()).collect();
+            println!("  {classes} classes, counts: {}", counts.join(" "));
+        }
+        Targets::Real { values, width } => {
+            let (lo, hi) = values
+                .iter()
+                .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &x| {
+                    (lo.min(x), hi.max(x))
+                });
+            println!("  {width} real target(s), range {lo} .. {hi}");
+        }
+    }
+}

@@ -1,0 +1,41 @@
+//! `ardent`: the command line over ardent's crates. Thin: parsing, printing, exit codes.
+//! Every error exits with code 2 after one `error:` line that names the file and the place.
+
+mod cmd;
+mod fmt;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ardent",
+    version,
+    about = "Train a model family with ARD, prune it, export compact ONNX, run it with tract"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Validate model-family specs and print vertices, edges, parameters and FLOPs.
+    Check(cmd::check::Args),
+    /// Read a dataset and print a summary of it.
+    Data(cmd::data::Args),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check(a) => cmd::check::run(a),
+        Command::Data(a) => cmd::data::run(a),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}

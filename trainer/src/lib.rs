@@ -1,0 +1,3 @@
+//! ardent's trainer: variational ARD supernets on burn.
+
+pub mod ard;
