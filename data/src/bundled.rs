@@ -2,7 +2,7 @@
 //! licence and citation), for the demo and the tests.
 
 use crate::csv::{CsvOptions, LabelColumn, parse_csv};
-use crate::dataset::{Dataset, TargetKind, labels_to_targets};
+use crate::dataset::{Dataset, TargetKind, from_table};
 use crate::error::DataError;
 
 const WINE: &[u8] = include_bytes!("../bundled/winequality-red.csv.gz");
@@ -17,14 +17,7 @@ pub fn wine() -> Result<Dataset, DataError> {
         label: LabelColumn::Name("quality".into()),
     };
     let table = parse_csv(WINE, name, &options)?;
-    let targets = labels_to_targets(name, &table.labels, TargetKind::Real)?;
-    Dataset::new(
-        name,
-        vec![table.columns.len()],
-        table.features,
-        targets,
-        false,
-    )
+    from_table(name, table, TargetKind::Real, false)
 }
 
 /// UCI Optical Recognition of Handwritten Digits (scikit-learn's copy): 1,797 images of 8×8
@@ -36,14 +29,7 @@ pub fn digits() -> Result<Dataset, DataError> {
         label: LabelColumn::Last,
     };
     let table = parse_csv(DIGITS, name, &options)?;
-    let targets = labels_to_targets(name, &table.labels, TargetKind::Classes)?;
-    Dataset::new(
-        name,
-        vec![table.columns.len()],
-        table.features,
-        targets,
-        false,
-    )
+    from_table(name, table, TargetKind::Classes, false)
 }
 
 /// A bundled dataset by name (`wine` or `digits`).

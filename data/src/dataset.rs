@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::csv::{CsvOptions, read_csv};
+use crate::csv::{CsvOptions, CsvTable, read_csv};
 use crate::error::DataError;
 use crate::idx::read_idx;
 use crate::npy::read_npy;
@@ -359,16 +359,24 @@ pub fn load_idx_pair(
 /// Loads a CSV table; the label column becomes the target.
 pub fn load_csv(path: &Path, kind: TargetKind, opts: &LoadOptions) -> Result<Dataset, DataError> {
     let table = read_csv(path, &opts.csv)?;
-    let name = path.display().to_string();
-    let targets = labels_to_targets(&name, &table.labels, kind)?;
-    let width = table.columns.len();
-    Dataset::new(
-        name,
-        vec![width],
-        table.features,
-        targets,
+    from_table(
+        &path.display().to_string(),
+        table,
+        kind,
         opts.allow_non_finite,
     )
+}
+
+/// Turns a parsed CSV table into a dataset of vectors.
+pub(crate) fn from_table(
+    name: &str,
+    table: CsvTable,
+    kind: TargetKind,
+    allow_non_finite: bool,
+) -> Result<Dataset, DataError> {
+    let targets = labels_to_targets(name, &table.labels, kind)?;
+    let width = table.columns.len();
+    Dataset::new(name, vec![width], table.features, targets, allow_non_finite)
 }
 
 /// Loads features and labels from two NPY files; the first axis indexes samples.

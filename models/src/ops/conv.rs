@@ -26,6 +26,19 @@ pub(crate) fn window_out(
     (padded >= kernel).then(|| (padded - kernel) / stride + 1)
 }
 
+/// Output height and width of a square window over a `[channels, height, width]` input.
+pub(crate) fn window_out_2d(
+    input: &Shape,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+) -> Option<(usize, usize)> {
+    Some((
+        window_out(input.0[1], kernel, stride, padding)?,
+        window_out(input.0[2], kernel, stride, padding)?,
+    ))
+}
+
 pub(super) fn out_shape(
     channels: usize,
     kernel: usize,
@@ -38,13 +51,9 @@ pub(super) fn out_shape(
             "conv2d needs a [channels, height, width] input, got {input}"
         ));
     }
-    let (h, w) = (input.0[1], input.0[2]);
-    match (
-        window_out(h, kernel, stride, padding),
-        window_out(w, kernel, stride, padding),
-    ) {
-        (Some(oh), Some(ow)) => Ok(Shape(vec![channels, oh, ow])),
-        _ => Err(format!(
+    match window_out_2d(input, kernel, stride, padding) {
+        Some((oh, ow)) => Ok(Shape(vec![channels, oh, ow])),
+        None => Err(format!(
             "conv2d: kernel {kernel} with padding {padding} does not fit input {input}"
         )),
     }

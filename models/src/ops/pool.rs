@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use super::conv::window_out;
+use super::conv::window_out_2d;
 use crate::shape::Shape;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -48,12 +48,9 @@ pub(super) fn out_shape(
             "pool needs a [channels, height, width] input, got {input}"
         ));
     }
-    match (
-        window_out(input.0[1], kernel, stride, padding),
-        window_out(input.0[2], kernel, stride, padding),
-    ) {
-        (Some(oh), Some(ow)) => Ok(Shape(vec![input.0[0], oh, ow])),
-        _ => Err(format!("pool: kernel {kernel} does not fit input {input}")),
+    match window_out_2d(input, kernel, stride, padding) {
+        Some((oh, ow)) => Ok(Shape(vec![input.0[0], oh, ow])),
+        None => Err(format!("pool: kernel {kernel} does not fit input {input}")),
     }
 }
 
