@@ -3,6 +3,7 @@
 mod check;
 mod data;
 mod runtime;
+mod train;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

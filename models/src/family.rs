@@ -95,6 +95,18 @@ impl Family {
         build(spec, src)
     }
 
+    /// The same family with another input shape: the spec text is rewritten at its `input`
+    /// entry and validated again (so the next layers' sizes follow).
+    pub fn with_input(&self, shape: &[usize]) -> Result<Family, SpecError> {
+        let spec: FamilySpec =
+            toml::from_str(&self.source).map_err(|e| SpecError::Syntax(e.message().to_string()))?;
+        let span = spec.input.span();
+        let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+        let mut src = self.source.clone();
+        src.replace_range(span, &format!("[{}]", dims.join(", ")));
+        Family::parse(&src)
+    }
+
     pub fn input_shape(&self) -> &Shape {
         &self.vertices[INPUT].shape
     }

@@ -6,18 +6,22 @@
 //! [`Family::extremes`] count parameters and FLOPs.
 
 pub mod ard;
+pub mod checkpoint;
 mod count;
 mod error;
 mod family;
+pub mod layout;
 pub mod ops;
 mod shape;
 pub mod spec;
 pub mod structure;
 
 pub use ard::{Ard, Grouping};
+pub use checkpoint::{Checkpoint, CheckpointError, CheckpointMeta, TensorF32, write_atomic};
 pub use count::{Choice, Cost, Extremes, Member};
 pub use error::{Location, SpecError};
 pub use family::{Edge, Family, INPUT, Task, Vertex};
+pub use layout::{TensorRole, TensorSpec};
 pub use ops::{Activation, Op, PoolKind};
 pub use shape::Shape;
 pub use spec::{Aggregation, TaskKind};

@@ -1,3 +1,24 @@
 //! ardent's trainer: variational ARD supernets on burn.
+//!
+//! A [`Supernet`] is built from a validated family; dense and conv weights are Gaussian
+//! q(w) = N(μ, σ²), sampled through the local reparameterization trick while training, under
+//! an ARD prior whose precisions sit at their closed-form empirical-Bayes optimum.
 
 pub mod ard;
+mod convert;
+pub mod data;
+mod device;
+mod error;
+pub mod objective;
+pub mod ops;
+mod supernet;
+pub mod train;
+
+pub use burn::tensor::Device;
+pub use convert::{from_tensors, to_tensors};
+pub use device::parse_device;
+pub use error::TrainError;
+pub use objective::{Objective, Preset};
+pub use ops::Mode;
+pub use supernet::{OpParams, Supernet, Value};
+pub use train::{EpochMetrics, LrSchedule, Run, TrainConfig};

@@ -1,0 +1,294 @@
+//! The checkpoint: one safetensors file holding every tensor of [`Family::tensor_layout`]
+//! (f32, little-endian) and, in the header's metadata under the single key `ardent`, a JSON
+//! object `{"spec": <the spec's TOML text>, "meta": <CheckpointMeta>}`. One key, because
+//! safetensors writes its metadata map in hash order and a single entry keeps the bytes
+//! reproducible. Python reads it with `safetensors` and
+//! `json.loads(f.metadata()["ardent"])`.
+//!
+//! Writes are atomic: a temporary file in the same directory, synced, then renamed over the
+//! target, so an existing checkpoint is never left half-written.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use serde::{Deserialize, Serialize};
+
+use crate::family::Family;
+use crate::layout::{TensorRole, TensorSpec};
+
+/// Format version written in the metadata.
+pub const FORMAT: u32 = 1;
+
+/// The safetensors metadata key holding ardent's header.
+pub const METADATA_KEY: &str = "ardent";
+
+#[derive(Deserialize)]
+struct Header {
+    spec: String,
+    meta: CheckpointMeta,
+}
+
+/// A dense f32 tensor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TensorF32 {
+    pub shape: Vec<usize>,
+    pub data: Vec<f32>,
+}
+
+impl TensorF32 {
+    pub fn new(shape: Vec<usize>, data: Vec<f32>) -> TensorF32 {
+        debug_assert_eq!(shape.iter().product::<usize>(), data.len());
+        TensorF32 { shape, data }
+    }
+
+    pub fn filled(shape: Vec<usize>, value: f32) -> TensorF32 {
+        let n = shape.iter().product();
+        TensorF32 {
+            shape,
+            data: vec![value; n],
+        }
+    }
+}
+
+/// How the weights were trained; saved so runs can be compared and resumed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointMeta {
+    pub format: u32,
+    pub ardent_version: String,
+    /// Epochs completed.
+    pub epoch: usize,
+    /// Optimizer steps taken.
+    pub step: u64,
+    pub seed: u64,
+    /// Objective preset and its weights (`ml`, `elbo`, ...).
+    pub objective: serde_json::Value,
+    /// What the model was trained on: name, sample count, fingerprint.
+    pub data: serde_json::Value,
+    /// The training settings, so `--resume` continues the same run.
+    pub settings: serde_json::Value,
+    /// Metrics of the last completed epoch.
+    pub metrics: serde_json::Value,
+    /// Fine-tuned with a fixed structure and masks (`masks` holds the λ used).
+    pub finetune: Option<f64>,
+}
+
+/// Everything that can be wrong with a checkpoint file.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("{path}: cannot read: {error}")]
+    Read {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("{path}: cannot write: {error}")]
+    Write {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("{path}: not a safetensors checkpoint: {message}")]
+    Format { path: PathBuf, message: String },
+    #[error("{path}: the spec stored in the checkpoint is invalid: {error}")]
+    Spec {
+        path: PathBuf,
+        error: crate::SpecError,
+    },
+    #[error("{path}: tensor `{name}`: {message}")]
+    Tensor {
+        path: PathBuf,
+        name: String,
+        message: String,
+    },
+}
+
+/// A family, its tensors and its training metadata.
+#[derive(Debug, Clone)]
+pub struct Checkpoint {
+    pub family: Family,
+    pub tensors: BTreeMap<String, TensorF32>,
+    pub meta: CheckpointMeta,
+}
+
+impl Checkpoint {
+    /// The tensor `name`; the layout guarantees it exists in a checkpoint that was read or
+    /// checked.
+    pub fn get(&self, name: &str) -> Option<&TensorF32> {
+        self.tensors.get(name)
+    }
+
+    /// Checks that the tensors are exactly the family's layout, with the right shapes, and
+    /// that their values make sense for their role.
+    pub fn check(&self, path: &Path) -> Result<(), CheckpointError> {
+        let layout = self.family.tensor_layout();
+        let err = |name: &str, message: String| CheckpointError::Tensor {
+            path: path.to_path_buf(),
+            name: name.to_string(),
+            message,
+        };
+        for TensorSpec {
+            name, shape, role, ..
+        } in &layout
+        {
+            let t = self
+                .tensors
+                .get(name)
+                .ok_or_else(|| err(name, "missing: the spec expects it".into()))?;
+            if &t.shape != shape {
+                return Err(err(
+                    name,
+                    format!("shape {:?}, but the spec expects {shape:?}", t.shape),
+                ));
+            }
+            if let Some(i) = t.data.iter().position(|v| !v.is_finite()) {
+                return Err(err(name, format!("value {i} is {}", t.data[i])));
+            }
+            let positive = matches!(role, TensorRole::Alpha | TensorRole::InputStd);
+            if positive && let Some(i) = t.data.iter().position(|v| *v <= 0.0) {
+                return Err(err(
+                    name,
+                    format!("value {i} is {}, but it must be > 0", t.data[i]),
+                ));
+            }
+        }
+        if self.tensors.len() != layout.len() {
+            let known: std::collections::HashSet<&str> =
+                layout.iter().map(|t| t.name.as_str()).collect();
+            if let Some(extra) = self.tensors.keys().find(|k| !known.contains(k.as_str())) {
+                return Err(err(extra, "not part of the spec's layout".into()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Serialises to safetensors bytes.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, String> {
+        let mut raw: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::with_capacity(self.tensors.len());
+        for (name, t) in &self.tensors {
+            let bytes: Vec<u8> = t.data.iter().flat_map(|v| v.to_le_bytes()).collect();
+            raw.push((name.clone(), t.shape.clone(), bytes));
+        }
+        let views = raw
+            .iter()
+            .map(|(name, shape, bytes)| {
+                TensorView::new(Dtype::F32, shape.clone(), bytes)
+                    .map(|v| (name.clone(), v))
+                    .map_err(|e| format!("tensor `{name}`: {e}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut info = HashMap::new();
+        let header = serde_json::json!({ "spec": self.family.source, "meta": self.meta });
+        info.insert(METADATA_KEY.to_string(), header.to_string());
+        safetensors::serialize(views, Some(info)).map_err(|e| e.to_string())
+    }
+
+    /// Parses safetensors bytes; `path` names the source in errors.
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint, CheckpointError> {
+        let format = |message: String| CheckpointError::Format {
+            path: path.to_path_buf(),
+            message,
+        };
+        let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| format(e.to_string()))?;
+        let info = header
+            .metadata()
+            .as_ref()
+            .ok_or_else(|| format("no ardent metadata in the header".into()))?;
+        let header: Header =
+            serde_json::from_str(info.get(METADATA_KEY).ok_or_else(|| {
+                format(format!("no `{METADATA_KEY}` entry in the header metadata"))
+            })?)
+            .map_err(|e| format(format!("the `{METADATA_KEY}` metadata is not valid: {e}")))?;
+        let (spec, meta) = (header.spec, header.meta);
+        if meta.format != FORMAT {
+            return Err(format(format!(
+                "format {} is not the {FORMAT} this version reads",
+                meta.format
+            )));
+        }
+        let family = Family::parse(&spec).map_err(|error| CheckpointError::Spec {
+            path: path.to_path_buf(),
+            error,
+        })?;
+        let st = SafeTensors::deserialize(bytes).map_err(|e| format(e.to_string()))?;
+        let mut tensors = BTreeMap::new();
+        for (name, view) in st.tensors() {
+            if view.dtype() != Dtype::F32 {
+                return Err(CheckpointError::Tensor {
+                    path: path.to_path_buf(),
+                    name,
+                    message: format!("dtype {:?}, expected F32", view.dtype()),
+                });
+            }
+            let data = view
+                .data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            tensors.insert(name, TensorF32::new(view.shape().to_vec(), data));
+        }
+        let ck = Checkpoint {
+            family,
+            tensors,
+            meta,
+        };
+        ck.check(path)?;
+        Ok(ck)
+    }
+
+    /// Reads and checks a checkpoint file.
+    pub fn read(path: impl AsRef<Path>) -> Result<Checkpoint, CheckpointError> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|error| CheckpointError::Read {
+            path: path.to_path_buf(),
+            error,
+        })?;
+        Checkpoint::from_bytes(&bytes, path)
+    }
+
+    /// Writes the checkpoint atomically.
+    pub fn write(&self, path: impl AsRef<Path>) -> Result<(), CheckpointError> {
+        let path = path.as_ref();
+        self.check(path)?;
+        let bytes = self.to_bytes().map_err(|message| CheckpointError::Format {
+            path: path.to_path_buf(),
+            message,
+        })?;
+        write_atomic(path, &bytes).map_err(|error| CheckpointError::Write {
+            path: path.to_path_buf(),
+            error,
+        })
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so
+/// readers see either the old file or the whole new one.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !dir.is_dir() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("directory {} does not exist", dir.display()),
+        ));
+    }
+    let file_name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "no file name"))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        file_name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}

@@ -1,0 +1,125 @@
+//! The names and shapes of every tensor a family's checkpoint holds. Trainer and exporter both
+//! go through this list, so the names are stable and defined once.
+//!
+//! For edge `(from, to)` and op `r` the prefix is `edge.{from}-{to}.op.{r}`:
+//! - dense and glm: `.weight.mu` and `.weight.log_sigma2` as `[out, in]`, `.weight.alpha` (the
+//!   ARD precisions, shaped by the grouping), `.bias` as `[out]` when the op has one;
+//! - conv2d: the same with weights `[out, in, k, k]`;
+//! - constant: `.value` as `[units]`.
+//!
+//! Family-wide: `input.mean` and `input.std` (the normaliser, per input value) and, for
+//! regression, `output.log_noise_var` (`[targets]`).
+
+use crate::ard::Grouping;
+use crate::family::Family;
+use crate::ops::Op;
+
+/// What a tensor is, so readers can check it beyond its shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TensorRole {
+    WeightMu,
+    WeightLogSigma2,
+    Alpha,
+    Bias,
+    Constant,
+    InputMean,
+    InputStd,
+    LogNoiseVar,
+}
+
+/// One tensor of a checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TensorSpec {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub role: TensorRole,
+    /// The edge and op it belongs to, if any.
+    pub owner: Option<(usize, usize)>,
+}
+
+/// Shape of the weight tensor of a parametric op on its edge, `[out, in]` or `[out, in, k, k]`.
+pub fn weight_shape(f: &Family, e: usize, r: usize) -> Option<Vec<usize>> {
+    let edge = &f.edges[e];
+    let input = &f.vertices[edge.from].shape;
+    match &edge.ops[r] {
+        Op::Dense { units, .. } => Some(vec![*units, input.size()]),
+        Op::Glm {
+            features, units, ..
+        } => Some(vec![*units, features.len()]),
+        Op::Conv2d {
+            channels, kernel, ..
+        } => Some(vec![*channels, input.features(), *kernel, *kernel]),
+        _ => None,
+    }
+}
+
+/// Shape of the ARD precision tensor for a weight of shape `w` under `grouping`.
+pub fn alpha_shape(w: &[usize], grouping: Grouping) -> Vec<usize> {
+    match grouping {
+        Grouping::Weight => w.to_vec(),
+        Grouping::Neuron => vec![w[0]],
+        Grouping::Input => vec![w[1]],
+    }
+}
+
+/// Prefix of op `r` on edge `e`.
+pub fn op_prefix(f: &Family, e: usize, r: usize) -> String {
+    format!("{}.op.{r}", f.edge_key(e))
+}
+
+impl Family {
+    /// Every tensor a checkpoint of this family holds, in a fixed order.
+    pub fn tensor_layout(&self) -> Vec<TensorSpec> {
+        let mut out = Vec::new();
+        let input = self.input_shape().size();
+        for (name, role) in [
+            ("input.mean", TensorRole::InputMean),
+            ("input.std", TensorRole::InputStd),
+        ] {
+            out.push(TensorSpec {
+                name: name.into(),
+                shape: vec![input],
+                role,
+                owner: None,
+            });
+        }
+        if let crate::Task::Regression { targets } = self.task {
+            out.push(TensorSpec {
+                name: "output.log_noise_var".into(),
+                shape: vec![targets],
+                role: TensorRole::LogNoiseVar,
+                owner: None,
+            });
+        }
+        for e in 0..self.edges.len() {
+            let edge = &self.edges[e];
+            for (r, op) in edge.ops.iter().enumerate() {
+                let prefix = op_prefix(self, e, r);
+                let owner = Some((e, r));
+                let mut push = |suffix: &str, shape: Vec<usize>, role| {
+                    out.push(TensorSpec {
+                        name: format!("{prefix}.{suffix}"),
+                        shape,
+                        role,
+                        owner,
+                    })
+                };
+                if let Some(w) = weight_shape(self, e, r) {
+                    push("weight.mu", w.clone(), TensorRole::WeightMu);
+                    push("weight.log_sigma2", w.clone(), TensorRole::WeightLogSigma2);
+                    push(
+                        "weight.alpha",
+                        alpha_shape(&w, edge.ard[r].grouping),
+                        TensorRole::Alpha,
+                    );
+                    if op.bias_params() > 0 {
+                        push("bias", vec![w[0]], TensorRole::Bias);
+                    }
+                } else if let Op::Constant { units } = op {
+                    push("value", vec![*units], TensorRole::Constant);
+                }
+            }
+        }
+        out
+    }
+}

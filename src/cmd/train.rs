@@ -1,0 +1,339 @@
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use ardent_data::{CsvOptions, LabelColumn, LoadOptions, Splits, TargetKind, bundled};
+use ardent_models::{Family, Task};
+use ardent_trainer::train::{self, EpochMetrics, Run, TrainConfig};
+use ardent_trainer::{LrSchedule, Objective, Preset, Supernet, data::prepare, parse_device};
+
+/// Where the data comes from, shared by the commands that read data.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DataArgs {
+    /// Dataset: a directory (MNIST IDX layout, train.csv, or x_train.npy + y_train.npy), a CSV
+    /// file, or a bundled set: `digits` or `wine`.
+    #[arg(long)]
+    pub data: String,
+    /// CSV: the label column's name (default: the last column).
+    #[arg(long)]
+    pub label: Option<String>,
+    /// Use at most this many training samples (quick runs).
+    #[arg(long)]
+    pub max_samples: Option<usize>,
+}
+
+impl DataArgs {
+    pub fn load(&self, task: Task) -> Result<Splits> {
+        let kind = match task {
+            Task::Classification { .. } => TargetKind::Classes,
+            Task::Regression { .. } => TargetKind::Real,
+        };
+        let mut splits = match bundled::by_name(&self.data) {
+            Some(d) => Splits {
+                train: d?,
+                test: None,
+            },
+            None => {
+                let options = LoadOptions {
+                    allow_non_finite: false,
+                    csv: CsvOptions {
+                        header: true,
+                        label: self
+                            .label
+                            .clone()
+                            .map_or(LabelColumn::Last, LabelColumn::Name),
+                    },
+                };
+                ardent_data::load_path(&PathBuf::from(&self.data), kind, &options)?
+            }
+        };
+        if let Some(n) = self.max_samples {
+            splits.train = splits.train.take(n);
+        }
+        Ok(splits)
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The model-family spec (TOML).
+    spec: PathBuf,
+    #[command(flatten)]
+    data: DataArgs,
+    /// Checkpoint to write (safetensors); default `NAME.safetensors`.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Continue the run stored in the `--out` checkpoint.
+    #[arg(long)]
+    resume: bool,
+    #[arg(long, default_value_t = 10)]
+    epochs: usize,
+    #[arg(long, default_value_t = 100)]
+    batch_size: usize,
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    #[arg(long, value_enum, default_value = "constant")]
+    lr_schedule: Schedule,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Objective: `ml` (no KL) or `elbo` (KL weight 1).
+    #[arg(long, value_enum, default_value = "elbo")]
+    preset: PresetArg,
+    /// Override the preset's KL weight λ_prior^L.
+    #[arg(long)]
+    kl_weight: Option<f64>,
+    /// Epochs over which the KL weight rises from 0.
+    #[arg(long, default_value_t = 0.0)]
+    warmup: f64,
+    /// Pruning threshold on ρ = exp(−μ²/2σ²) for the metrics.
+    #[arg(long, default_value_t = 0.975)]
+    lambda: f32,
+    #[arg(long, default_value_t = 0.1)]
+    valid_fraction: f64,
+    /// Checkpoint every N epochs (and at the end); 0: only at the end.
+    #[arg(long, default_value_t = 1)]
+    checkpoint_every: usize,
+    /// Append per-epoch metrics as JSON lines to this file (they always go to stdout too).
+    #[arg(long)]
+    metrics: Option<PathBuf>,
+    /// `flex` (CPU) or, when built with `--features cuda`, `cuda[:N]`.
+    #[arg(long, default_value = "flex")]
+    device: String,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy)]
+enum Schedule {
+    Constant,
+    Cosine,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy)]
+enum PresetArg {
+    Ml,
+    Elbo,
+}
+
+/// Reads the spec and fits its input to the data's sample size when they differ.
+pub fn family_for(spec: &std::path::Path, splits: &Splits) -> Result<Family> {
+    let family = Family::from_path(spec)?;
+    let shape = &splits.train.sample_shape;
+    if shape.iter().product::<usize>() == family.input_shape().size() {
+        return Ok(family);
+    }
+    let retargeted = family.with_input(shape).with_context(|| {
+        format!(
+            "{}: cannot take the data's samples of shape {shape:?}",
+            spec.display()
+        )
+    })?;
+    eprintln!(
+        "note: input of `{}` set to {shape:?} to fit {}",
+        family.name, splits.train.name
+    );
+    Ok(retargeted)
+}
+
+fn print_epoch(m: &EpochMetrics) {
+    println!("{}", serde_json::to_string(m).unwrap_or_default());
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let device = parse_device(&a.device)?;
+    let probe = Family::from_path(&a.spec)?;
+    let splits = a.data.load(probe.task)?;
+    let family = family_for(&a.spec, &splits)?;
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("{}.safetensors", family.name)));
+    let mut cfg = TrainConfig {
+        epochs: a.epochs,
+        batch_size: a.batch_size,
+        lr: a.lr,
+        lr_schedule: match a.lr_schedule {
+            Schedule::Constant => LrSchedule::Constant,
+            Schedule::Cosine => LrSchedule::Cosine,
+        },
+        seed: a.seed,
+        objective: {
+            let mut o = Objective::preset(match a.preset {
+                PresetArg::Ml => Preset::Ml,
+                PresetArg::Elbo => Preset::Elbo,
+            });
+            if let Some(w) = a.kl_weight {
+                o.kl_weight = w;
+            }
+            o.warmup_epochs = a.warmup;
+            o
+        },
+        lambda: a.lambda,
+        valid_fraction: a.valid_fraction,
+        checkpoint_every: a.checkpoint_every,
+        finetune: false,
+    };
+    let (net, normalizer, start) = if a.resume {
+        let loaded = train::load(&out, &device)
+            .with_context(|| format!("resuming from {}", out.display()))?;
+        if let Some(saved) = loaded.config {
+            // The stored run's settings win, except how long it runs.
+            cfg = TrainConfig {
+                epochs: a.epochs,
+                ..saved
+            };
+        }
+        eprintln!(
+            "resuming {} at epoch {} (step {})",
+            out.display(),
+            loaded.epoch,
+            loaded.step
+        );
+        (
+            loaded.net,
+            Some(loaded.normalizer),
+            (loaded.epoch, loaded.step),
+        )
+    } else {
+        (Supernet::new(&family, &device, cfg.seed)?, None, (0, 0))
+    };
+    let data = prepare(
+        &net.family,
+        splits,
+        cfg.valid_fraction,
+        cfg.seed,
+        normalizer,
+    )?;
+    let run = Run {
+        checkpoint: out.clone(),
+        metrics: a.metrics.clone(),
+        progress: true,
+        data_name: a.data.data.clone(),
+    };
+    let trained = train::train(net, &data, &cfg, &run, start, &device, &mut print_epoch)?;
+    summarize(&trained, &data, cfg.lambda, &device, &out);
+    Ok(())
+}
+
+/// Prints test (or validation) quality with pruning at λ, and the surviving weights.
+pub fn summarize(
+    net: &Supernet,
+    data: &ardent_trainer::data::Prepared,
+    lambda: f32,
+    device: &ardent_trainer::Device,
+    out: &std::path::Path,
+) {
+    let s = train::summary(net, data, lambda, device);
+    let quality = match (s.accuracy, s.rmse) {
+        (Some(a), _) => format!("accuracy {:.2} %", 100.0 * a),
+        (_, Some(r)) => format!("RMSE {r:.4}"),
+        _ => String::new(),
+    };
+    eprintln!(
+        "{} {quality} with weights ρ ≤ {lambda}: {} of {} kept; checkpoint {}",
+        s.set,
+        s.weights_kept,
+        s.weights_total,
+        out.display()
+    );
+    for (op, alive, units) in s.live_units {
+        eprintln!("  {op}: {alive}/{units} units live");
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct FinetuneArgs {
+    /// The trained checkpoint whose masks are fixed.
+    checkpoint: PathBuf,
+    #[command(flatten)]
+    data: DataArgs,
+    /// The fine-tuned checkpoint to write; default `NAME.finetuned.safetensors`.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Continue the fine-tuning run stored in `--out`.
+    #[arg(long)]
+    resume: bool,
+    #[arg(long, default_value_t = 5)]
+    epochs: usize,
+    #[arg(long, default_value_t = 100)]
+    batch_size: usize,
+    #[arg(long, default_value_t = 1e-4)]
+    lr: f64,
+    #[arg(long, value_enum, default_value = "cosine")]
+    lr_schedule: Schedule,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Weights with ρ = exp(−μ²/2σ²) > λ are removed and stay removed.
+    #[arg(long, default_value_t = 0.975)]
+    lambda: f32,
+    #[arg(long, default_value_t = 1)]
+    checkpoint_every: usize,
+    #[arg(long)]
+    metrics: Option<PathBuf>,
+    #[arg(long, default_value = "flex")]
+    device: String,
+}
+
+/// Fine-tunes the surviving weights of a checkpoint as point estimates, with its structure and
+/// its masks at λ fixed; the validation split and normaliser are the original run's.
+pub fn run_finetune(a: FinetuneArgs) -> Result<()> {
+    let device = parse_device(&a.device)?;
+    let out = a.out.clone().unwrap_or_else(|| {
+        let stem = a
+            .checkpoint
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "model".into());
+        a.checkpoint
+            .with_file_name(format!("{stem}.finetuned.safetensors"))
+    });
+    let from = if a.resume { &out } else { &a.checkpoint };
+    let loaded =
+        train::load(from, &device).with_context(|| format!("loading {}", from.display()))?;
+    let saved = loaded.config.clone().unwrap_or_default();
+    let mut cfg = TrainConfig {
+        epochs: a.epochs,
+        batch_size: a.batch_size,
+        lr: a.lr,
+        lr_schedule: match a.lr_schedule {
+            Schedule::Constant => LrSchedule::Constant,
+            Schedule::Cosine => LrSchedule::Cosine,
+        },
+        seed: a.seed,
+        objective: saved.objective,
+        lambda: a.lambda,
+        valid_fraction: saved.valid_fraction,
+        checkpoint_every: a.checkpoint_every,
+        finetune: true,
+    };
+    let start = if a.resume {
+        if !saved.finetune {
+            anyhow::bail!(
+                "{}: --resume needs a fine-tuning checkpoint, and this one is not",
+                out.display()
+            );
+        }
+        cfg = TrainConfig {
+            epochs: a.epochs,
+            ..saved
+        };
+        (loaded.epoch, loaded.step)
+    } else {
+        (0, 0)
+    };
+    let splits = a.data.load(loaded.family.task)?;
+    let data = prepare(
+        &loaded.family,
+        splits,
+        cfg.valid_fraction,
+        cfg.seed,
+        Some(loaded.normalizer),
+    )?;
+    let net = train::freeze_masks(loaded.net, cfg.lambda);
+    let run = Run {
+        checkpoint: out.clone(),
+        metrics: a.metrics.clone(),
+        progress: true,
+        data_name: a.data.data.clone(),
+    };
+    let trained = train::train(net, &data, &cfg, &run, start, &device, &mut print_epoch)?;
+    summarize(&trained, &data, cfg.lambda, &device, &out);
+    Ok(())
+}

@@ -1,0 +1,116 @@
+//! `ardent train` and `ardent finetune` end to end on the bundled digits: metrics, checkpoints,
+//! resumption, fine-tuning, and bad input.
+
+use crate::{ardent, assert_bad_input, stderr, stdout, zoo};
+
+fn metrics(out: &str) -> Vec<serde_json::Value> {
+    out.lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).expect("a JSON metrics line"))
+        .collect()
+}
+
+fn train_args(out: &std::path::Path, epochs: &str) -> Vec<String> {
+    [
+        "train",
+        &zoo("lenet-300-100.toml").display().to_string(),
+        "--data",
+        "digits",
+        "--max-samples",
+        "400",
+        "--batch-size",
+        "50",
+        "--epochs",
+        epochs,
+        "--out",
+        &out.display().to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+#[test]
+fn train_resume_and_finetune() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let ck = dir.path().join("digits.safetensors");
+    let o = ardent(train_args(&ck, "2"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let m = metrics(&stdout(&o));
+    assert_eq!(m.len(), 2, "one line per epoch");
+    assert_eq!(m[1]["epoch"], 2);
+    assert_eq!(m[1]["step"], 16, "360 training samples in batches of 50, twice");
+    for key in ["loss", "nll", "kl", "train_accuracy", "valid_accuracy", "weights_kept"] {
+        assert!(m[1][key].is_number(), "{key} missing in {}", m[1]);
+    }
+    assert!(stderr(&o).contains("note: input of `lenet-300-100` set to [64]"));
+    let ck1 = ardent_models::Checkpoint::read(&ck).expect("a valid checkpoint");
+    assert_eq!(ck1.meta.epoch, 2);
+    assert_eq!(ck1.family.input_shape().size(), 64);
+
+    // Resuming runs only the missing epochs and continues the step count.
+    let mut args = train_args(&ck, "3");
+    args.push("--resume".into());
+    let o = ardent(args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let m = metrics(&stdout(&o));
+    assert_eq!(m.len(), 1);
+    assert_eq!((m[0]["epoch"].as_u64(), m[0]["step"].as_u64()), (Some(3), Some(24)));
+
+    // Fine-tuning keeps the pruned weights pruned: no more survivors than it started with.
+    let kept_before = m[0]["weights_kept"].as_u64().expect("kept");
+    let ft = dir.path().join("ft.safetensors");
+    let o = ardent([
+        "finetune",
+        &ck.display().to_string(),
+        "--data",
+        "digits",
+        "--max-samples",
+        "400",
+        "--epochs",
+        "1",
+        "--out",
+        &ft.display().to_string(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let m = metrics(&stdout(&o));
+    assert!(m[0]["weights_kept"].as_u64().expect("kept") <= kept_before);
+    let tuned = ardent_models::Checkpoint::read(&ft).expect("fine-tuned checkpoint");
+    assert_eq!(tuned.meta.finetune, Some(0.975f32.into()));
+}
+
+#[test]
+fn train_bad_input_exits_2() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let ck = dir.path().join("x.safetensors");
+    let mut args = train_args(&ck, "1");
+    args.extend(["--device".into(), "tpu".into()]);
+    assert_bad_input(&ardent(args), &["--device tpu", "unknown device"]);
+
+    let mut args = train_args(&ck, "1");
+    args.push("--resume".into());
+    assert_bad_input(&ardent(args), &["x.safetensors"]);
+
+    // The wine data has 11 features and real targets: the classification spec refuses it.
+    let o = ardent([
+        "train",
+        &zoo("lenet5-caffe.toml").display().to_string(),
+        "--data",
+        "wine",
+        "--out",
+        &ck.display().to_string(),
+    ]);
+    assert_bad_input(&o, &["lenet5-caffe"]);
+    assert!(!ck.exists(), "nothing written on bad input");
+
+    // A checkpoint cut in half is refused by name.
+    let good = dir.path().join("good.safetensors");
+    assert!(ardent(train_args(&good, "1")).status.success());
+    let bytes = std::fs::read(&good).expect("read");
+    let cut = dir.path().join("cut.safetensors");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).expect("write");
+    assert_bad_input(
+        &ardent(["finetune", &cut.display().to_string(), "--data", "digits"]),
+        &["cut.safetensors"],
+    );
+}

@@ -1,0 +1,30 @@
+use std::path::PathBuf;
+
+/// Everything that stops a training run. Each variant says what and where.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Data(#[from] ardent_data::DataError),
+    #[error(transparent)]
+    Checkpoint(#[from] ardent_models::CheckpointError),
+    #[error("{0}")]
+    Config(String),
+    #[error(
+        "edge {edge} is searched ({relaxation}); this build trains fixed structures only: set relaxation = \"fixed\" on it"
+    )]
+    Searched { edge: String, relaxation: String },
+    #[error(
+        "epoch {epoch}, step {step}: the loss is {value}; the last good checkpoint is kept at {checkpoint}"
+    )]
+    Diverged {
+        epoch: usize,
+        step: u64,
+        value: f32,
+        checkpoint: PathBuf,
+    },
+    #[error("cannot write metrics to {path}: {error}")]
+    Metrics {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+}

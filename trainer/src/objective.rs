@@ -1,0 +1,98 @@
+//! The inner objective E_q log p(y | x, w) − λ_prior^L · KL(q ‖ p), per sample.
+
+use burn::tensor::Tensor;
+use burn::tensor::activation::log_softmax;
+use serde::{Deserialize, Serialize};
+
+use crate::data::BatchTargets;
+use crate::ops::Mode;
+use crate::supernet::{Supernet, Value};
+
+/// Named settings of λ_prior^L.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Preset {
+    /// λ_prior^L = 0: maximum likelihood (no prior; nothing gets pruned by the objective).
+    Ml,
+    /// λ_prior^L = 1: the variational evidence lower bound.
+    Elbo,
+}
+
+/// The weight of the KL term and how it warms up.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Objective {
+    pub preset: Preset,
+    /// λ_prior^L (the preset's value unless overridden).
+    pub kl_weight: f64,
+    /// Epochs over which the KL weight rises linearly from 0 to `kl_weight`.
+    pub warmup_epochs: f64,
+}
+
+impl Objective {
+    pub fn preset(preset: Preset) -> Objective {
+        Objective {
+            preset,
+            kl_weight: match preset {
+                Preset::Ml => 0.0,
+                Preset::Elbo => 1.0,
+            },
+            warmup_epochs: 0.0,
+        }
+    }
+
+    /// The KL weight after `epochs` (fractional) epochs of training.
+    pub fn kl_weight_at(&self, epochs: f64) -> f64 {
+        if self.warmup_epochs <= 0.0 {
+            self.kl_weight
+        } else {
+            self.kl_weight * (epochs / self.warmup_epochs).clamp(0.0, 1.0)
+        }
+    }
+}
+
+/// Mean negative log-likelihood of a batch: softmax cross-entropy for classes, Gaussian with
+/// learned variance `log_noise_var` for real targets.
+pub fn nll(
+    output: Tensor<2>,
+    targets: &BatchTargets,
+    log_noise_var: Option<Tensor<1>>,
+) -> Tensor<1> {
+    match targets {
+        BatchTargets::Classes(y, _) => {
+            let b = y.dims()[0];
+            let logp = log_softmax(output, 1);
+            logp.gather(1, y.clone().reshape([b, 1])).mean().neg()
+        }
+        BatchTargets::Real(y, _) => {
+            let lv = log_noise_var
+                .map(|t| t.unsqueeze_dim::<2>(0))
+                .unwrap_or_else(|| y.zeros_like().sum_dim(0));
+            let sq = (output - y.clone()).square();
+            ((sq * lv.clone().neg().exp() + lv).add_scalar((2.0 * std::f64::consts::PI).ln()))
+                .mean()
+                .mul_scalar(0.5)
+        }
+    }
+}
+
+/// One batch's loss: NLL + `kl_weight` · KL / `n_train` (the per-sample ELBO's negative when
+/// `kl_weight` = 1). Returns (loss, NLL, output); the KL is left out entirely at weight 0.
+pub fn batch_loss(
+    net: &Supernet,
+    x: Value,
+    y: &BatchTargets,
+    mode: Mode,
+    kl_weight: f64,
+    n_train: usize,
+) -> (Tensor<1>, Tensor<1>, Tensor<2>, Option<Tensor<1>>) {
+    let out = net.forward(x, mode);
+    let lv = net.log_noise_var.as_ref().map(|p| p.val());
+    let nll_t = nll(out.clone(), y, lv);
+    if kl_weight > 0.0 {
+        let kl = net.kl();
+        let loss = nll_t.clone() + kl.clone().mul_scalar(kl_weight / n_train as f64);
+        (loss, nll_t, out, Some(kl))
+    } else {
+        (nll_t.clone(), nll_t, out, None)
+    }
+}

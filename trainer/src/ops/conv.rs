@@ -1,0 +1,102 @@
+//! 2-D convolution with a variational kernel `[out, in, k, k]`.
+
+use burn::module::{Module, Param};
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Device, Distribution, Tensor};
+
+use ardent_models::{Ard, Grouping};
+
+use super::dense::INIT_LOG_SIGMA2;
+use super::{Mode, ard_kl, keep};
+
+#[derive(Module, Debug)]
+pub struct VarConv {
+    pub mu: Param<Tensor<4>>,
+    pub log_sigma2: Param<Tensor<4>>,
+    pub bias: Option<Param<Tensor<1>>>,
+    pub mask: Option<Tensor<4>>,
+    #[module(skip)]
+    pub stride: usize,
+    #[module(skip)]
+    pub padding: usize,
+}
+
+impl VarConv {
+    pub fn init(
+        in_channels: usize,
+        channels: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+        bias: bool,
+        device: &Device,
+    ) -> VarConv {
+        let fan_in = in_channels * kernel * kernel;
+        let std = (2.0 / fan_in as f64).sqrt();
+        let shape = [channels, in_channels, kernel, kernel];
+        VarConv {
+            mu: Param::from_tensor(Tensor::random(
+                shape,
+                Distribution::Normal(0.0, std),
+                device,
+            )),
+            log_sigma2: Param::from_tensor(Tensor::full(shape, INIT_LOG_SIGMA2, device)),
+            bias: bias.then(|| Param::from_tensor(Tensor::zeros([channels], device))),
+            mask: None,
+            stride,
+            padding,
+        }
+    }
+
+    fn options(&self) -> ConvOptions<2> {
+        ConvOptions::new([self.stride; 2], [self.padding; 2], [1, 1], 1)
+    }
+
+    pub fn forward(&self, x: Tensor<4>, mode: Mode) -> Tensor<4> {
+        let mut mu = self.mu.val();
+        if let Some(m) = &self.mask {
+            mu = mu * m.clone();
+        }
+        let bias = self.bias.as_ref().map(|b| b.val());
+        match mode {
+            Mode::Sample => {
+                let mut sigma2 = self.log_sigma2.val().exp();
+                if let Some(m) = &self.mask {
+                    sigma2 = sigma2 * m.clone();
+                }
+                let mean = conv2d(x.clone(), mu, bias, self.options());
+                let var = conv2d(x.square(), sigma2, None, self.options());
+                let eps = mean.random_like(Distribution::Normal(0.0, 1.0));
+                mean + var.add_scalar(1e-8).sqrt() * eps
+            }
+            Mode::Mean { prune: None } => conv2d(x, mu, bias, self.options()),
+            Mode::Mean {
+                prune: Some(lambda),
+            } => {
+                let sigma2 = self.log_sigma2.val().exp();
+                let k = keep(&self.mu.val(), &sigma2, lambda);
+                conv2d(x, mu * k, bias, self.options())
+            }
+        }
+    }
+
+    /// KL and α (`[out, in, k, k]` flattened to `[out, in·k·k]`, `[out, 1]` or `[in, 1]`).
+    pub fn kl(&self, ard: &Ard) -> (Tensor<1>, Tensor<2>) {
+        let [o, i, kh, kw] = self.mu.dims();
+        let as_matrix = |t: Tensor<4>| match ard.grouping {
+            Grouping::Input => t.swap_dims(0, 1).reshape([i, o * kh * kw]),
+            _ => t.reshape([o, i * kh * kw]),
+        };
+        let group_dim = match ard.grouping {
+            Grouping::Weight => None,
+            Grouping::Neuron | Grouping::Input => Some(1),
+        };
+        ard_kl(
+            as_matrix(self.mu.val()),
+            as_matrix(self.log_sigma2.val()),
+            ard,
+            group_dim,
+        )
+    }
+}

@@ -1,0 +1,105 @@
+//! Dense and GLM ops: `act(x W + b)` with a variational W (GLM: on a gathered feature subset).
+
+use burn::module::{Module, Param};
+use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
+
+use ardent_models::{Ard, Grouping};
+
+use super::{Mode, ard_kl, keep};
+
+/// A variational weight matrix `[in, out]` (burn's layout; checkpoints store `[out, in]`),
+/// a deterministic bias, and an optional fixed 0/1 mask (fine-tuning).
+#[derive(Module, Debug)]
+pub struct VarDense {
+    pub mu: Param<Tensor<2>>,
+    pub log_sigma2: Param<Tensor<2>>,
+    pub bias: Option<Param<Tensor<1>>>,
+    pub mask: Option<Tensor<2>>,
+    /// Feature indices for a GLM; empty for a dense layer.
+    #[module(skip)]
+    pub features: Vec<i64>,
+}
+
+/// log σ² at initialisation: small noise, as in Sparse VD.
+pub const INIT_LOG_SIGMA2: f64 = -10.0;
+
+impl VarDense {
+    /// He-style initialisation of μ (std √(2/in)), log σ² = −10, zero bias.
+    pub fn init(
+        inputs: usize,
+        units: usize,
+        bias: bool,
+        features: Vec<i64>,
+        device: &Device,
+    ) -> VarDense {
+        let std = (2.0 / inputs as f64).sqrt();
+        VarDense {
+            mu: Param::from_tensor(Tensor::random(
+                [inputs, units],
+                Distribution::Normal(0.0, std),
+                device,
+            )),
+            log_sigma2: Param::from_tensor(Tensor::full([inputs, units], INIT_LOG_SIGMA2, device)),
+            bias: bias.then(|| Param::from_tensor(Tensor::zeros([units], device))),
+            mask: None,
+            features,
+        }
+    }
+
+    fn gather(&self, x: Tensor<2>) -> Tensor<2> {
+        if self.features.is_empty() {
+            return x;
+        }
+        let device = x.device();
+        let idx = Tensor::<1, Int>::from_data(
+            TensorData::new(self.features.clone(), [self.features.len()]),
+            &device,
+        );
+        x.select(1, idx)
+    }
+
+    /// The pre-activation for a batch `[b, in]`.
+    pub fn forward(&self, x: Tensor<2>, mode: Mode) -> Tensor<2> {
+        let x = self.gather(x);
+        let mut mu = self.mu.val();
+        if let Some(m) = &self.mask {
+            mu = mu * m.clone();
+        }
+        let out = match mode {
+            Mode::Sample => {
+                let mut sigma2 = self.log_sigma2.val().exp();
+                if let Some(m) = &self.mask {
+                    sigma2 = sigma2 * m.clone();
+                }
+                let mean = x.clone().matmul(mu);
+                let var = x.square().matmul(sigma2);
+                let eps = mean.random_like(Distribution::Normal(0.0, 1.0));
+                mean + var.add_scalar(1e-8).sqrt() * eps
+            }
+            Mode::Mean { prune: None } => x.matmul(mu),
+            Mode::Mean {
+                prune: Some(lambda),
+            } => {
+                let sigma2 = self.log_sigma2.val().exp();
+                let k = keep(&self.mu.val(), &sigma2, lambda);
+                x.matmul(mu * k)
+            }
+        };
+        match &self.bias {
+            Some(b) => out + b.val().unsqueeze_dim(0),
+            None => out,
+        }
+    }
+
+    /// KL of the weights to their ARD prior and the precisions α in the checkpoint's group
+    /// shape (`[out, in]`, `[out]` or `[in]`).
+    pub fn kl(&self, ard: &Ard) -> (Tensor<1>, Tensor<2>) {
+        // Columns are output neurons, rows inputs.
+        let group_dim = match ard.grouping {
+            Grouping::Weight => None,
+            Grouping::Neuron => Some(0),
+            Grouping::Input => Some(1),
+        };
+        ard_kl(self.mu.val(), self.log_sigma2.val(), ard, group_dim)
+    }
+}

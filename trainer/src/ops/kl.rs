@@ -1,0 +1,57 @@
+use burn::tensor::Tensor;
+
+use ardent_models::Ard;
+
+/// ARD KL for one weight tensor seen as a matrix `[rows, cols]`, with the precisions at their
+/// closed-form MAP value (`METHOD.md` §4): a group is a whole row or column when `group_dim`
+/// names the axis summed over (0: one α per column, 1: one per row), a single weight otherwise.
+///
+/// α* = (n + 2λ1 − 2) / (S + 2λ2), S the group's Σ(μ² + σ²). By the envelope theorem the
+/// gradient of the optimised objective is the partial one at fixed α:
+/// ∂KL/∂μ = αμ and ∂KL/∂log σ² = ½(ασ² − 1). Both are computed outside the autodiff graph and
+/// enter it through a linear surrogate, so the backward pass costs two scaled copies instead of
+/// differentiating the KL expression (which was a quarter of a training step). The returned
+/// KL (a one-element tensor) has the exact value and exactly these gradients; α comes back in
+/// its group shape, without autodiff.
+pub fn ard_kl(
+    mu: Tensor<2>,
+    log_sigma2: Tensor<2>,
+    ard: &Ard,
+    group_dim: Option<usize>,
+) -> (Tensor<1>, Tensor<2>) {
+    let m = mu.clone().inner();
+    let ls = log_sigma2.clone().inner();
+    let sigma2 = ls.clone().exp();
+    let second = m.clone().square() + sigma2.clone();
+    let alpha = match group_dim {
+        None => second
+            .clone()
+            .add_scalar(2.0 * ard.lambda2)
+            .recip()
+            .mul_scalar(2.0 * ard.lambda1 - 1.0),
+        Some(d) => {
+            let n = second.dims()[d] as f64;
+            second
+                .clone()
+                .sum_dim(d)
+                .add_scalar(2.0 * ard.lambda2)
+                .recip()
+                .mul_scalar(n + 2.0 * ard.lambda1 - 2.0)
+        }
+    };
+    let value = (second * alpha.clone() - alpha.clone().log() - ls)
+        .sub_scalar(1.0)
+        .sum()
+        .mul_scalar(0.5);
+    if !mu.is_autodiff() {
+        return (value, alpha);
+    }
+    let grad_mu = (m * alpha.clone()).autodiff();
+    let grad_ls = (sigma2 * alpha.clone())
+        .sub_scalar(1.0)
+        .mul_scalar(0.5)
+        .autodiff();
+    let surrogate = (mu * grad_mu).sum() + (log_sigma2 * grad_ls).sum();
+    let kl = surrogate.clone() - surrogate.detach() + value.autodiff();
+    (kl, alpha)
+}

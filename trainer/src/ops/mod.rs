@@ -1,0 +1,41 @@
+//! The burn forward of every op family: one file each, as in the IR.
+
+pub mod conv;
+pub mod dense;
+mod kl;
+pub mod stateless;
+
+pub use kl::ard_kl;
+
+use burn::tensor::Tensor;
+use burn::tensor::activation;
+
+use ardent_models::Activation;
+
+/// How weights enter a forward pass.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Mode {
+    /// Training: pre-activations sampled by the local reparameterization trick.
+    Sample,
+    /// Evaluation: posterior means, with the weights whose ρ > λ removed when `prune` is set.
+    Mean { prune: Option<f32> },
+}
+
+pub fn activate<const D: usize>(x: Tensor<D>, a: Activation) -> Tensor<D> {
+    match a {
+        Activation::None => x,
+        Activation::Relu => activation::relu(x),
+        Activation::Tanh => activation::tanh(x),
+        Activation::Sigmoid => activation::sigmoid(x),
+    }
+}
+
+/// The keep-mask of the relative-density rule as a 0/1 tensor: ρ = exp(−μ²/2σ²) ≤ λ
+/// ⇔ μ² ≥ −2 ln λ · σ².
+pub fn keep<const D: usize>(mu: &Tensor<D>, sigma2: &Tensor<D>, lambda: f32) -> Tensor<D> {
+    let threshold = -2.0 * f64::from(lambda).ln();
+    mu.clone()
+        .square()
+        .greater_equal(sigma2.clone().mul_scalar(threshold))
+        .float()
+}

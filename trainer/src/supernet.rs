@@ -1,0 +1,338 @@
+//! The supernet on burn, built from a validated [`Family`]: every edge computes its kept ops,
+//! mixes them by γ, and every vertex aggregates its edges, in topological order.
+
+use burn::module::{Module, Param};
+use burn::tensor::{Device, Tensor};
+
+use ardent_models::{Aggregation, Family, Op, Shape, Task};
+
+use crate::error::TrainError;
+use crate::ops::conv::VarConv;
+use crate::ops::dense::VarDense;
+use crate::ops::{Mode, activate, stateless};
+
+/// The parameters of one candidate op (at most one field is set).
+#[derive(Module, Debug)]
+pub struct OpParams {
+    pub dense: Option<VarDense>,
+    pub conv: Option<VarConv>,
+    pub constant: Option<Param<Tensor<1>>>,
+}
+
+/// A value at a vertex: a batch of vectors or of images.
+#[derive(Debug, Clone)]
+pub enum Value {
+    Vector(Tensor<2>),
+    Image(Tensor<4>),
+}
+
+impl Value {
+    fn batch(&self) -> usize {
+        match self {
+            Value::Vector(t) => t.dims()[0],
+            Value::Image(t) => t.dims()[0],
+        }
+    }
+
+    fn add(self, other: Value) -> Value {
+        match (self, other) {
+            (Value::Vector(a), Value::Vector(b)) => Value::Vector(a + b),
+            (Value::Image(a), Value::Image(b)) => Value::Image(a + b),
+            // Shape inference guarantees both sides agree.
+            (a, _) => a,
+        }
+    }
+
+    fn scale(self, s: f64) -> Value {
+        match self {
+            Value::Vector(t) => Value::Vector(t.mul_scalar(s)),
+            Value::Image(t) => Value::Image(t.mul_scalar(s)),
+        }
+    }
+
+    fn zeros(batch: usize, shape: &Shape, device: &Device) -> Value {
+        match shape.0.as_slice() {
+            [c, h, w] => Value::Image(Tensor::zeros([batch, *c, *h, *w], device)),
+            _ => Value::Vector(Tensor::zeros([batch, shape.size()], device)),
+        }
+    }
+
+    /// Zero-pads axis 1 (the feature axis) up to `width`.
+    fn pad_features(self, width: usize) -> Value {
+        match self {
+            Value::Vector(t) => {
+                let [b, f] = t.dims();
+                if f >= width {
+                    return Value::Vector(t);
+                }
+                let z = Tensor::zeros([b, width - f], &t.device());
+                Value::Vector(Tensor::cat(vec![t, z], 1))
+            }
+            Value::Image(t) => {
+                let [b, c, h, w] = t.dims();
+                if c >= width {
+                    return Value::Image(t);
+                }
+                let z = Tensor::zeros([b, width - c, h, w], &t.device());
+                Value::Image(Tensor::cat(vec![t, z], 1))
+            }
+        }
+    }
+
+    pub fn into_vector(self) -> Tensor<2> {
+        match self {
+            Value::Vector(t) => t,
+            Value::Image(t) => stateless::flatten(t),
+        }
+    }
+}
+
+/// A family's supernet with variational weights.
+#[derive(Module, Debug)]
+pub struct Supernet {
+    /// `ops[e][r]`: parameters of op `r` on edge `e`.
+    pub ops: Vec<Vec<OpParams>>,
+    /// Regression: log of the Gaussian noise variance per target.
+    pub log_noise_var: Option<Param<Tensor<1>>>,
+    #[module(skip)]
+    pub family: Family,
+}
+
+impl Supernet {
+    /// Builds a freshly initialised supernet, its initial weights drawn after seeding the
+    /// device's generator with `seed` (so the same seed gives the same net). Fails on searched
+    /// edges, which this build does not train yet.
+    pub fn new(family: &Family, device: &Device, seed: u64) -> Result<Supernet, TrainError> {
+        for (e, edge) in family.edges.iter().enumerate() {
+            if edge.structure.is_searched() {
+                return Err(TrainError::Searched {
+                    edge: family.edge_name(e),
+                    relaxation: edge.structure.relaxation.name().into(),
+                });
+            }
+        }
+        device.seed(seed);
+        let ops = family
+            .edges
+            .iter()
+            .map(|edge| {
+                let input = &family.vertices[edge.from].shape;
+                edge.ops
+                    .iter()
+                    .map(|op| init_op(op, input, device))
+                    .collect()
+            })
+            .collect();
+        let log_noise_var = match family.task {
+            Task::Regression { targets } => {
+                Some(Param::from_tensor(Tensor::zeros([targets], device)))
+            }
+            Task::Classification { .. } => None,
+        };
+        Ok(Supernet {
+            ops,
+            log_noise_var,
+            family: family.clone(),
+        })
+    }
+
+    /// Runs a batch `[b, ...input shape]` through the supernet and returns `[b, outputs]`.
+    pub fn forward(&self, x: Value, mode: Mode) -> Tensor<2> {
+        let f = &self.family;
+        let batch = x.batch();
+        let device = match &x {
+            Value::Vector(t) => t.device(),
+            Value::Image(t) => t.device(),
+        };
+        let mut values: Vec<Option<Value>> = vec![None; f.vertices.len()];
+        values[ardent_models::INPUT] = Some(x);
+        for &v in &f.order[1..] {
+            let vertex = &f.vertices[v];
+            let mut acc: Option<Value> = None;
+            let mut parts = Vec::new();
+            for &e in &vertex.incoming {
+                let edge = &f.edges[e];
+                let Some(input) = values[edge.from].clone() else {
+                    continue;
+                };
+                let out = self.edge_forward(e, input, mode, batch, &device);
+                if vertex.agg == Aggregation::Concat {
+                    parts.push(out);
+                } else {
+                    acc = Some(match acc {
+                        None => out,
+                        Some(a) => a.add(out),
+                    });
+                }
+            }
+            let value = match vertex.agg {
+                Aggregation::Sum => acc,
+                Aggregation::Mean => acc.map(|a| a.scale(1.0 / vertex.incoming.len() as f64)),
+                Aggregation::Concat => concat(parts),
+            };
+            values[v] = Some(value.unwrap_or_else(|| Value::zeros(batch, &vertex.shape, &device)));
+        }
+        values[f.output]
+            .take()
+            .map(Value::into_vector)
+            .unwrap_or_else(|| Tensor::zeros([batch, f.task.outputs()], &device))
+    }
+
+    fn edge_forward(
+        &self,
+        e: usize,
+        input: Value,
+        mode: Mode,
+        batch: usize,
+        device: &Device,
+    ) -> Value {
+        let edge = &self.family.edges[e];
+        let mut acc: Option<Value> = None;
+        for (r, op) in edge.ops.iter().enumerate() {
+            let gamma = edge.structure.gamma.get(r).copied().unwrap_or(1.0);
+            if gamma == 0.0 || *op == Op::Zero {
+                continue;
+            }
+            let mut out = op_forward(op, &self.ops[e][r], input.clone(), mode, batch)
+                .pad_features(edge.shape.features());
+            if gamma != 1.0 {
+                out = out.scale(gamma);
+            }
+            acc = Some(match acc {
+                None => out,
+                Some(a) => a.add(out),
+            });
+        }
+        acc.unwrap_or_else(|| Value::zeros(batch, &edge.shape, device))
+    }
+
+    /// Σ KL over every variational weight, with each op's ARD precisions at their optimum.
+    pub fn kl(&self) -> Tensor<1> {
+        let mut total: Option<Tensor<1>> = None;
+        for (e, edge) in self.family.edges.iter().enumerate() {
+            for (r, p) in self.ops[e].iter().enumerate() {
+                let ard = &edge.ard[r];
+                let kl = match (&p.dense, &p.conv) {
+                    (Some(d), _) => d.kl(ard).0,
+                    (_, Some(c)) => c.kl(ard).0,
+                    _ => continue,
+                };
+                total = Some(match total {
+                    None => kl,
+                    Some(t) => t + kl,
+                });
+            }
+        }
+        total.unwrap_or_else(|| {
+            let device = self
+                .log_noise_var
+                .as_ref()
+                .map(|p| p.val().device())
+                .unwrap_or_else(Device::flex);
+            Tensor::zeros([1], &device)
+        })
+    }
+}
+
+fn concat(parts: Vec<Value>) -> Option<Value> {
+    let first = parts.first()?.clone();
+    Some(match first {
+        Value::Vector(_) => Value::Vector(Tensor::cat(
+            parts.into_iter().map(Value::into_vector).collect(),
+            1,
+        )),
+        Value::Image(_) => Value::Image(Tensor::cat(
+            parts
+                .into_iter()
+                .filter_map(|p| match p {
+                    Value::Image(t) => Some(t),
+                    Value::Vector(_) => None,
+                })
+                .collect(),
+            1,
+        )),
+    })
+}
+
+fn init_op(op: &Op, input: &Shape, device: &Device) -> OpParams {
+    let mut p = OpParams {
+        dense: None,
+        conv: None,
+        constant: None,
+    };
+    match op {
+        Op::Dense { units, bias, .. } => {
+            p.dense = Some(VarDense::init(
+                input.size(),
+                *units,
+                *bias,
+                Vec::new(),
+                device,
+            ));
+        }
+        Op::Glm {
+            features, units, ..
+        } => {
+            let idx = features.iter().map(|&i| i as i64).collect();
+            p.dense = Some(VarDense::init(features.len(), *units, true, idx, device));
+        }
+        Op::Conv2d {
+            channels,
+            kernel,
+            stride,
+            padding,
+            bias,
+            ..
+        } => {
+            p.conv = Some(VarConv::init(
+                input.features(),
+                *channels,
+                *kernel,
+                *stride,
+                *padding,
+                *bias,
+                device,
+            ));
+        }
+        Op::Constant { units } => {
+            p.constant = Some(Param::from_tensor(Tensor::zeros([*units], device)));
+        }
+        Op::Pool { .. } | Op::Flatten | Op::Identity | Op::Zero => {}
+    }
+    p
+}
+
+fn op_forward(op: &Op, p: &OpParams, input: Value, mode: Mode, batch: usize) -> Value {
+    match (op, input) {
+        (Op::Dense { activation, .. } | Op::Glm { activation, .. }, x) => {
+            let d = p.dense.as_ref().expect("dense params exist for a dense op");
+            Value::Vector(activate(d.forward(x.into_vector(), mode), *activation))
+        }
+        (Op::Conv2d { activation, .. }, Value::Image(x)) => {
+            let c = p.conv.as_ref().expect("conv params exist for a conv op");
+            Value::Image(activate(c.forward(x, mode), *activation))
+        }
+        (
+            Op::Pool {
+                kind,
+                kernel,
+                stride,
+                padding,
+            },
+            Value::Image(x),
+        ) => Value::Image(stateless::pool(
+            x,
+            *kind,
+            *kernel,
+            stride.unwrap_or(*kernel),
+            *padding,
+        )),
+        (Op::Flatten, x) => Value::Vector(x.into_vector()),
+        (Op::Constant { .. }, _) => {
+            let c = p.constant.as_ref().expect("constant params exist").val();
+            let units = c.dims()[0];
+            Value::Vector(c.unsqueeze_dim::<2>(0).expand([batch, units]))
+        }
+        (_, x) => x,
+    }
+}

@@ -1,0 +1,513 @@
+//! The training loop: Adam on the inner objective, per-epoch metrics as JSON lines,
+//! atomic checkpoints, resumption, and fine-tuning of a collapsed model.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use ardent_data::{Dataset, SplitMix64, shuffle};
+use ardent_models::{Checkpoint, CheckpointMeta, Family, Task, checkpoint::FORMAT};
+
+use crate::convert::{from_tensors, to_tensors, values};
+use crate::data::{BatchTargets, Prepared, batch_input, batch_targets};
+use crate::error::TrainError;
+use crate::objective::{Objective, batch_loss, nll};
+use crate::ops::{Mode, keep};
+use crate::supernet::Supernet;
+
+/// How the learning rate moves over the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LrSchedule {
+    Constant,
+    /// Cosine decay from the base rate to 0 at the last step.
+    Cosine,
+}
+
+/// Everything that defines a run; stored in checkpoints so `--resume` continues the same run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub lr: f64,
+    pub lr_schedule: LrSchedule,
+    pub seed: u64,
+    pub objective: Objective,
+    /// Pruning threshold for the metrics (ρ ≤ λ survives); 0.975 ⇔ log α = 3.
+    pub lambda: f32,
+    pub valid_fraction: f64,
+    /// Write a checkpoint every this many epochs (and always at the end); 0: only at the end.
+    pub checkpoint_every: usize,
+    /// Fine-tuning: train μ of the surviving weights only, structure and masks fixed.
+    pub finetune: bool,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            epochs: 10,
+            batch_size: 100,
+            lr: 1e-3,
+            lr_schedule: LrSchedule::Constant,
+            seed: 42,
+            objective: Objective::preset(crate::objective::Preset::Elbo),
+            lambda: 0.975,
+            valid_fraction: 0.1,
+            checkpoint_every: 1,
+            finetune: false,
+        }
+    }
+}
+
+/// One epoch's metrics (one JSON line each).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    pub epoch: usize,
+    pub step: u64,
+    pub loss: f64,
+    pub nll: f64,
+    /// Σ KL over all weights (not divided by the sample count).
+    pub kl: f64,
+    pub kl_weight: f64,
+    pub lr: f64,
+    /// Accuracy of the sampled training forward (classification).
+    pub train_accuracy: Option<f64>,
+    /// Accuracy on the validation split with posterior means and pruning at λ.
+    pub valid_accuracy: Option<f64>,
+    /// RMSE on the validation split (regression).
+    pub valid_rmse: Option<f64>,
+    pub valid_nll: f64,
+    /// Weights with ρ ≤ λ, and all variational weights.
+    pub weights_kept: usize,
+    pub weights_total: usize,
+    /// Per parametric op: `edge op r`, live output units, all output units.
+    pub live_units: Vec<(String, usize, usize)>,
+    pub samples_per_second: f64,
+}
+
+/// Where a run starts and where it writes.
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub checkpoint: PathBuf,
+    pub metrics: Option<PathBuf>,
+    pub progress: bool,
+    pub data_name: String,
+}
+
+fn lr_at(cfg: &TrainConfig, step: u64, total: u64) -> f64 {
+    match cfg.lr_schedule {
+        LrSchedule::Constant => cfg.lr,
+        LrSchedule::Cosine => {
+            let t = (step as f64 / total.max(1) as f64).min(1.0);
+            cfg.lr * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())
+        }
+    }
+}
+
+/// Counts surviving weights and live output units per parametric op at threshold λ.
+pub fn sparsity(net: &Supernet, lambda: f32) -> (usize, usize, Vec<(String, usize, usize)>) {
+    let f = &net.family;
+    let (mut kept, mut total) = (0, 0);
+    let mut live = Vec::new();
+    for (e, ops) in net.ops.iter().enumerate() {
+        for (r, p) in ops.iter().enumerate() {
+            // Masks as [out, fan_in] rows.
+            let (mask, out_units): (Vec<f32>, usize) = if let Some(d) = &p.dense {
+                let sigma2 = d.log_sigma2.val().exp();
+                let mut k = keep(&d.mu.val(), &sigma2, lambda);
+                if let Some(m) = &d.mask {
+                    k = k * m.clone();
+                }
+                let units = d.mu.dims()[1];
+                (values(k.transpose()), units)
+            } else if let Some(c) = &p.conv {
+                let sigma2 = c.log_sigma2.val().exp();
+                let mut k = keep(&c.mu.val(), &sigma2, lambda);
+                if let Some(m) = &c.mask {
+                    k = k * m.clone();
+                }
+                (values(k), c.mu.dims()[0])
+            } else {
+                continue;
+            };
+            let fan_in = mask.len() / out_units;
+            let k = mask.iter().filter(|&&v| v > 0.5).count();
+            let alive = mask
+                .chunks(fan_in)
+                .filter(|row| row.iter().any(|&v| v > 0.5))
+                .count();
+            kept += k;
+            total += mask.len();
+            live.push((format!("{} op {r}", f.edge_name(e)), alive, out_units));
+        }
+    }
+    (kept, total, live)
+}
+
+/// Accuracy (or RMSE) and mean NLL of `net` on `data`, with posterior means pruned at λ.
+pub fn evaluate(
+    net: &Supernet,
+    data: &Dataset,
+    lambda: Option<f32>,
+    device: &Device,
+) -> (Option<f64>, Option<f64>, f64) {
+    if data.is_empty() {
+        return (None, None, 0.0);
+    }
+    let idx: Vec<usize> = (0..data.len()).collect();
+    let (mut correct, mut sq, mut nll_sum) = (0usize, 0f64, 0f64);
+    for chunk in idx.chunks(500) {
+        let x = batch_input(data, chunk, device);
+        let y = batch_targets(data, chunk, device);
+        let out = net.forward(x, Mode::Mean { prune: lambda });
+        let lv = net.log_noise_var.as_ref().map(|p| p.val());
+        nll_sum += f64::from(nll(out.clone(), &y, lv).into_scalar::<f32>()) * chunk.len() as f64;
+        let o = values(out);
+        match &y {
+            BatchTargets::Classes(_, labels) => {
+                let k = o.len() / chunk.len();
+                for (row, &l) in o.chunks(k).zip(labels) {
+                    if argmax(row) == l as usize {
+                        correct += 1;
+                    }
+                }
+            }
+            BatchTargets::Real(_, v) => {
+                sq += o
+                    .iter()
+                    .zip(v)
+                    .map(|(a, b)| f64::from(a - b).powi(2))
+                    .sum::<f64>();
+            }
+        }
+    }
+    let n = data.len() as f64;
+    match data.targets {
+        ardent_data::Targets::Classes { .. } => (Some(correct as f64 / n), None, nll_sum / n),
+        ardent_data::Targets::Real { width, .. } => {
+            (None, Some((sq / (n * width as f64)).sqrt()), nll_sum / n)
+        }
+    }
+}
+
+fn argmax(row: &[f32]) -> usize {
+    row.iter()
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &v)| {
+            if v > bv { (i, v) } else { (bi, bv) }
+        })
+        .0
+}
+
+/// Saves `net` as a checkpoint (atomically).
+pub fn save(
+    net: &Supernet,
+    data: &Prepared,
+    cfg: &TrainConfig,
+    run: &Run,
+    epoch: usize,
+    step: u64,
+    metrics: serde_json::Value,
+) -> Result<(), TrainError> {
+    // A fine-tuned net carries its masks in σ² (see `bake_masks`), so the checkpoint alone
+    // reproduces them.
+    let baked;
+    let net = if cfg.finetune {
+        baked = bake_masks(net.clone());
+        &baked
+    } else {
+        net
+    };
+    let ck = Checkpoint {
+        family: net.family.clone(),
+        tensors: to_tensors(net, &data.normalizer),
+        meta: CheckpointMeta {
+            format: FORMAT,
+            ardent_version: env!("CARGO_PKG_VERSION").into(),
+            epoch,
+            step,
+            seed: cfg.seed,
+            objective: serde_json::to_value(cfg.objective).unwrap_or_default(),
+            data: serde_json::json!({
+                "name": run.data_name,
+                "fingerprint": data.fingerprint,
+                "train": data.train.len(),
+                "valid": data.valid.len(),
+            }),
+            settings: serde_json::to_value(cfg).unwrap_or_default(),
+            metrics,
+            finetune: cfg.finetune.then_some(f64::from(cfg.lambda)),
+        },
+    };
+    ck.write(&run.checkpoint)?;
+    Ok(())
+}
+
+/// Trains `net` from epoch `start_epoch` (0 for a new run) to `cfg.epochs`, calling `report`
+/// after every epoch. Returns the trained supernet (with autodiff).
+pub fn train(
+    mut net: Supernet,
+    data: &Prepared,
+    cfg: &TrainConfig,
+    run: &Run,
+    start: (usize, u64),
+    device: &Device,
+    report: &mut dyn FnMut(&EpochMetrics),
+) -> Result<Supernet, TrainError> {
+    if cfg.batch_size == 0 {
+        return Err(TrainError::Config("batch size must be at least 1".into()));
+    }
+    let base = device.clone();
+    let ad = device.clone().autodiff();
+    net = net.fork(&ad).train();
+    let mut optim = AdamConfig::new().init();
+    let n = data.train.len();
+    let steps_per_epoch = n.div_ceil(cfg.batch_size) as u64;
+    let total_steps = steps_per_epoch * cfg.epochs as u64;
+    let (start_epoch, mut step) = start;
+    let mut metrics_file = match &run.metrics {
+        Some(p) => Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .map_err(|error| TrainError::Metrics {
+                    path: p.clone(),
+                    error,
+                })?,
+        ),
+        None => None,
+    };
+    for epoch in start_epoch..cfg.epochs {
+        // Seeds derive from (seed, epoch) so a resumed run sees the same batches and noise.
+        let epoch_seed = SplitMix64(cfg.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9)).next_u64();
+        base.seed(epoch_seed);
+        let mut order: Vec<usize> = (0..n).collect();
+        shuffle(&mut order, epoch_seed);
+        let bar = progress_bar(run.progress, steps_per_epoch, epoch, cfg.epochs);
+        let t0 = Instant::now();
+        let (mut loss_sum, mut nll_sum, mut kl_last, mut correct) = (0f64, 0f64, 0f64, 0usize);
+        let mut kl_w = 0.0;
+        let mut lr = cfg.lr;
+        for chunk in order.chunks(cfg.batch_size) {
+            let x = batch_input(&data.train, chunk, &ad);
+            let y = batch_targets(&data.train, chunk, &ad);
+            let mode = if cfg.finetune {
+                Mode::Mean { prune: None }
+            } else {
+                Mode::Sample
+            };
+            kl_w = if cfg.finetune {
+                0.0
+            } else {
+                cfg.objective
+                    .kl_weight_at(step as f64 / steps_per_epoch as f64)
+            };
+            let (loss, nll_t, out, kl) = batch_loss(&net, x, &y, mode, kl_w, n);
+            if let Some(kl) = kl {
+                kl_last = f64::from(kl.into_scalar::<f32>());
+            }
+            let loss_v: f32 = loss.clone().into_scalar();
+            if !loss_v.is_finite() {
+                bar.finish_and_clear();
+                return Err(TrainError::Diverged {
+                    epoch,
+                    step,
+                    value: loss_v,
+                    checkpoint: run.checkpoint.clone(),
+                });
+            }
+            if let BatchTargets::Classes(_, labels) = &y {
+                let o = values(out.detach());
+                let k = o.len() / chunk.len();
+                correct += o
+                    .chunks(k)
+                    .zip(labels)
+                    .filter(|(r, l)| argmax(r) == **l as usize)
+                    .count();
+            }
+            let grads = GradientsParams::from_grads(loss.backward(), &net);
+            lr = lr_at(cfg, step, total_steps);
+            net = optim.step(lr, net, grads);
+            loss_sum += f64::from(loss_v) * chunk.len() as f64;
+            nll_sum += f64::from(nll_t.into_scalar::<f32>()) * chunk.len() as f64;
+            step += 1;
+            bar.inc(1);
+            bar.set_message(format!("loss {loss_v:.4}"));
+        }
+        bar.finish_and_clear();
+        let elapsed = t0.elapsed().as_secs_f64();
+        if kl_w == 0.0 && !cfg.finetune {
+            kl_last = f64::from(net.valid().kl().into_scalar::<f32>());
+        }
+        let eval_net = net.valid();
+        let lambda = (!cfg.finetune).then_some(cfg.lambda);
+        let (valid_accuracy, valid_rmse, valid_nll) =
+            evaluate(&eval_net, &data.valid, lambda, &base);
+        let (kept, total, live_units) = sparsity(&eval_net, cfg.lambda);
+        let m = EpochMetrics {
+            epoch: epoch + 1,
+            step,
+            loss: loss_sum / n as f64,
+            nll: nll_sum / n as f64,
+            kl: kl_last,
+            kl_weight: kl_w,
+            lr,
+            train_accuracy: matches!(net.family.task, Task::Classification { .. })
+                .then(|| correct as f64 / n as f64),
+            valid_accuracy,
+            valid_rmse,
+            valid_nll,
+            weights_kept: kept,
+            weights_total: total,
+            live_units,
+            samples_per_second: n as f64 / elapsed.max(1e-9),
+        };
+        if let Some(f) = metrics_file.as_mut() {
+            use std::io::Write;
+            let line = serde_json::to_string(&m).unwrap_or_default();
+            writeln!(f, "{line}").map_err(|error| TrainError::Metrics {
+                path: run.metrics.clone().unwrap_or_default(),
+                error,
+            })?;
+        }
+        report(&m);
+        let last = epoch + 1 == cfg.epochs;
+        if last || (cfg.checkpoint_every > 0 && (epoch + 1) % cfg.checkpoint_every == 0) {
+            save(
+                &eval_net,
+                data,
+                cfg,
+                run,
+                epoch + 1,
+                step,
+                serde_json::to_value(&m).unwrap_or_default(),
+            )?;
+        }
+    }
+    Ok(net)
+}
+
+fn progress_bar(show: bool, steps: u64, epoch: usize, epochs: usize) -> indicatif::ProgressBar {
+    if !show {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(steps),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({eta})",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_prefix(format!("{}/{epochs}", epoch + 1));
+    bar
+}
+
+/// A checkpoint loaded for resuming or fine-tuning: the supernet, its settings and progress.
+#[derive(Debug)]
+pub struct Loaded {
+    pub net: Supernet,
+    pub normalizer: ardent_data::Normalizer,
+    pub config: Option<TrainConfig>,
+    pub epoch: usize,
+    pub step: u64,
+    pub family: Family,
+}
+
+/// Loads a checkpoint onto `device`.
+pub fn load(path: &Path, device: &Device) -> Result<Loaded, TrainError> {
+    let ck = Checkpoint::read(path)?;
+    let (net, normalizer) = from_tensors(&ck.family, &ck.tensors, device)?;
+    Ok(Loaded {
+        net,
+        normalizer,
+        config: serde_json::from_value(ck.meta.settings.clone()).ok(),
+        epoch: ck.meta.epoch,
+        step: ck.meta.step,
+        family: ck.family,
+    })
+}
+
+/// Fixes the masks of a trained supernet at threshold λ for fine-tuning: pruned weights get
+/// μ = 0 and a fixed zero mask. Surviving weights keep μ and will be trained as point
+/// estimates.
+pub fn freeze_masks(mut net: Supernet, lambda: f32) -> Supernet {
+    for ops in net.ops.iter_mut() {
+        for p in ops.iter_mut() {
+            if let Some(d) = p.dense.as_mut() {
+                let k = keep(&d.mu.val(), &d.log_sigma2.val().exp(), lambda);
+                d.mu = burn::module::Param::from_tensor(d.mu.val() * k.clone());
+                d.mask = Some(k);
+            }
+            if let Some(c) = p.conv.as_mut() {
+                let k = keep(&c.mu.val(), &c.log_sigma2.val().exp(), lambda);
+                c.mu = burn::module::Param::from_tensor(c.mu.val() * k.clone());
+                c.mask = Some(k);
+            }
+        }
+    }
+    net
+}
+
+/// After fine-tuning, writes the masks into the variances so the checkpoint alone reproduces
+/// them under the relative-density rule for any λ in (0, 1): kept weights get log σ² = −60
+/// (ρ ≈ 0), pruned ones μ = 0 and log σ² = 0 (ρ = 1).
+pub fn bake_masks(mut net: Supernet) -> Supernet {
+    fn bake<const D: usize>(
+        mu: &mut burn::module::Param<Tensor<D>>,
+        log_sigma2: &mut burn::module::Param<Tensor<D>>,
+        mask: &mut Option<Tensor<D>>,
+    ) {
+        if let Some(k) = mask.take() {
+            let kept_log_s2 = k.clone().mul_scalar(-60.0);
+            *mu = burn::module::Param::from_tensor(mu.val() * k);
+            *log_sigma2 = burn::module::Param::from_tensor(kept_log_s2);
+        }
+    }
+    for ops in net.ops.iter_mut() {
+        for p in ops.iter_mut() {
+            if let Some(d) = p.dense.as_mut() {
+                bake(&mut d.mu, &mut d.log_sigma2, &mut d.mask);
+            }
+            if let Some(c) = p.conv.as_mut() {
+                bake(&mut c.mu, &mut c.log_sigma2, &mut c.mask);
+            }
+        }
+    }
+    net
+}
+
+/// Quality of a trained supernet on the test split (or validation, without one), pruned at λ.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    pub set: &'static str,
+    pub accuracy: Option<f64>,
+    pub rmse: Option<f64>,
+    pub weights_kept: usize,
+    pub weights_total: usize,
+    pub live_units: Vec<(String, usize, usize)>,
+}
+
+pub fn summary(net: &Supernet, data: &Prepared, lambda: f32, device: &Device) -> Summary {
+    let eval = net.valid();
+    let (set, name) = match &data.test {
+        Some(t) => (t, "test"),
+        None => (&data.valid, "validation"),
+    };
+    let (accuracy, rmse, _) = evaluate(&eval, set, Some(lambda), device);
+    let (weights_kept, weights_total, live_units) = sparsity(&eval, lambda);
+    Summary {
+        set: name,
+        accuracy,
+        rmse,
+        weights_kept,
+        weights_total,
+        live_units,
+    }
+}

@@ -1,0 +1,126 @@
+//! Checkpoints round-trip bit for bit, and the same seed gives the same run.
+
+use ardent_models::Checkpoint;
+use ardent_trainer::data::prepare;
+use ardent_trainer::train::{self, Run, TrainConfig};
+use ardent_trainer::{Supernet, from_tensors, to_tensors};
+
+use crate::device;
+
+fn run_once(dir: &std::path::Path, name: &str, epochs: usize) -> Vec<u8> {
+    let dev = device();
+    let family = ardent_models::Family::parse(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../models/zoo/lenet-300-100.toml"
+        ))
+        .expect("spec"),
+    )
+    .expect("valid")
+    .with_input(&[64])
+    .expect("retarget");
+    let splits = ardent_data::Splits {
+        train: ardent_data::bundled::digits().expect("digits").take(400),
+        test: None,
+    };
+    let data = prepare(&family, splits, 0.25, 3, None).expect("prepare");
+    let cfg = TrainConfig {
+        epochs,
+        batch_size: 50,
+        ..TrainConfig::default()
+    };
+    let path = dir.join(name);
+    let run = Run {
+        checkpoint: path.clone(),
+        metrics: None,
+        progress: false,
+        data_name: "digits".into(),
+    };
+    let net = Supernet::new(&family, &dev, cfg.seed).expect("net");
+    train::train(net, &data, &cfg, &run, (0, 0), &dev, &mut |_| {}).expect("train");
+    std::fs::read(path).expect("checkpoint written")
+}
+
+#[test]
+fn same_seed_same_weights() {
+    let _serial = crate::serial();
+    let dir = tempfile::tempdir().expect("tmp");
+    run_once(dir.path(), "a.safetensors", 2);
+    run_once(dir.path(), "b.safetensors", 2);
+    let a = Checkpoint::read(dir.path().join("a.safetensors")).expect("a");
+    let b = Checkpoint::read(dir.path().join("b.safetensors")).expect("b");
+    // Every tensor bit for bit (the metadata differs only in the measured samples/s).
+    assert_eq!(
+        a.tensors.keys().collect::<Vec<_>>(),
+        b.tensors.keys().collect::<Vec<_>>()
+    );
+    for (name, t) in &a.tensors {
+        let u = &b.tensors[name];
+        assert!(
+            t.data
+                .iter()
+                .zip(&u.data)
+                .all(|(x, y)| x.to_bits() == y.to_bits()),
+            "{name} differs between two runs with the same seed"
+        );
+    }
+}
+
+#[test]
+fn checkpoint_round_trips_bit_for_bit() {
+    let _serial = crate::serial();
+    let dir = tempfile::tempdir().expect("tmp");
+    let bytes = run_once(dir.path(), "c.safetensors", 1);
+    let path = dir.path().join("c.safetensors");
+    let ck = Checkpoint::read(&path).expect("read");
+    assert_eq!(ck.meta.epoch, 1);
+    // Through the trainer and back: the same tensors, then the same bytes.
+    let (net, norm) = from_tensors(&ck.family, &ck.tensors, &device()).expect("load");
+    let again = to_tensors(&net, &norm);
+    for (name, t) in &ck.tensors {
+        if name.ends_with("weight.alpha") {
+            continue;
+        }
+        let u = &again[name];
+        assert_eq!(t.shape, u.shape, "{name}");
+        assert!(
+            t.data
+                .iter()
+                .zip(&u.data)
+                .all(|(x, y)| x.to_bits() == y.to_bits()),
+            "{name} changed"
+        );
+    }
+    let rewritten = dir.path().join("d.safetensors");
+    ck.write(&rewritten).expect("write");
+    assert!(
+        std::fs::read(&rewritten).expect("read back") == bytes,
+        "re-written bytes differ"
+    );
+}
+
+#[test]
+fn tampered_checkpoints_are_refused() {
+    let _serial = crate::serial();
+    let dir = tempfile::tempdir().expect("tmp");
+    let bytes = run_once(dir.path(), "e.safetensors", 1);
+    let p = dir.path().join("cut.safetensors");
+    std::fs::write(&p, &bytes[..bytes.len() / 2]).expect("write");
+    let e = Checkpoint::read(&p).expect_err("truncated").to_string();
+    assert!(e.contains("cut.safetensors"), "{e}");
+
+    let mut ck = Checkpoint::read(dir.path().join("e.safetensors")).expect("read");
+    let t = ck
+        .tensors
+        .get_mut("edge.0-1.op.0.weight.mu")
+        .expect("tensor");
+    t.shape = vec![t.shape[1], t.shape[0]];
+    let e = ck
+        .write(dir.path().join("bad.safetensors"))
+        .expect_err("shape")
+        .to_string();
+    assert!(
+        e.contains("edge.0-1.op.0.weight.mu") && e.contains("the spec expects"),
+        "{e}"
+    );
+}
