@@ -39,8 +39,18 @@ fn train_resume_and_finetune() {
     let m = metrics(&stdout(&o));
     assert_eq!(m.len(), 2, "one line per epoch");
     assert_eq!(m[1]["epoch"], 2);
-    assert_eq!(m[1]["step"], 16, "360 training samples in batches of 50, twice");
-    for key in ["loss", "nll", "kl", "train_accuracy", "valid_accuracy", "weights_kept"] {
+    assert_eq!(
+        m[1]["step"], 16,
+        "360 training samples in batches of 50, twice"
+    );
+    for key in [
+        "loss",
+        "nll",
+        "kl",
+        "train_accuracy",
+        "valid_accuracy",
+        "weights_kept",
+    ] {
         assert!(m[1][key].is_number(), "{key} missing in {}", m[1]);
     }
     assert!(stderr(&o).contains("note: input of `lenet-300-100` set to [64]"));
@@ -55,7 +65,10 @@ fn train_resume_and_finetune() {
     assert!(o.status.success(), "{}", stderr(&o));
     let m = metrics(&stdout(&o));
     assert_eq!(m.len(), 1);
-    assert_eq!((m[0]["epoch"].as_u64(), m[0]["step"].as_u64()), (Some(3), Some(24)));
+    assert_eq!(
+        (m[0]["epoch"].as_u64(), m[0]["step"].as_u64()),
+        (Some(3), Some(24))
+    );
 
     // Fine-tuning keeps the pruned weights pruned: no more survivors than it started with.
     let kept_before = m[0]["weights_kept"].as_u64().expect("kept");

@@ -14,13 +14,18 @@ pub enum TrainError {
     )]
     Searched { edge: String, relaxation: String },
     #[error(
-        "epoch {epoch}, step {step}: the loss is {value}; the last good checkpoint is kept at {checkpoint}"
+        "epoch {epoch}, step {step}: {what} is {value}; the run diverged (try a lower --lr). {}",
+        match checkpoint {
+            Some(p) => format!("The last good checkpoint is kept at {}", p.display()),
+            None => "No checkpoint had been written yet".to_string(),
+        }
     )]
     Diverged {
         epoch: usize,
         step: u64,
+        what: String,
         value: f32,
-        checkpoint: PathBuf,
+        checkpoint: Option<PathBuf>,
     },
     #[error("cannot write metrics to {path}: {error}")]
     Metrics {

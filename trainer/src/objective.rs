@@ -75,8 +75,10 @@ pub fn nll(
     }
 }
 
-/// One batch's loss: NLL + `kl_weight` · KL / `n_train` (the per-sample ELBO's negative when
-/// `kl_weight` = 1). Returns (loss, NLL, output); the KL is left out entirely at weight 0.
+/// One batch's training loss: NLL + `kl_weight` · KL / `n_train` (the per-sample ELBO's
+/// negative when `kl_weight` = 1), with the KL entering by its gradient only, so the loss's
+/// value is the NLL's (the epoch's KL is measured once, by [`Supernet::kl`] with its value).
+/// Returns (loss, NLL, output); no KL term is built at weight 0.
 pub fn batch_loss(
     net: &Supernet,
     x: Value,
@@ -84,15 +86,15 @@ pub fn batch_loss(
     mode: Mode,
     kl_weight: f64,
     n_train: usize,
-) -> (Tensor<1>, Tensor<1>, Tensor<2>, Option<Tensor<1>>) {
+) -> (Tensor<1>, Tensor<1>, Tensor<2>) {
     let out = net.forward(x, mode);
     let lv = net.log_noise_var.as_ref().map(|p| p.val());
     let nll_t = nll(out.clone(), y, lv);
     if kl_weight > 0.0 {
-        let kl = net.kl();
-        let loss = nll_t.clone() + kl.clone().mul_scalar(kl_weight / n_train as f64);
-        (loss, nll_t, out, Some(kl))
+        let kl = net.kl(false);
+        let loss = nll_t.clone() + kl.mul_scalar(kl_weight / n_train as f64);
+        (loss, nll_t, out)
     } else {
-        (nll_t.clone(), nll_t, out, None)
+        (nll_t.clone(), nll_t, out)
     }
 }

@@ -206,15 +206,16 @@ impl Supernet {
         acc.unwrap_or_else(|| Value::zeros(batch, &edge.shape, device))
     }
 
-    /// Σ KL over every variational weight, with each op's ARD precisions at their optimum.
-    pub fn kl(&self) -> Tensor<1> {
+    /// Σ KL over every variational weight, with each op's ARD precisions at their optimum;
+    /// with `with_value` false the result carries the gradient only (its value is 0).
+    pub fn kl(&self, with_value: bool) -> Tensor<1> {
         let mut total: Option<Tensor<1>> = None;
         for (e, edge) in self.family.edges.iter().enumerate() {
             for (r, p) in self.ops[e].iter().enumerate() {
                 let ard = &edge.ard[r];
                 let kl = match (&p.dense, &p.conv) {
-                    (Some(d), _) => d.kl(ard).0,
-                    (_, Some(c)) => c.kl(ard).0,
+                    (Some(d), _) => d.kl(ard, with_value).0,
+                    (_, Some(c)) => c.kl(ard, with_value).0,
                     _ => continue,
                 };
                 total = Some(match total {

@@ -68,9 +68,11 @@ impl Default for TrainConfig {
 pub struct EpochMetrics {
     pub epoch: usize,
     pub step: u64,
+    /// The training objective per sample: `nll` + `kl_weight` · `kl` / training samples.
     pub loss: f64,
+    /// Mean NLL of the epoch's training batches (sampled forward).
     pub nll: f64,
-    /// Σ KL over all weights (not divided by the sample count).
+    /// Σ KL over all weights at the end of the epoch (not divided by the sample count).
     pub kl: f64,
     pub kl_weight: f64,
     pub lr: f64,
@@ -290,7 +292,7 @@ pub fn train(
         shuffle(&mut order, epoch_seed);
         let bar = progress_bar(run.progress, steps_per_epoch, epoch, cfg.epochs);
         let t0 = Instant::now();
-        let (mut loss_sum, mut nll_sum, mut kl_last, mut correct) = (0f64, 0f64, 0f64, 0usize);
+        let (mut nll_sum, mut correct) = (0f64, 0usize);
         let mut kl_w = 0.0;
         let mut lr = cfg.lr;
         for chunk in order.chunks(cfg.batch_size) {
@@ -307,19 +309,11 @@ pub fn train(
                 cfg.objective
                     .kl_weight_at(step as f64 / steps_per_epoch as f64)
             };
-            let (loss, nll_t, out, kl) = batch_loss(&net, x, &y, mode, kl_w, n);
-            if let Some(kl) = kl {
-                kl_last = f64::from(kl.into_scalar::<f32>());
-            }
-            let loss_v: f32 = loss.clone().into_scalar();
-            if !loss_v.is_finite() {
+            let (loss, nll_t, out) = batch_loss(&net, x, &y, mode, kl_w, n);
+            let nll_v: f32 = nll_t.into_scalar();
+            if !nll_v.is_finite() {
                 bar.finish_and_clear();
-                return Err(TrainError::Diverged {
-                    epoch,
-                    step,
-                    value: loss_v,
-                    checkpoint: run.checkpoint.clone(),
-                });
+                return Err(diverged(run, epoch, step, "the NLL", nll_v));
             }
             if let BatchTargets::Classes(_, labels) = &y {
                 let o = values(out.detach());
@@ -333,18 +327,18 @@ pub fn train(
             let grads = GradientsParams::from_grads(loss.backward(), &net);
             lr = lr_at(cfg, step, total_steps);
             net = optim.step(lr, net, grads);
-            loss_sum += f64::from(loss_v) * chunk.len() as f64;
-            nll_sum += f64::from(nll_t.into_scalar::<f32>()) * chunk.len() as f64;
+            nll_sum += f64::from(nll_v) * chunk.len() as f64;
             step += 1;
             bar.inc(1);
-            bar.set_message(format!("loss {loss_v:.4}"));
+            bar.set_message(format!("NLL {nll_v:.4}"));
         }
         bar.finish_and_clear();
         let elapsed = t0.elapsed().as_secs_f64();
-        if kl_w == 0.0 && !cfg.finetune {
-            kl_last = f64::from(net.valid().kl().into_scalar::<f32>());
-        }
         let eval_net = net.valid();
+        let kl = f64::from(eval_net.kl(true).into_scalar::<f32>());
+        if !kl.is_finite() {
+            return Err(diverged(run, epoch + 1, step, "the KL", kl as f32));
+        }
         let lambda = (!cfg.finetune).then_some(cfg.lambda);
         let (valid_accuracy, valid_rmse, valid_nll) =
             evaluate(&eval_net, &data.valid, lambda, &base);
@@ -352,9 +346,9 @@ pub fn train(
         let m = EpochMetrics {
             epoch: epoch + 1,
             step,
-            loss: loss_sum / n as f64,
+            loss: nll_sum / n as f64 + kl_w * kl / n as f64,
             nll: nll_sum / n as f64,
-            kl: kl_last,
+            kl,
             kl_weight: kl_w,
             lr,
             train_accuracy: matches!(net.family.task, Task::Classification { .. })
@@ -390,6 +384,16 @@ pub fn train(
         }
     }
     Ok(net)
+}
+
+fn diverged(run: &Run, epoch: usize, step: u64, what: &str, value: f32) -> TrainError {
+    TrainError::Diverged {
+        epoch,
+        step,
+        what: what.to_string(),
+        value,
+        checkpoint: run.checkpoint.exists().then(|| run.checkpoint.clone()),
+    }
 }
 
 fn progress_bar(show: bool, steps: u64, epoch: usize, epochs: usize) -> indicatif::ProgressBar {

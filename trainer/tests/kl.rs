@@ -97,7 +97,7 @@ fn tensor_kl_equals_f64_reference_for_every_grouping() {
                 kl_ref += kl_gaussian(f64::from(mu[k]), f64::from(log_s2[k]).exp(), alpha);
             }
         }
-        let (kl, _) = l.kl(&ard);
+        let (kl, _) = l.kl(&ard, true);
         let kl: f32 = kl.into_scalar();
         assert!(
             (f64::from(kl) - kl_ref).abs() < 1e-4 * kl_ref.abs().max(1.0),
@@ -113,7 +113,7 @@ fn per_weight_kl_at_default_hyperprior_is_half_log1p() {
     let mu = [0.7f32, -0.2, 0.05, 1.3];
     let log_s2 = [-3.0f32, -1.0, 0.5, -6.0];
     let l = layer(&mu, &log_s2, 2, 2);
-    let (kl, _) = l.kl(&Ard::default());
+    let (kl, _) = l.kl(&Ard::default(), true);
     let exact: f64 = mu
         .iter()
         .zip(&log_s2)
@@ -175,7 +175,7 @@ fn kl_gradients_match_numeric_derivatives_of_the_optimised_objective() {
             mask: None,
             features: Vec::new(),
         };
-        let (kl, _) = l.kl(&ard);
+        let (kl, _) = l.kl(&ard, true);
         let grads = kl.backward();
         let g_mu = vec2(l.mu.val().grad(&grads).expect("grad μ"));
         let g_ls = vec2(l.log_sigma2.val().grad(&grads).expect("grad log σ²"));
@@ -202,5 +202,59 @@ fn kl_gradients_match_numeric_derivatives_of_the_optimised_objective() {
                 );
             }
         }
+    }
+}
+
+#[test]
+fn gradient_only_kl_and_surrogate_variance_have_the_exact_gradients() {
+    let _serial = crate::serial();
+    let ad = device().autodiff();
+    let ls: Vec<f32> = vec![-3.0, -0.5, 0.0, 1.2, -8.0, 0.3];
+    let mu: Vec<f32> = vec![0.2, -0.4, 1.0, 0.05, -2.0, 0.6];
+    let make = || VarDense {
+        mu: Param::from_tensor(Tensor::from_data(TensorData::new(mu.clone(), [2, 3]), &ad)),
+        log_sigma2: Param::from_tensor(Tensor::from_data(TensorData::new(ls.clone(), [2, 3]), &ad)),
+        bias: None,
+        mask: None,
+        features: Vec::new(),
+    };
+    let ard = Ard {
+        grouping: Grouping::Neuron,
+        lambda1: 2.0,
+        lambda2: 0.5,
+    };
+    let (a, b) = (make(), make());
+    let (with, _) = a.kl(&ard, true);
+    let (without, _) = b.kl(&ard, false);
+    assert_eq!(without.clone().into_scalar::<f32>(), 0.0);
+    let (ga, gb) = (with.backward(), without.backward());
+    for (x, y) in [(&a.mu, &b.mu), (&a.log_sigma2, &b.log_sigma2)] {
+        assert_eq!(
+            vec2(x.val().grad(&ga).expect("grad")),
+            vec2(y.val().grad(&gb).expect("grad"))
+        );
+    }
+
+    // variance(log σ²) has the value and the gradient of exp(log σ²), with weights c: ∂/∂ls Σ c·σ² = c·σ².
+    let c: Vec<f32> = vec![1.0, -2.0, 0.5, 3.0, 1.5, -1.0];
+    let p = make();
+    let weights = Tensor::<2>::from_data(TensorData::new(c.clone(), [2, 3]), &ad);
+    let s2 = ardent_trainer::ops::variance(p.log_sigma2.val());
+    let values = vec2(s2.clone());
+    let grads = (s2 * weights).sum().backward();
+    let g = vec2(p.log_sigma2.val().grad(&grads).expect("grad"));
+    for k in 0..6 {
+        let e = ls[k].exp();
+        assert!(
+            (values[k] - e).abs() <= 1e-6 * e,
+            "value {} vs {e}",
+            values[k]
+        );
+        assert!(
+            (g[k] - c[k] * e).abs() <= 1e-5 * e.max(1.0),
+            "grad {} vs {}",
+            g[k],
+            c[k] * e
+        );
     }
 }

@@ -8,7 +8,7 @@ use burn::tensor::{Device, Distribution, Tensor};
 use ardent_models::{Ard, Grouping};
 
 use super::dense::INIT_LOG_SIGMA2;
-use super::{Mode, ard_kl, keep};
+use super::{Mode, ard_kl, keep, variance};
 
 #[derive(Module, Debug)]
 pub struct VarConv {
@@ -61,7 +61,7 @@ impl VarConv {
         let bias = self.bias.as_ref().map(|b| b.val());
         match mode {
             Mode::Sample => {
-                let mut sigma2 = self.log_sigma2.val().exp();
+                let mut sigma2 = variance(self.log_sigma2.val());
                 if let Some(m) = &self.mask {
                     sigma2 = sigma2 * m.clone();
                 }
@@ -81,8 +81,9 @@ impl VarConv {
         }
     }
 
-    /// KL and α (`[out, in, k, k]` flattened to `[out, in·k·k]`, `[out, 1]` or `[in, 1]`).
-    pub fn kl(&self, ard: &Ard) -> (Tensor<1>, Tensor<2>) {
+    /// KL and α (`[out, in, k, k]` flattened to `[out, in·k·k]`, `[out, 1]` or `[in, 1]`);
+    /// see [`ard_kl`] for `with_value`.
+    pub fn kl(&self, ard: &Ard, with_value: bool) -> (Tensor<1>, Tensor<2>) {
         let [o, i, kh, kw] = self.mu.dims();
         let as_matrix = |t: Tensor<4>| match ard.grouping {
             Grouping::Input => t.swap_dims(0, 1).reshape([i, o * kh * kw]),
@@ -97,6 +98,7 @@ impl VarConv {
             as_matrix(self.log_sigma2.val()),
             ard,
             group_dim,
+            with_value,
         )
     }
 }

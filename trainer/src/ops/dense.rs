@@ -5,7 +5,7 @@ use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 
 use ardent_models::{Ard, Grouping};
 
-use super::{Mode, ard_kl, keep};
+use super::{Mode, ard_kl, keep, variance};
 
 /// A variational weight matrix `[in, out]` (burn's layout; checkpoints store `[out, in]`),
 /// a deterministic bias, and an optional fixed 0/1 mask (fine-tuning).
@@ -67,7 +67,7 @@ impl VarDense {
         }
         let out = match mode {
             Mode::Sample => {
-                let mut sigma2 = self.log_sigma2.val().exp();
+                let mut sigma2 = variance(self.log_sigma2.val());
                 if let Some(m) = &self.mask {
                     sigma2 = sigma2 * m.clone();
                 }
@@ -92,14 +92,20 @@ impl VarDense {
     }
 
     /// KL of the weights to their ARD prior and the precisions α in the checkpoint's group
-    /// shape (`[out, in]`, `[out]` or `[in]`).
-    pub fn kl(&self, ard: &Ard) -> (Tensor<1>, Tensor<2>) {
+    /// shape (`[out, in]`, `[out]` or `[in]`); see [`ard_kl`] for `with_value`.
+    pub fn kl(&self, ard: &Ard, with_value: bool) -> (Tensor<1>, Tensor<2>) {
         // Columns are output neurons, rows inputs.
         let group_dim = match ard.grouping {
             Grouping::Weight => None,
             Grouping::Neuron => Some(0),
             Grouping::Input => Some(1),
         };
-        ard_kl(self.mu.val(), self.log_sigma2.val(), ard, group_dim)
+        ard_kl(
+            self.mu.val(),
+            self.log_sigma2.val(),
+            ard,
+            group_dim,
+            with_value,
+        )
     }
 }

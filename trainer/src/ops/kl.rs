@@ -11,13 +11,15 @@ use ardent_models::Ard;
 /// ∂KL/∂μ = αμ and ∂KL/∂log σ² = ½(ασ² − 1). Both are computed outside the autodiff graph and
 /// enter it through a linear surrogate, so the backward pass costs two scaled copies instead of
 /// differentiating the KL expression (which was a quarter of a training step). The returned
-/// KL (a one-element tensor) has the exact value and exactly these gradients; α comes back in
-/// its group shape, without autodiff.
+/// KL (a one-element tensor) has exactly these gradients, and the exact value when
+/// `with_value` (otherwise 0: training steps need only the gradient, and the logarithm of the
+/// value costs as much again); α comes back in its group shape, without autodiff.
 pub fn ard_kl(
     mu: Tensor<2>,
     log_sigma2: Tensor<2>,
     ard: &Ard,
     group_dim: Option<usize>,
+    with_value: bool,
 ) -> (Tensor<1>, Tensor<2>) {
     let m = mu.clone().inner();
     let ls = log_sigma2.clone().inner();
@@ -39,10 +41,14 @@ pub fn ard_kl(
                 .mul_scalar(n + 2.0 * ard.lambda1 - 2.0)
         }
     };
-    let value = (second * alpha.clone() - alpha.clone().log() - ls)
-        .sub_scalar(1.0)
-        .sum()
-        .mul_scalar(0.5);
+    let value = if with_value {
+        (second * alpha.clone() - alpha.clone().log() - ls)
+            .sub_scalar(1.0)
+            .sum()
+            .mul_scalar(0.5)
+    } else {
+        Tensor::zeros([1], &alpha.device())
+    };
     if !mu.is_autodiff() {
         return (value, alpha);
     }
