@@ -90,6 +90,29 @@ fn train_resume_and_finetune() {
     assert!(m[0]["weights_kept"].as_u64().expect("kept") <= kept_before);
     let tuned = ardent_models::Checkpoint::read(&ft).expect("fine-tuned checkpoint");
     assert_eq!(tuned.meta.finetune, Some(0.975f32.into()));
+    // The masks live in σ²: the relative-density rule on the stored tensors, at λ and at a very
+    // different λ, finds exactly the weights the fine-tuning kept.
+    for lambda in [0.975f64, 0.5] {
+        let threshold = -2.0 * lambda.ln();
+        let kept: usize = tuned
+            .tensors
+            .iter()
+            .filter(|(name, _)| name.ends_with("weight.mu"))
+            .map(|(name, mu)| {
+                let ls = &tuned.tensors[&name.replace("weight.mu", "weight.log_sigma2")];
+                mu.data
+                    .iter()
+                    .zip(&ls.data)
+                    .filter(|(m, l)| f64::from(**m).powi(2) >= threshold * f64::from(**l).exp())
+                    .count()
+            })
+            .sum();
+        assert_eq!(
+            Some(kept as u64),
+            m[0]["weights_kept"].as_u64(),
+            "λ {lambda}"
+        );
+    }
 }
 
 #[test]

@@ -119,19 +119,18 @@ pub fn sparsity(net: &Supernet, lambda: f32) -> (usize, usize, Vec<(String, usiz
         for (r, p) in ops.iter().enumerate() {
             // Masks as [out, fan_in] rows.
             let (mask, out_units): (Vec<f32>, usize) = if let Some(d) = &p.dense {
-                let sigma2 = d.log_sigma2.val().exp();
-                let mut k = keep(&d.mu.val(), &sigma2, lambda);
-                if let Some(m) = &d.mask {
-                    k = k * m.clone();
-                }
+                // A fixed mask (fine-tuning) is the structure; ρ is only meaningful without.
+                let k = match &d.mask {
+                    Some(m) => m.clone(),
+                    None => keep(&d.mu.val(), &d.log_sigma2.val().exp(), lambda),
+                };
                 let units = d.mu.dims()[1];
                 (values(k.transpose()), units)
             } else if let Some(c) = &p.conv {
-                let sigma2 = c.log_sigma2.val().exp();
-                let mut k = keep(&c.mu.val(), &sigma2, lambda);
-                if let Some(m) = &c.mask {
-                    k = k * m.clone();
-                }
+                let k = match &c.mask {
+                    Some(m) => m.clone(),
+                    None => keep(&c.mu.val(), &c.log_sigma2.val().exp(), lambda),
+                };
                 (values(k), c.mu.dims()[0])
             } else {
                 continue;

@@ -89,3 +89,96 @@ fn lrt_mean_and_variance_match_weight_sampling() {
         assert!((m[j] - exact).abs() < 1e-5);
     }
 }
+
+#[test]
+fn conv_lrt_moments_match_a_direct_convolution() {
+    use ardent_trainer::ops::conv::VarConv;
+    let _serial = crate::serial();
+    let dev = device();
+    // 2 input channels of 4×4, 2 output channels, 3×3 kernels, stride 1, padding 1.
+    let (ci, co, k, hw, samples) = (2usize, 2usize, 3usize, 4usize, 20_000usize);
+    let mu: Vec<f32> = (0..co * ci * k * k)
+        .map(|i| ((i as f32) * 0.61).cos() * 0.5)
+        .collect();
+    let log_s2: Vec<f32> = (0..co * ci * k * k)
+        .map(|i| -2.0 - 0.1 * (i % 5) as f32)
+        .collect();
+    let x: Vec<f32> = (0..ci * hw * hw)
+        .map(|i| ((i as f32) * 0.37).sin())
+        .collect();
+    let layer = VarConv {
+        mu: Param::from_tensor(Tensor::from_data(
+            TensorData::new(mu.clone(), [co, ci, k, k]),
+            &dev,
+        )),
+        log_sigma2: Param::from_tensor(Tensor::from_data(
+            TensorData::new(log_s2.clone(), [co, ci, k, k]),
+            &dev,
+        )),
+        bias: None,
+        mask: None,
+        stride: 1,
+        padding: 1,
+    };
+    // Direct convolution in f64 of `input` with `kernel`, zero padding 1.
+    let direct = |input: &dyn Fn(usize) -> f64,
+                  kernel: &dyn Fn(usize) -> f64,
+                  o: usize,
+                  r: usize,
+                  c: usize| {
+        let mut acc = 0f64;
+        for i in 0..ci {
+            for dr in 0..k {
+                for dc in 0..k {
+                    let (rr, cc) = (r as i64 + dr as i64 - 1, c as i64 + dc as i64 - 1);
+                    if rr < 0 || cc < 0 || rr >= hw as i64 || cc >= hw as i64 {
+                        continue;
+                    }
+                    let xi = i * hw * hw + rr as usize * hw + cc as usize;
+                    acc += input(xi) * kernel(((o * ci + i) * k + dr) * k + dc);
+                }
+            }
+        }
+        acc
+    };
+    let xb = Tensor::<1>::from_data(TensorData::new(x.clone(), [ci * hw * hw]), &dev)
+        .reshape([1, ci, hw, hw])
+        .expand([samples, ci, hw, hw]);
+    let out = layer.forward(xb, Mode::Sample);
+    let out: Vec<f32> = out
+        .reshape([samples, co * hw * hw])
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec()
+        .expect("f32");
+    let per = co * hw * hw;
+    for o in 0..co {
+        for r in 0..hw {
+            for c in 0..hw {
+                let j = (o * hw + r) * hw + c;
+                let exact_mean = direct(&|i| f64::from(x[i]), &|w| f64::from(mu[w]), o, r, c);
+                let exact_var = direct(
+                    &|i| f64::from(x[i]).powi(2),
+                    &|w| f64::from(log_s2[w]).exp(),
+                    o,
+                    r,
+                    c,
+                );
+                let col: Vec<f64> = (0..samples).map(|s| f64::from(out[s * per + j])).collect();
+                let mean = col.iter().sum::<f64>() / samples as f64;
+                let var =
+                    col.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (samples - 1) as f64;
+                let se_mean = (exact_var / samples as f64).sqrt();
+                let se_var = exact_var * (2.0 / samples as f64).sqrt();
+                assert!(
+                    (mean - exact_mean).abs() < 5.0 * se_mean + 1e-6,
+                    "({o},{r},{c}) mean {mean} vs {exact_mean}"
+                );
+                assert!(
+                    (var - exact_var).abs() < 5.0 * se_var + 1e-6,
+                    "({o},{r},{c}) var {var} vs {exact_var}"
+                );
+            }
+        }
+    }
+}

@@ -70,14 +70,13 @@ impl VarConv {
                 let eps = mean.random_like(Distribution::Normal(0.0, 1.0));
                 mean + var.add_scalar(1e-8).sqrt() * eps
             }
-            Mode::Mean { prune: None } => conv2d(x, mu, bias, self.options()),
-            Mode::Mean {
-                prune: Some(lambda),
-            } => {
-                let sigma2 = self.log_sigma2.val().exp();
-                let k = keep(&self.mu.val(), &sigma2, lambda);
-                conv2d(x, mu * k, bias, self.options())
-            }
+            Mode::Mean { prune } => match (prune, &self.mask) {
+                (Some(lambda), None) => {
+                    let k = keep(&self.mu.val(), &self.log_sigma2.val().exp(), lambda);
+                    conv2d(x, mu * k, bias, self.options())
+                }
+                _ => conv2d(x, mu, bias, self.options()),
+            },
         }
     }
 

@@ -76,14 +76,13 @@ impl VarDense {
                 let eps = mean.random_like(Distribution::Normal(0.0, 1.0));
                 mean + var.add_scalar(1e-8).sqrt() * eps
             }
-            Mode::Mean { prune: None } => x.matmul(mu),
-            Mode::Mean {
-                prune: Some(lambda),
-            } => {
-                let sigma2 = self.log_sigma2.val().exp();
-                let k = keep(&self.mu.val(), &sigma2, lambda);
-                x.matmul(mu * k)
-            }
+            Mode::Mean { prune } => match (prune, &self.mask) {
+                (Some(lambda), None) => {
+                    let k = keep(&self.mu.val(), &self.log_sigma2.val().exp(), lambda);
+                    x.matmul(mu * k)
+                }
+                _ => x.matmul(mu),
+            },
         };
         match &self.bias {
             Some(b) => out + b.val().unsqueeze_dim(0),

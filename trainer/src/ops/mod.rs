@@ -17,7 +17,8 @@ use ardent_models::Activation;
 pub enum Mode {
     /// Training: pre-activations sampled by the local reparameterization trick.
     Sample,
-    /// Evaluation: posterior means, with the weights whose ρ > λ removed when `prune` is set.
+    /// Evaluation: posterior means, with the weights whose ρ > λ removed when `prune` is set;
+    /// an op with a fixed mask (fine-tuning) uses its mask instead.
     Mean { prune: Option<f32> },
 }
 
