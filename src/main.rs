@@ -44,6 +44,12 @@ enum Command {
     Train(cmd::train::Args),
     /// Fine-tune a trained checkpoint's surviving weights with its structure and masks fixed.
     Finetune(cmd::train::FinetuneArgs),
+    /// Predict every sample of an input file with an ONNX model (as `ardent-run run`).
+    Run(ardent_runtime::cli::RunArgs),
+    /// Time an ONNX model at several batch sizes (as `ardent-run bench`).
+    Bench(ardent_runtime::cli::BenchArgs),
+    /// Describe an ONNX model (as `ardent-run info`).
+    Info(ardent_runtime::cli::InfoArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -54,6 +60,9 @@ fn main() -> std::process::ExitCode {
         Command::Data(a) => cmd::data::run(a),
         Command::Train(a) => cmd::train::run(a),
         Command::Finetune(a) => cmd::train::run_finetune(a),
+        Command::Run(a) => ardent_runtime::cli::run(a),
+        Command::Bench(a) => ardent_runtime::cli::bench_cmd(a),
+        Command::Info(a) => ardent_runtime::cli::info(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

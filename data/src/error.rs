@@ -32,14 +32,16 @@ pub enum DataError {
 }
 
 impl DataError {
-    pub(crate) fn invalid(source_name: &str, message: impl Into<String>) -> Self {
+    /// A problem with the contents of `source_name`, said in `message`.
+    pub fn invalid(source_name: &str, message: impl Into<String>) -> Self {
         DataError::Invalid {
             source_name: source_name.to_string(),
             message: message.into(),
         }
     }
 
-    pub(crate) fn io(source_name: &str, error: std::io::Error) -> Self {
+    /// `source_name` could not be read.
+    pub fn io(source_name: &str, error: std::io::Error) -> Self {
         DataError::Io {
             source_name: source_name.to_string(),
             error,

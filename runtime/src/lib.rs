@@ -3,8 +3,13 @@
 //! This crate depends on tract and ardent-data only, never on burn, the trainer or the
 //! exporter, so it builds for a board on its own.
 
+pub mod bench;
+pub mod cli;
 mod error;
+pub mod input;
 mod model;
+mod threads;
 
 pub use error::RuntimeError;
 pub use model::{LoadOptions, Model, ModelInfo};
+pub use threads::set_threads;
