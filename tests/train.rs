@@ -89,7 +89,7 @@ fn train_resume_and_finetune() {
     let m = metrics(&stdout(&o));
     assert!(m[0]["weights_kept"].as_u64().expect("kept") <= kept_before);
     let tuned = ardent_models::Checkpoint::read(&ft).expect("fine-tuned checkpoint");
-    assert_eq!(tuned.meta.finetune, Some(0.975f32.into()));
+    assert_eq!(tuned.meta.finetune, Some(0.975));
     // The masks live in σ²: the relative-density rule on the stored tensors, at λ and at a very
     // different λ, finds exactly the weights the fine-tuning kept.
     for lambda in [0.975f64, 0.5] {

@@ -106,6 +106,15 @@ enum Schedule {
     Cosine,
 }
 
+impl From<Schedule> for LrSchedule {
+    fn from(s: Schedule) -> LrSchedule {
+        match s {
+            Schedule::Constant => LrSchedule::Constant,
+            Schedule::Cosine => LrSchedule::Cosine,
+        }
+    }
+}
+
 #[derive(clap::ValueEnum, Debug, Clone, Copy)]
 enum PresetArg {
     Ml,
@@ -149,10 +158,7 @@ pub fn run(a: Args) -> Result<()> {
         epochs: a.epochs,
         batch_size: a.batch_size,
         lr: a.lr,
-        lr_schedule: match a.lr_schedule {
-            Schedule::Constant => LrSchedule::Constant,
-            Schedule::Cosine => LrSchedule::Cosine,
-        },
+        lr_schedule: a.lr_schedule.into(),
         seed: a.seed,
         objective: {
             let mut o = Objective::preset(match a.preset {
@@ -292,10 +298,7 @@ pub fn run_finetune(a: FinetuneArgs) -> Result<()> {
         epochs: a.epochs,
         batch_size: a.batch_size,
         lr: a.lr,
-        lr_schedule: match a.lr_schedule {
-            Schedule::Constant => LrSchedule::Constant,
-            Schedule::Cosine => LrSchedule::Cosine,
-        },
+        lr_schedule: a.lr_schedule.into(),
         seed: a.seed,
         objective: saved.objective,
         lambda: a.lambda,

@@ -241,7 +241,13 @@ pub fn save(
             }),
             settings: serde_json::to_value(cfg).unwrap_or_default(),
             metrics,
-            finetune: cfg.finetune.then_some(f64::from(cfg.lambda)),
+            // λ as written (0.975), not as f32 widened (0.97500002384).
+            finetune: cfg.finetune.then(|| {
+                cfg.lambda
+                    .to_string()
+                    .parse()
+                    .unwrap_or(f64::from(cfg.lambda))
+            }),
         },
     };
     ck.write(&run.checkpoint)?;
