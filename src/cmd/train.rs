@@ -208,13 +208,25 @@ pub fn run(a: Args) -> Result<()> {
         normalizer,
     )?;
     let run = Run {
-        checkpoint: out.clone(),
+        checkpoint: out,
         metrics: a.metrics.clone(),
         progress: true,
         data_name: a.data.data.clone(),
     };
-    let trained = train::train(net, &data, &cfg, &run, start, &device, &mut print_epoch)?;
-    summarize(&trained, &data, cfg.lambda, &device, &out);
+    train_and_summarize(net, &data, &cfg, &run, start, &device)
+}
+
+/// Runs the loop with one JSON line per epoch on stdout, then prints the summary.
+fn train_and_summarize(
+    net: Supernet,
+    data: &ardent_trainer::data::Prepared,
+    cfg: &TrainConfig,
+    run: &Run,
+    start: (usize, u64),
+    device: &ardent_trainer::Device,
+) -> Result<()> {
+    let trained = train::train(net, data, cfg, run, start, device, &mut print_epoch)?;
+    summarize(&trained, data, cfg.lambda, device, &run.checkpoint);
     Ok(())
 }
 
@@ -331,12 +343,10 @@ pub fn run_finetune(a: FinetuneArgs) -> Result<()> {
     )?;
     let net = train::freeze_masks(loaded.net, cfg.lambda);
     let run = Run {
-        checkpoint: out.clone(),
+        checkpoint: out,
         metrics: a.metrics.clone(),
         progress: true,
         data_name: a.data.data.clone(),
     };
-    let trained = train::train(net, &data, &cfg, &run, start, &device, &mut print_epoch)?;
-    summarize(&trained, &data, cfg.lambda, &device, &out);
-    Ok(())
+    train_and_summarize(net, &data, &cfg, &run, start, &device)
 }
