@@ -16,7 +16,7 @@ use crate::convert::{from_tensors, to_tensors, values};
 use crate::data::{BatchTargets, Prepared, batch_input, batch_targets};
 use crate::error::TrainError;
 use crate::objective::{Objective, batch_loss, nll};
-use crate::ops::{Mode, keep};
+use crate::ops::{Mode, keep, kept_mask};
 use crate::supernet::Supernet;
 
 /// How the learning rate moves over the run.
@@ -119,18 +119,10 @@ pub fn sparsity(net: &Supernet, lambda: f32) -> (usize, usize, Vec<(String, usiz
         for (r, p) in ops.iter().enumerate() {
             // Masks as [out, fan_in] rows.
             let (mask, out_units): (Vec<f32>, usize) = if let Some(d) = &p.dense {
-                // A fixed mask (fine-tuning) is the structure; ρ is only meaningful without.
-                let k = match &d.mask {
-                    Some(m) => m.clone(),
-                    None => keep(&d.mu.val(), &d.log_sigma2.val().exp(), lambda),
-                };
-                let units = d.mu.dims()[1];
-                (values(k.transpose()), units)
+                let k = kept_mask(&d.mu.val(), &d.log_sigma2.val(), d.mask.as_ref(), lambda);
+                (values(k.transpose()), d.mu.dims()[1])
             } else if let Some(c) = &p.conv {
-                let k = match &c.mask {
-                    Some(m) => m.clone(),
-                    None => keep(&c.mu.val(), &c.log_sigma2.val().exp(), lambda),
-                };
+                let k = kept_mask(&c.mu.val(), &c.log_sigma2.val(), c.mask.as_ref(), lambda);
                 (values(k), c.mu.dims()[0])
             } else {
                 continue;

@@ -54,3 +54,17 @@ pub fn keep<const D: usize>(mu: &Tensor<D>, sigma2: &Tensor<D>, lambda: f32) -> 
         .greater_equal(sigma2.clone().mul_scalar(threshold))
         .float()
 }
+
+/// The weights an op keeps: its fixed mask when it has one (fine-tuning: the mask is the
+/// structure), otherwise the relative-density rule at λ.
+pub fn kept_mask<const D: usize>(
+    mu: &Tensor<D>,
+    log_sigma2: &Tensor<D>,
+    mask: Option<&Tensor<D>>,
+    lambda: f32,
+) -> Tensor<D> {
+    match mask {
+        Some(m) => m.clone(),
+        None => keep(mu, &log_sigma2.clone().exp(), lambda),
+    }
+}
