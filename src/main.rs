@@ -44,6 +44,9 @@ enum Command {
     Train(cmd::train::Args),
     /// Fine-tune a trained checkpoint's surviving weights with its structure and masks fixed.
     Finetune(cmd::train::FinetuneArgs),
+    /// Prune a checkpoint at λ, collapse its structure and write a compact ONNX file, checked
+    /// in tract against the collapsed model.
+    Export(cmd::export::Args),
     /// Predict every sample of an input file with an ONNX model (as `ardent-run run`).
     Run(ardent_runtime::cli::RunArgs),
     /// Time an ONNX model at several batch sizes (as `ardent-run bench`).
@@ -60,6 +63,7 @@ fn main() -> std::process::ExitCode {
         Command::Data(a) => cmd::data::run(a),
         Command::Train(a) => cmd::train::run(a),
         Command::Finetune(a) => cmd::train::run_finetune(a),
+        Command::Export(a) => cmd::export::run(a),
         Command::Run(a) => ardent_runtime::cli::run(a),
         Command::Bench(a) => ardent_runtime::cli::bench_cmd(a),
         Command::Info(a) => ardent_runtime::cli::info(a),

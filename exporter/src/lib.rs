@@ -1,6 +1,258 @@
-//! ardent's exporter: relative-density masks, structure collapse, compact ONNX.
+//! ardent's exporter: from a checkpoint to a compact ONNX file.
 //!
-//! It works from checkpoints and never depends on burn.
+//! The steps (`METHOD.md` §5–6): prune weights by the relative-density rule at λ
+//! ([`masks`]), collapse γ to discrete ops ([`collapse`]), decide which neurons, channels,
+//! input features and edges survive ([`shrink`]), write only those ([`emit`]), then load the
+//! file in tract and check it against the collapsed model ([`verify`]). It works from
+//! checkpoints and never depends on burn.
 
+pub mod collapse;
+pub mod emit;
+mod error;
 pub mod masks;
 pub mod onnx;
+pub mod reference;
+pub mod report;
+pub mod shrink;
+pub mod verify;
+
+pub use collapse::Collapsed;
+pub use error::ExportError;
+pub use onnx::WeightType;
+pub use report::Report;
+
+use std::path::Path;
+
+use ardent_models::Checkpoint;
+use tract_onnx::pb;
+
+/// The relative-density threshold used when none is given: log α = 3.
+pub const DEFAULT_LAMBDA: f64 = 0.975;
+
+/// Samples to check the export on, and their labels when known.
+#[derive(Debug, Clone)]
+pub struct Samples {
+    /// Raw (un-normalised) samples, row-major.
+    pub inputs: Vec<f32>,
+    /// Class labels, one per sample, for the accuracy.
+    pub labels: Option<Vec<usize>>,
+    /// Where they came from, for the report.
+    pub source: String,
+}
+
+/// How to export.
+#[derive(Debug, Clone)]
+pub struct ExportOptions {
+    pub lambda: f64,
+    pub weight_type: WeightType,
+    /// Append a Softmax to a classifier's output.
+    pub softmax: bool,
+    /// How many samples the built-in verification compares (0 skips it).
+    pub verify_samples: usize,
+    /// Samples to verify on (the first `verify_samples`) and to measure accuracy on (all);
+    /// random samples around the normaliser when absent.
+    pub data: Option<Samples>,
+}
+
+impl Default for ExportOptions {
+    fn default() -> ExportOptions {
+        ExportOptions {
+            lambda: DEFAULT_LAMBDA,
+            weight_type: WeightType::F32,
+            softmax: false,
+            verify_samples: 256,
+            data: None,
+        }
+    }
+}
+
+/// An exported model: the ONNX bytes and the report.
+#[derive(Debug, Clone)]
+pub struct Exported {
+    pub bytes: Vec<u8>,
+    pub model: pb::ModelProto,
+    pub report: Report,
+}
+
+/// The tolerance of the built-in check: f32 weights 1e-4, f16 weights 1e-2.
+pub fn tolerance(ty: WeightType) -> f64 {
+    match ty {
+        WeightType::F32 => 1e-4,
+        WeightType::F16 => 1e-2,
+    }
+}
+
+/// Exports a checkpoint in memory; `name` (its path) goes into errors and the report.
+/// Fails when the exported model, run in tract, differs from the collapsed model by more
+/// than [`tolerance`].
+pub fn export(
+    ckpt: &Checkpoint,
+    name: &str,
+    options: &ExportOptions,
+) -> Result<Exported, ExportError> {
+    let collapsed = Collapsed::new(ckpt, options.lambda, name)?;
+    let plan = shrink::Plan::new(&collapsed);
+    let emitted = emit::emit(&collapsed, &plan, options.weight_type, options.softmax);
+    let f = &collapsed.family;
+    let params_after = emitted.builder.parameters();
+    let layer_params: usize = emitted.layers.iter().map(|l| l.after.params).sum();
+    let edges: Vec<report::EdgeChoice> = (0..f.edges.len())
+        .map(|e| report::EdgeChoice {
+            edge: f.edge_name(e),
+            ops: collapsed.branches[e]
+                .iter()
+                .map(|b| f.edges[e].ops[b.op].describe())
+                .collect(),
+            exported: plan.branch_need[e].iter().any(|n| n.iter().any(|&x| x)),
+        })
+        .collect();
+    let input_features = f.input_shape().features();
+    let mut report = Report {
+        checkpoint: name.to_string(),
+        spec: f.name.clone(),
+        lambda: options.lambda,
+        weight_type: match options.weight_type {
+            WeightType::F32 => "f32",
+            WeightType::F16 => "f16",
+        }
+        .to_string(),
+        params_before: collapsed.params_before,
+        kept_weights: collapsed.kept_weights(),
+        params_after,
+        layer_params,
+        constants: params_after - layer_params,
+        flops_before: emitted.layers.iter().map(|l| l.before.flops).sum(),
+        flops_after: emitted.layers.iter().map(|l| l.after.flops).sum(),
+        zeros: emitted.layers.iter().map(|l| l.zeros).sum(),
+        file_bytes: 0,
+        input_features,
+        input_features_used: plan.present(ardent_models::INPUT).len(),
+        edges,
+        layers: emitted.layers,
+        verification: None,
+        accuracy: None,
+    };
+    let mut builder = emitted.builder;
+    add_metadata(&mut builder, &report, ckpt);
+    let model = emit::finish(builder, &collapsed);
+
+    let input_shape = f.input_shape().0.clone();
+    let per: usize = input_shape.iter().product();
+    let outputs = f.task.outputs();
+    if options.verify_samples > 0 || options.data.as_ref().is_some_and(|d| d.labels.is_some()) {
+        let loaded = verify::Loaded::new(&model, &input_shape, name)?;
+        if options.verify_samples > 0 {
+            let (x, source) = match &options.data {
+                Some(d) if !d.inputs.is_empty() => {
+                    let n = options.verify_samples.min(d.inputs.len() / per);
+                    (d.inputs[..n * per].to_vec(), d.source.clone())
+                }
+                _ => (
+                    verify::random_samples(
+                        &collapsed.mean,
+                        &collapsed.std,
+                        options.verify_samples,
+                        0x5eed,
+                    ),
+                    "random".to_string(),
+                ),
+            };
+            let got = loaded.run(&x)?;
+            let mut want = reference::forward(&collapsed, &x);
+            if options.softmax && matches!(f.task, ardent_models::Task::Classification { .. }) {
+                verify::softmax_rows(&mut want, outputs);
+            }
+            let diff = verify::max_abs_diff(&got, &want);
+            let tol = tolerance(options.weight_type);
+            let samples = x.len() / per;
+            if diff > tol {
+                return Err(ExportError::Mismatch {
+                    checkpoint: name.to_string(),
+                    diff,
+                    tolerance: tol,
+                    samples,
+                });
+            }
+            report.verification = Some(report::Verification {
+                samples,
+                source,
+                max_abs_diff: diff,
+                tolerance: tol,
+            });
+        }
+        if let Some(Samples {
+            inputs,
+            labels: Some(labels),
+            ..
+        }) = &options.data
+        {
+            let mut correct = 0usize;
+            for (chunk, lab) in inputs.chunks(1024 * per).zip(labels.chunks(1024)) {
+                let out = loaded.run(chunk)?;
+                correct += out
+                    .chunks_exact(outputs)
+                    .zip(lab)
+                    .filter(|(row, l)| argmax(row) == **l)
+                    .count();
+            }
+            report.accuracy = Some(correct as f64 / labels.len().max(1) as f64);
+        }
+    }
+    let mut model = model;
+    if let Some(a) = report.accuracy {
+        model.metadata_props.push(pb::StringStringEntryProto {
+            key: "ardent.accuracy".into(),
+            value: format!("{a:.6}"),
+        });
+    }
+    let bytes = onnx::encode(&model);
+    report.file_bytes = bytes.len();
+    Ok(Exported {
+        bytes,
+        model,
+        report,
+    })
+}
+
+fn argmax(row: &[f32]) -> usize {
+    row.iter()
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &v)| {
+            if v > bv { (i, v) } else { (bi, bv) }
+        })
+        .0
+}
+
+fn add_metadata(g: &mut onnx::GraphBuilder, r: &Report, ckpt: &Checkpoint) {
+    g.metadata("ardent.version", env!("CARGO_PKG_VERSION"));
+    g.metadata("ardent.spec", r.spec.clone());
+    g.metadata("ardent.lambda", r.lambda.to_string());
+    g.metadata("ardent.params_before", r.params_before.to_string());
+    g.metadata("ardent.params_after", r.params_after.to_string());
+    g.metadata("ardent.kept_weights", r.kept_weights.to_string());
+    g.metadata("ardent.weights", r.weight_type.clone());
+    let edges: serde_json::Map<String, serde_json::Value> = r
+        .edges
+        .iter()
+        .map(|e| (e.edge.clone(), serde_json::json!(e.ops)))
+        .collect();
+    g.metadata("ardent.edges", serde_json::Value::Object(edges).to_string());
+    g.metadata("ardent.trained_epochs", ckpt.meta.epoch.to_string());
+    if let Some(acc) = ckpt
+        .meta
+        .metrics
+        .get("valid_accuracy")
+        .filter(|v| !v.is_null())
+    {
+        g.metadata("ardent.trainer_valid_accuracy", acc.to_string());
+    }
+}
+
+/// Writes `bytes` to `path` atomically (a temporary file in the same directory, then a
+/// rename), so an existing file is never left half-written.
+pub fn write(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
+    ardent_models::write_atomic(path, bytes).map_err(|error| ExportError::Write {
+        path: path.to_path_buf(),
+        error,
+    })
+}

@@ -1,0 +1,168 @@
+//! What an export did, per layer and in total: as JSON (serde) and as a terminal table.
+
+use ardent_models::{Family, Op, Shape};
+use serde::Serialize;
+
+use crate::collapse::Branch;
+
+/// One side (supernet or exported) of a layer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Side {
+    /// Per-sample input shape the layer reads.
+    pub input: Vec<usize>,
+    pub output: Vec<usize>,
+    pub params: usize,
+    pub flops: u64,
+}
+
+impl Side {
+    /// The layer as the family's op computes it on `input`.
+    pub fn of(op: &Op, input: &Shape, output: &Shape, params: usize) -> Side {
+        Side {
+            input: input.0.clone(),
+            output: output.0.clone(),
+            params,
+            flops: op.flops(input, output),
+        }
+    }
+}
+
+/// One exported op.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LayerReport {
+    /// `from -> to`.
+    pub edge: String,
+    /// The op with its settings, e.g. `dense(300, relu)`.
+    pub op: String,
+    /// γ (with a mean vertex's 1/n) folded into the op or applied after it.
+    pub scale: f32,
+    pub before: Side,
+    pub after: Side,
+    /// Zeros left inside the exported weight matrix (pruned weights of surviving units).
+    pub zeros: usize,
+}
+
+impl LayerReport {
+    pub fn new(f: &Family, b: &Branch, before: Side, after: Side, zeros: usize) -> LayerReport {
+        LayerReport {
+            edge: f.edge_name(b.edge),
+            op: f.edges[b.edge].ops[b.op].describe(),
+            scale: b.scale,
+            before,
+            after,
+            zeros,
+        }
+    }
+}
+
+/// The discrete choice made on one edge.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EdgeChoice {
+    pub edge: String,
+    /// The kept ops (empty: the edge was dropped).
+    pub ops: Vec<String>,
+    /// False when none of its outputs reaches the model's output.
+    pub exported: bool,
+}
+
+/// How the exported model compares with the collapsed one.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Verification {
+    pub samples: usize,
+    /// Where the samples came from: a dataset or `random`.
+    pub source: String,
+    pub max_abs_diff: f64,
+    pub tolerance: f64,
+}
+
+/// Everything about one export.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    pub checkpoint: String,
+    pub spec: String,
+    pub lambda: f64,
+    pub weight_type: String,
+    /// Parameters of the whole family (every candidate of every edge).
+    pub params_before: usize,
+    /// Weights the relative-density rule keeps in the collapsed model.
+    pub kept_weights: usize,
+    /// Float scalars in the file's initializers: layer weights and biases plus constants.
+    pub params_after: usize,
+    /// Of which layer weights and biases.
+    pub layer_params: usize,
+    /// Of which other constants: the input normaliser, folded constants, γ scales.
+    pub constants: usize,
+    pub flops_before: u64,
+    pub flops_after: u64,
+    pub zeros: usize,
+    pub file_bytes: usize,
+    pub input_features: usize,
+    pub input_features_used: usize,
+    pub edges: Vec<EdgeChoice>,
+    pub layers: Vec<LayerReport>,
+    pub verification: Option<Verification>,
+    /// Accuracy of the exported model in tract, when data was given.
+    pub accuracy: Option<f64>,
+}
+
+impl Report {
+    /// A plain-text table for the terminal.
+    pub fn table(&self) -> String {
+        use std::fmt::Write;
+        let shape = |s: &[usize]| {
+            s.iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join("x")
+        };
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{:<24} {:<26} {:>19} {:>19} {:>17} {:>8}",
+            "edge", "op", "in -> out before", "in -> out after", "params", "zeros"
+        );
+        for l in &self.layers {
+            let _ = writeln!(
+                out,
+                "{:<24} {:<26} {:>19} {:>19} {:>17} {:>8}",
+                l.edge,
+                l.op,
+                format!("{} -> {}", shape(&l.before.input), shape(&l.before.output)),
+                format!("{} -> {}", shape(&l.after.input), shape(&l.after.output)),
+                format!("{} -> {}", l.before.params, l.after.params),
+                l.zeros
+            );
+        }
+        let _ = writeln!(
+            out,
+            "parameters {} -> {} ({} in layers, {} constants; {} weights kept at λ = {})",
+            self.params_before,
+            self.params_after,
+            self.layer_params,
+            self.constants,
+            self.kept_weights,
+            self.lambda
+        );
+        let _ = writeln!(
+            out,
+            "FLOPs/sample {} -> {}; input features used {}/{}; file {} bytes ({})",
+            self.flops_before,
+            self.flops_after,
+            self.input_features_used,
+            self.input_features,
+            self.file_bytes,
+            self.weight_type
+        );
+        if let Some(v) = &self.verification {
+            let _ = writeln!(
+                out,
+                "verified in tract on {} {} samples: max |diff| {:.2e} (tolerance {:.0e})",
+                v.samples, v.source, v.max_abs_diff, v.tolerance
+            );
+        }
+        if let Some(a) = self.accuracy {
+            let _ = writeln!(out, "accuracy in tract: {:.2} %", 100.0 * a);
+        }
+        out
+    }
+}

@@ -1,0 +1,129 @@
+//! Loads an exported model in tract and runs it, to check it against the collapsed model.
+
+use std::sync::Arc;
+
+use tract_onnx::pb;
+use tract_onnx::prelude::*;
+use tract_onnx::tract_core::model::TypedRunnableModel;
+
+use crate::error::ExportError;
+
+/// An exported model loaded and optimized by tract.
+#[derive(Debug)]
+pub struct Loaded {
+    plan: Arc<TypedRunnableModel>,
+    input: Vec<usize>,
+    checkpoint: String,
+}
+
+impl Loaded {
+    /// Loads `proto`, whose input has the per-sample shape `input`.
+    pub fn new(
+        proto: &pb::ModelProto,
+        input: &[usize],
+        checkpoint: &str,
+    ) -> Result<Loaded, ExportError> {
+        let err = |stage: &'static str| {
+            move |e: TractError| ExportError::Tract {
+                checkpoint: checkpoint.to_string(),
+                stage,
+                message: format!("{e:#}"),
+            }
+        };
+        let plan = tract_onnx::onnx()
+            .model_for_proto_model(proto)
+            .map_err(err("load"))?
+            .into_optimized()
+            .map_err(err("optimize"))?
+            .into_runnable()
+            .map_err(err("plan"))?;
+        Ok(Loaded {
+            plan,
+            input: input.to_vec(),
+            checkpoint: checkpoint.to_string(),
+        })
+    }
+
+    /// Runs a batch of row-major samples; returns row-major outputs.
+    pub fn run(&self, x: &[f32]) -> Result<Vec<f32>, ExportError> {
+        let err = |stage: &'static str| {
+            move |e: TractError| ExportError::Tract {
+                checkpoint: self.checkpoint.clone(),
+                stage,
+                message: format!("{e:#}"),
+            }
+        };
+        let per: usize = self.input.iter().product();
+        let mut shape = vec![x.len() / per];
+        shape.extend_from_slice(&self.input);
+        let t = Tensor::from_shape(&shape, x).map_err(err("build the input"))?;
+        let out = self.plan.run(tvec!(t.into_tvalue())).map_err(err("run"))?;
+        let first = out.first().ok_or_else(|| ExportError::Tract {
+            checkpoint: self.checkpoint.clone(),
+            stage: "run",
+            message: "no output".into(),
+        })?;
+        Ok(first
+            .cast_to::<f32>()
+            .map_err(err("read the output"))?
+            .try_as_plain_ram()
+            .map_err(err("read the output"))?
+            .as_slice::<f32>()
+            .map_err(err("read the output"))?
+            .to_vec())
+    }
+}
+
+/// `n` random raw samples around the normaliser: mean + std · N(0, 1), from a fixed seed.
+pub fn random_samples(mean: &[f32], std: &[f32], n: usize, seed: u64) -> Vec<f32> {
+    let mut state = seed;
+    let mut next = move || {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let mut out = Vec::with_capacity(n * mean.len());
+    for _ in 0..n {
+        for (m, s) in mean.iter().zip(std) {
+            let (u1, u2) = (next().max(1e-300), next());
+            let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+            out.push(m + s * z as f32);
+        }
+    }
+    out
+}
+
+/// Row-wise softmax, in place.
+pub fn softmax_rows(x: &mut [f32], width: usize) {
+    for row in x.chunks_exact_mut(width) {
+        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let sum: f32 = row
+            .iter_mut()
+            .map(|v| {
+                *v = (*v - max).exp();
+                *v
+            })
+            .sum();
+        row.iter_mut().for_each(|v| *v /= sum);
+    }
+}
+
+/// The largest absolute difference between two equally long slices.
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| {
+            let d = (f64::from(*x) - f64::from(*y)).abs();
+            if d.is_nan() { f64::INFINITY } else { d }
+        })
+        .fold(
+            if a.len() == b.len() {
+                0.0
+            } else {
+                f64::INFINITY
+            },
+            f64::max,
+        )
+}

@@ -1,0 +1,1 @@
+//! Bad input to the exporter.

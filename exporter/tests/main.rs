@@ -1,0 +1,6 @@
+//! The exporter's tests, one binary: a file per concern.
+
+mod agree;
+mod common;
+mod errors;
+mod structure;

@@ -1,0 +1,118 @@
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use ardent_data::{Dataset, Targets};
+use ardent_exporter::{ExportOptions, Samples, WeightType};
+use ardent_models::Checkpoint;
+
+use super::train::DataArgs;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The trained checkpoint (.safetensors).
+    checkpoint: PathBuf,
+    /// The ONNX file to write (atomically: an existing file is replaced only by a complete one).
+    #[arg(long, short)]
+    out: PathBuf,
+    /// Relative-density threshold: a weight is pruned when q(0)/q(μ) = exp(−μ²/2σ²) > λ.
+    #[arg(long, default_value_t = ardent_exporter::DEFAULT_LAMBDA)]
+    lambda: f64,
+    /// Store weights as f16 (the model's input and output stay f32).
+    #[arg(long)]
+    f16: bool,
+    /// Append a Softmax to a classifier's output.
+    #[arg(long)]
+    softmax: bool,
+    /// Data to verify on and to measure the exported model's accuracy with: its test split,
+    /// or else the validation split the checkpoint was trained with.
+    #[arg(long)]
+    data: Option<String>,
+    /// CSV data: the label column's name (default: the last column).
+    #[arg(long, requires = "data")]
+    label: Option<String>,
+    /// Samples the built-in check compares with the collapsed model (0 skips it).
+    #[arg(long, default_value_t = 256)]
+    verify: usize,
+    /// Also write the report as JSON to this file.
+    #[arg(long)]
+    report: Option<PathBuf>,
+}
+
+/// The samples to check the export on: the test split, or the trainer's validation split.
+fn samples(a: &Args, ck: &Checkpoint) -> Result<Option<Samples>> {
+    let Some(data) = &a.data else {
+        return Ok(None);
+    };
+    let args = DataArgs {
+        data: data.clone(),
+        label: a.label.clone(),
+        max_samples: None,
+    };
+    let splits = args.load(ck.family.task)?;
+    let (set, source): (Dataset, String) = match splits.test {
+        Some(t) => {
+            let name = format!("{} (test)", t.name);
+            (t, name)
+        }
+        None => {
+            let fraction = ck
+                .meta
+                .settings
+                .get("valid_fraction")
+                .and_then(|v| v.as_f64())
+                .unwrap_or(0.1);
+            let (_, valid) = splits.train.split(fraction, ck.meta.seed);
+            let name = format!("{} (validation)", valid.name);
+            (valid, name)
+        }
+    };
+    let want = ck.family.input_shape().size();
+    if set.sample_size() != want {
+        bail!(
+            "{}: samples have {} values, but the checkpoint's model takes {}",
+            set.name,
+            set.sample_size(),
+            want
+        );
+    }
+    let labels = match &set.targets {
+        Targets::Classes { labels, .. } => Some(labels.iter().map(|&l| l as usize).collect()),
+        Targets::Real { .. } => None,
+    };
+    Ok(Some(Samples {
+        inputs: set.features.clone(),
+        labels,
+        source,
+    }))
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let ck = Checkpoint::read(&a.checkpoint)?;
+    let name = a.checkpoint.display().to_string();
+    let options = ExportOptions {
+        lambda: a.lambda,
+        weight_type: if a.f16 {
+            WeightType::F16
+        } else {
+            WeightType::F32
+        },
+        softmax: a.softmax,
+        verify_samples: a.verify,
+        data: samples(&a, &ck)?,
+    };
+    let start = std::time::Instant::now();
+    let exported = ardent_exporter::export(&ck, &name, &options)?;
+    ardent_exporter::write(&a.out, &exported.bytes)?;
+    if let Some(path) = &a.report {
+        let json = serde_json::to_vec_pretty(&exported.report).context("encoding the report")?;
+        ardent_exporter::write(path, &json)?;
+    }
+    print!("{}", exported.report.table());
+    println!(
+        "wrote {} ({} bytes) in {:.2} s",
+        a.out.display(),
+        exported.bytes.len(),
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
