@@ -2,6 +2,7 @@
 
 mod check;
 mod data;
+mod export;
 mod runtime;
 mod train;
 

@@ -7,6 +7,20 @@ use tract_onnx::pb;
 
 use crate::collapse::{Branch, Collapsed};
 use crate::onnx::{Attr, GraphBuilder, WeightType};
+
+/// How weight matrices are stored in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Storage {
+    /// Every matrix dense: the file holds 4 (f16: 2) bytes per exported parameter.
+    Dense,
+    /// Every matrix as its non-zero values and the u16 gaps between their positions,
+    /// scattered into a dense matrix by the graph itself (tract and onnxruntime fold that
+    /// into a constant when they load the model, so it costs nothing per inference).
+    Sparse,
+    /// Per matrix, whichever takes fewer bytes.
+    #[default]
+    Auto,
+}
 use crate::report::{LayerReport, Side};
 use crate::shrink::{Plan, column_feature, edge_offsets, fan_in, spatial};
 
@@ -27,6 +41,7 @@ struct Emitter<'a> {
     plan: &'a Plan,
     g: GraphBuilder,
     ty: WeightType,
+    storage: Storage,
     layers: Vec<LayerReport>,
 }
 
@@ -37,12 +52,19 @@ struct Value {
 }
 
 /// Builds the graph; `softmax` appends a Softmax to a classifier's output.
-pub fn emit(c: &Collapsed, plan: &Plan, ty: WeightType, softmax: bool) -> Emitted {
+pub fn emit(
+    c: &Collapsed,
+    plan: &Plan,
+    ty: WeightType,
+    storage: Storage,
+    softmax: bool,
+) -> Emitted {
     let mut em = Emitter {
         c,
         plan,
         g: GraphBuilder::new(),
         ty,
+        storage,
         layers: Vec::new(),
     };
     let f = &c.family;
@@ -116,6 +138,68 @@ impl Emitter<'_> {
                 self.g.node("Cast", &[&n], &out, &[("to", Attr::Int(1))])
             }
         }
+    }
+
+    /// A weight matrix, dense or sparse as [`Storage`] says; returns the f32 value's name,
+    /// the float scalars stored and whether it was stored sparse.
+    fn matrix(&mut self, name: &str, dims: &[usize], values: &[f32]) -> (String, usize, bool) {
+        let (deltas, kept) = gaps(values);
+        let per = match self.ty {
+            WeightType::F32 => 4,
+            WeightType::F16 => 2,
+        };
+        // The scatter's nodes and small initializers take about 300 bytes.
+        let sparse_bytes = kept.len() * (per + 2) + 300;
+        let sparse = !kept.is_empty()
+            && match self.storage {
+                Storage::Dense => false,
+                Storage::Sparse => true,
+                Storage::Auto => sparse_bytes < values.len() * per,
+            };
+        if !sparse {
+            return (self.param(name, dims, values), values.len(), false);
+        }
+        let v = self.param(&format!("{name}.values"), &[kept.len()], &kept);
+        let d = self
+            .g
+            .uint16s(&format!("{name}.gaps"), &[deltas.len()], &deltas);
+        let d = self.g.node(
+            "Cast",
+            &[&d],
+            &format!("{name}.gaps.i32"),
+            &[("to", Attr::Int(6))],
+        );
+        let axis = self.g.int64s(&format!("{name}.axis"), &[], &[0]);
+        let idx = self
+            .g
+            .node("CumSum", &[&d, &axis], &format!("{name}.positions"), &[]);
+        let len = self
+            .g
+            .int64s(&format!("{name}.len"), &[1], &[values.len() as i64]);
+        let zero = tract_onnx::pb::TensorProto {
+            dims: vec![1],
+            data_type: tract_onnx::pb::tensor_proto::DataType::Float as i32,
+            raw_data: 0f32.to_le_bytes().to_vec(),
+            ..Default::default()
+        };
+        let zeros = self.g.node(
+            "ConstantOfShape",
+            &[&len],
+            &format!("{name}.zeros"),
+            &[("value", Attr::Tensor(Box::new(zero)))],
+        );
+        let flat = self.g.node(
+            "ScatterElements",
+            &[&zeros, &idx, &v],
+            &format!("{name}.flat"),
+            &[("axis", Attr::Int(0))],
+        );
+        let shape: Vec<i64> = dims.iter().map(|&d| d as i64).collect();
+        let shape = self
+            .g
+            .int64s(&format!("{name}.shape"), &[shape.len()], &shape);
+        let out = self.g.node("Reshape", &[&flat, &shape], name, &[]);
+        (out, kept.len(), true)
     }
 
     /// The input, restricted to the needed features and normalised unless the first layers
@@ -246,6 +330,7 @@ impl Emitter<'_> {
                         0,
                     ),
                     0,
+                    false,
                 ));
                 let out = format!("{prefix}.out");
                 (self.g.node(ty, &[input], &out, &attrs), present_in)
@@ -363,7 +448,7 @@ impl Emitter<'_> {
             bias.push((z * s) as f32);
         }
         let zeros = weight.iter().filter(|&&v| v == 0.0).count();
-        let wname = self.param(
+        let (wname, stored, sparse) = self.matrix(
             &format!("{prefix}.weight"),
             &[rows.len(), used.len()],
             &weight,
@@ -388,12 +473,13 @@ impl Emitter<'_> {
             Side {
                 input: vec![used.len()],
                 output: vec![rows.len()],
-                params: weight.len() + if has_bias { bias.len() } else { 0 },
+                params: stored + if has_bias { bias.len() } else { 0 },
                 flops: 2 * (weight.len() as u64)
                     + if has_bias { rows.len() as u64 } else { 0 }
                     + activation_flops(activation) * rows.len() as u64,
             },
             zeros,
+            sparse,
         ));
         (
             self.activate(activation, out, prefix),
@@ -447,7 +533,7 @@ impl Emitter<'_> {
             bias.push((z * s) as f32);
         }
         let zeros = weight.iter().filter(|&&v| v == 0.0).count();
-        let wname = self.param(
+        let (wname, stored, sparse) = self.matrix(
             &format!("{prefix}.weight"),
             &[rows.len(), present_in.len(), k, k],
             &weight,
@@ -472,7 +558,7 @@ impl Emitter<'_> {
         let edge = &f.edges[b.edge];
         let out_shape = &edge.op_shapes[b.op];
         let after_out = out_shape.with_features(rows.len());
-        let params = weight.len() + if has_bias { bias.len() } else { 0 };
+        let params = stored + if has_bias { bias.len() } else { 0 };
         let spatial_out = spatial(out_shape) as u64;
         self.layers.push(LayerReport::new(
             f,
@@ -488,6 +574,7 @@ impl Emitter<'_> {
                         + activation_flops(activation) * rows.len() as u64),
             },
             zeros,
+            sparse,
         ));
         (
             self.activate(activation, out, prefix),
@@ -628,6 +715,26 @@ impl Emitter<'_> {
     }
 }
 
+/// The non-zero values of `values` and the gaps between their positions (the first gap
+/// counts from 0), as u16: a gap wider than `u16::MAX` is bridged by zero-valued entries.
+/// Cumulative sums of the gaps give the positions back.
+pub fn gaps(values: &[f32]) -> (Vec<u16>, Vec<f32>) {
+    let mut deltas: Vec<u16> = Vec::new();
+    let mut kept: Vec<f32> = Vec::new();
+    let mut at = 0usize;
+    for (p, &v) in values.iter().enumerate().filter(|(_, v)| **v != 0.0) {
+        while p - at > usize::from(u16::MAX) {
+            at += usize::from(u16::MAX);
+            deltas.push(u16::MAX);
+            kept.push(0.0);
+        }
+        deltas.push((p - at) as u16);
+        kept.push(v);
+        at = p;
+    }
+    (deltas, kept)
+}
+
 fn activation_flops(a: Activation) -> u64 {
     u64::from(a != Activation::None)
 }
@@ -640,4 +747,32 @@ pub fn finish(g: GraphBuilder, c: &Collapsed) -> pb::ModelProto {
         (INPUT_NAME, &f.input_shape().0),
         (OUTPUT_NAME, &[f.task.outputs()]),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::gaps;
+
+    fn expand(deltas: &[u16], kept: &[f32], len: usize) -> Vec<f32> {
+        let mut out = vec![0.0; len];
+        let mut at = 0usize;
+        for (d, v) in deltas.iter().zip(kept) {
+            at += usize::from(*d);
+            out[at] += v;
+        }
+        out
+    }
+
+    #[test]
+    fn gaps_give_the_positions_back_even_across_wide_gaps() {
+        let mut values = vec![0f32; 200_000];
+        for (p, v) in [(0, 1.0), (1, -2.0), (70_000, 3.0), (199_999, 4.0)] {
+            values[p] = v;
+        }
+        let (d, k) = gaps(&values);
+        assert_eq!(expand(&d, &k, values.len()), values);
+        // 70,000 − 1 and 199,999 − 70,000 each need one stepping stone.
+        assert_eq!(k.iter().filter(|v| **v == 0.0).count(), 2);
+        assert_eq!(gaps(&[0.0, 0.0]), (vec![], vec![]));
+    }
 }

@@ -17,6 +17,7 @@ pub mod shrink;
 pub mod verify;
 
 pub use collapse::Collapsed;
+pub use emit::Storage;
 pub use error::ExportError;
 pub use onnx::WeightType;
 pub use report::Report;
@@ -45,6 +46,7 @@ pub struct Samples {
 pub struct ExportOptions {
     pub lambda: f64,
     pub weight_type: WeightType,
+    pub storage: Storage,
     /// Append a Softmax to a classifier's output.
     pub softmax: bool,
     /// How many samples the built-in verification compares (0 skips it).
@@ -59,6 +61,7 @@ impl Default for ExportOptions {
         ExportOptions {
             lambda: DEFAULT_LAMBDA,
             weight_type: WeightType::F32,
+            storage: Storage::Auto,
             softmax: false,
             verify_samples: 256,
             data: None,
@@ -92,7 +95,13 @@ pub fn export(
 ) -> Result<Exported, ExportError> {
     let collapsed = Collapsed::new(ckpt, options.lambda, name)?;
     let plan = shrink::Plan::new(&collapsed);
-    let emitted = emit::emit(&collapsed, &plan, options.weight_type, options.softmax);
+    let emitted = emit::emit(
+        &collapsed,
+        &plan,
+        options.weight_type,
+        options.storage,
+        options.softmax,
+    );
     let f = &collapsed.family;
     let params_after = emitted.builder.parameters();
     let layer_params: usize = emitted.layers.iter().map(|l| l.after.params).sum();

@@ -33,6 +33,7 @@ pub enum Attr {
     Int(i64),
     Ints(Vec<i64>),
     Float(f32),
+    Tensor(Box<pb::TensorProto>),
 }
 
 impl GraphBuilder {
@@ -89,6 +90,19 @@ impl GraphBuilder {
         name.to_string()
     }
 
+    /// Adds a uint16 initializer (the deltas of sparse weights' positions) and returns its
+    /// name.
+    pub fn uint16s(&mut self, name: &str, dims: &[usize], values: &[u16]) -> String {
+        self.initializers.push(pb::TensorProto {
+            name: name.to_string(),
+            dims: dims.iter().map(|&d| d as i64).collect(),
+            data_type: pb::tensor_proto::DataType::Uint16 as i32,
+            raw_data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            ..Default::default()
+        });
+        name.to_string()
+    }
+
     /// Adds a node with one output named `output`; returns that name.
     pub fn node(
         &mut self,
@@ -117,6 +131,10 @@ impl GraphBuilder {
                         p.f = *f;
                         p.r#type = pb::attribute_proto::AttributeType::Float as i32;
                     }
+                    Attr::Tensor(t) => {
+                        p.t = Some((**t).clone());
+                        p.r#type = pb::attribute_proto::AttributeType::Tensor as i32;
+                    }
                 }
                 p
             })
@@ -137,11 +155,15 @@ impl GraphBuilder {
         self.metadata.push((key.to_string(), value.into()));
     }
 
-    /// Scalars stored in the initializers so far.
+    /// Float scalars (f32 or f16) stored in the initializers so far; integer initializers
+    /// (indices, shapes) are not parameters.
     pub fn parameters(&self) -> usize {
+        use pb::tensor_proto::DataType;
         self.initializers
             .iter()
-            .filter(|t| t.data_type != pb::tensor_proto::DataType::Int64 as i32)
+            .filter(|t| {
+                t.data_type == DataType::Float as i32 || t.data_type == DataType::Float16 as i32
+            })
             .map(|t| t.dims.iter().product::<i64>() as usize)
             .sum()
     }

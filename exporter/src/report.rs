@@ -40,10 +40,19 @@ pub struct LayerReport {
     pub after: Side,
     /// Zeros left inside the exported weight matrix (pruned weights of surviving units).
     pub zeros: usize,
+    /// The matrix is stored as its non-zero values and their positions.
+    pub sparse: bool,
 }
 
 impl LayerReport {
-    pub fn new(f: &Family, b: &Branch, before: Side, after: Side, zeros: usize) -> LayerReport {
+    pub fn new(
+        f: &Family,
+        b: &Branch,
+        before: Side,
+        after: Side,
+        zeros: usize,
+        sparse: bool,
+    ) -> LayerReport {
         LayerReport {
             edge: f.edge_name(b.edge),
             op: f.edges[b.edge].ops[b.op].describe(),
@@ -51,6 +60,7 @@ impl LayerReport {
             before,
             after,
             zeros,
+            sparse,
         }
     }
 }
@@ -118,19 +128,20 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "{:<24} {:<26} {:>19} {:>19} {:>17} {:>8}",
-            "edge", "op", "in -> out before", "in -> out after", "params", "zeros"
+            "{:<24} {:<26} {:>19} {:>19} {:>17} {:>8} {:<6}",
+            "edge", "op", "in -> out before", "in -> out after", "params", "zeros", "stored"
         );
         for l in &self.layers {
             let _ = writeln!(
                 out,
-                "{:<24} {:<26} {:>19} {:>19} {:>17} {:>8}",
+                "{:<24} {:<26} {:>19} {:>19} {:>17} {:>8} {:<6}",
                 l.edge,
                 l.op,
                 format!("{} -> {}", shape(&l.before.input), shape(&l.before.output)),
                 format!("{} -> {}", shape(&l.after.input), shape(&l.after.output)),
                 format!("{} -> {}", l.before.params, l.after.params),
-                l.zeros
+                l.zeros,
+                if l.sparse { "sparse" } else { "dense" }
             );
         }
         let _ = writeln!(

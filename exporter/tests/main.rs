@@ -3,4 +3,5 @@
 mod agree;
 mod common;
 mod errors;
+mod onnxruntime;
 mod structure;

@@ -1,6 +1,6 @@
 //! What the export removes and what the file holds.
 
-use ardent_exporter::{ExportOptions, export, verify};
+use ardent_exporter::{ExportOptions, Storage, export, verify};
 use ardent_models::TensorF32;
 use tract_onnx::pb;
 
@@ -10,10 +10,13 @@ use crate::common::{Rng, family, log_sigma2, random_checkpoint};
 fn float_initializers(m: &pb::ModelProto) -> usize {
     m.graph
         .as_ref()
-        .unwrap()
+        .expect("as set up")
         .initializer
         .iter()
-        .filter(|t| t.data_type != pb::tensor_proto::DataType::Int64 as i32)
+        .filter(|t| {
+            t.data_type == pb::tensor_proto::DataType::Float as i32
+                || t.data_type == pb::tensor_proto::DataType::Float16 as i32
+        })
         .map(|t| t.dims.iter().product::<i64>() as usize)
         .sum()
 }
@@ -21,7 +24,7 @@ fn float_initializers(m: &pb::ModelProto) -> usize {
 fn initializer<'a>(m: &'a pb::ModelProto, name: &str) -> &'a pb::TensorProto {
     m.graph
         .as_ref()
-        .unwrap()
+        .expect("as set up")
         .initializer
         .iter()
         .find(|t| t.name == name)
@@ -34,17 +37,42 @@ fn the_report_counts_what_the_file_holds() {
         let f = family(src);
         for seed in 0..4 {
             let ck = random_checkpoint(&f, seed, 0.4, 0.3, 0.2);
-            let out = export(&ck, name, &ExportOptions::default()).unwrap();
+            // Dense storage: 4 bytes per parameter; sparse: 4 for the value, 2 for its gap.
+            for (storage, per) in [
+                (Storage::Dense, 4),
+                (Storage::Sparse, 6),
+                (Storage::Auto, 6),
+            ] {
+                let out = export(
+                    &ck,
+                    name,
+                    &ExportOptions {
+                        storage,
+                        ..ExportOptions::default()
+                    },
+                )
+                .expect("as set up");
+                let r = &out.report;
+                assert_eq!(r.params_after, float_initializers(&out.model), "{name}");
+                assert_eq!(r.params_after, r.layer_params + r.constants, "{name}");
+                assert_eq!(r.file_bytes, out.bytes.len(), "{name}");
+                assert!(
+                    out.bytes.len() <= per * r.params_after + 8192,
+                    "{name}, {storage:?}: {} bytes for {} parameters",
+                    out.bytes.len(),
+                    r.params_after
+                );
+                if storage == Storage::Sparse {
+                    assert!(
+                        r.layer_params
+                            <= r.kept_weights
+                                + r.layers.iter().map(|l| l.after.output[0]).sum::<usize>(),
+                        "{name}"
+                    );
+                }
+            }
+            let out = export(&ck, name, &ExportOptions::default()).expect("as set up");
             let r = &out.report;
-            assert_eq!(r.params_after, float_initializers(&out.model), "{name}");
-            assert_eq!(r.params_after, r.layer_params + r.constants, "{name}");
-            assert_eq!(r.file_bytes, out.bytes.len(), "{name}");
-            assert!(
-                out.bytes.len() <= 4 * r.params_after + 8192,
-                "{name}: {} bytes for {} parameters",
-                out.bytes.len(),
-                r.params_after
-            );
             assert!(r.layer_params <= r.params_before, "{name}");
         }
     }
@@ -102,8 +130,15 @@ ops = [{ op = "dense", units = 4 }]
     set_mask(&mut ck, "edge.0-1.op.0", &|o, i| o != 3 && i >= 10);
     set_mask(&mut ck, "edge.1-2.op.0", &|_, i| i != 5);
     // Make the dead unit's constant matter: relu(b) > 0.
-    ck.tensors.get_mut("edge.0-1.op.0.bias").unwrap().data[3] = 0.7;
-    let out = export(&ck, "hand", &ExportOptions::default()).unwrap();
+    ck.tensors
+        .get_mut("edge.0-1.op.0.bias")
+        .expect("as set up")
+        .data[3] = 0.7;
+    let dense = ExportOptions {
+        storage: Storage::Dense,
+        ..ExportOptions::default()
+    };
+    let out = export(&ck, "hand", &dense).expect("as set up");
     let m = &out.model;
     assert_eq!(initializer(m, "edge.0-1.op.0.weight").dims, vec![10, 20]);
     assert_eq!(initializer(m, "edge.1-2.op.0.weight").dims, vec![10, 10]);
@@ -114,13 +149,16 @@ ops = [{ op = "dense", units = 4 }]
         10 * 20 + 10 + 10 * 10 + 10 + 4 * 10 + 4
     );
     assert_eq!(out.report.constants, 0);
-    let v = out.report.verification.as_ref().unwrap();
+    let v = out.report.verification.as_ref().expect("as set up");
     assert!(v.max_abs_diff < 1e-5, "{}", v.max_abs_diff);
     // The constant unit went into the next layer's bias, not away: zeroing its bias changes
     // the output.
     let mut ck2 = ck.clone();
-    ck2.tensors.get_mut("edge.0-1.op.0.bias").unwrap().data[3] = 0.0;
-    let out2 = export(&ck2, "hand", &ExportOptions::default()).unwrap();
+    ck2.tensors
+        .get_mut("edge.0-1.op.0.bias")
+        .expect("as set up")
+        .data[3] = 0.0;
+    let out2 = export(&ck2, "hand", &dense).expect("as set up");
     let b1 = initializer(&out.model, "edge.1-2.op.0.bias");
     let b2 = initializer(&out2.model, "edge.1-2.op.0.bias");
     assert_ne!(b1.raw_data, b2.raw_data);
@@ -162,7 +200,7 @@ fn parameters_fall_as_lambda_falls() {
                 ..ExportOptions::default()
             },
         )
-        .unwrap();
+        .expect("as set up");
         let now = (out.report.kept_weights, out.report.layer_params);
         assert!(
             now.0 <= last.0 && now.1 <= last.1,
@@ -171,7 +209,7 @@ fn parameters_fall_as_lambda_falls() {
         last = now;
         first.get_or_insert(now);
     }
-    let first = first.unwrap();
+    let first = first.expect("as set up");
     assert!(
         3 * last.0 < first.0 && 2 * last.1 < first.1,
         "{first:?} -> {last:?}"
@@ -183,13 +221,13 @@ fn a_fully_pruned_model_outputs_its_constant() {
     for (name, src) in FAMILIES {
         let f = family(src);
         let ck = random_checkpoint(&f, 2, 1.0, 0.0, 0.0);
-        let out = export(&ck, name, &ExportOptions::default()).unwrap();
+        let out = export(&ck, name, &ExportOptions::default()).expect("as set up");
         assert_eq!(out.report.input_features_used, 0, "{name}");
-        let c = ardent_exporter::Collapsed::new(&ck, 0.975, name).unwrap();
-        let loaded = verify::Loaded::new(&out.model, &f.input_shape().0, name).unwrap();
+        let c = ardent_exporter::Collapsed::new(&ck, 0.975, name).expect("as set up");
+        let loaded = verify::Loaded::new(&out.model, &f.input_shape().0, name).expect("as set up");
         let y = loaded
             .run(&verify::random_samples(&c.mean, &c.std, 3, 5))
-            .unwrap();
+            .expect("as set up");
         let k = f.task.outputs();
         assert_eq!(y.len(), 3 * k);
         assert_eq!(y[..k], y[k..2 * k], "{name}");
@@ -209,7 +247,7 @@ fn metadata_names_the_choice_and_the_counts() {
             ..ExportOptions::default()
         },
     )
-    .unwrap();
+    .expect("as set up");
     let meta: std::collections::BTreeMap<_, _> = out
         .model
         .metadata_props
@@ -226,7 +264,7 @@ fn metadata_names_the_choice_and_the_counts() {
         meta["ardent.params_before"],
         out.report.params_before.to_string()
     );
-    let edges: serde_json::Value = serde_json::from_str(meta["ardent.edges"]).unwrap();
+    let edges: serde_json::Value = serde_json::from_str(meta["ardent.edges"]).expect("as set up");
     assert_eq!(
         edges["a -> b"],
         serde_json::json!(["dense(8, relu)", "identity"])

@@ -25,7 +25,8 @@ pub struct ModelInfo {
     pub output_name: String,
     /// Shape of one output sample.
     pub output_shape: Vec<usize>,
-    /// Scalars stored in the initializers.
+    /// Floating-point scalars stored in the initializers (integer indices and shapes are
+    /// not parameters).
     pub parameters: usize,
     /// Element types of the initializers, e.g. `["float"]` or `["float16"]`.
     pub weight_types: Vec<String>,
@@ -133,6 +134,17 @@ fn describe(proto: &pb::ModelProto, name: &str) -> Result<ModelInfo, RuntimeErro
         parameters: graph
             .initializer
             .iter()
+            .filter(|t| {
+                use pb::tensor_proto::DataType;
+                [
+                    DataType::Float,
+                    DataType::Float16,
+                    DataType::Double,
+                    DataType::Bfloat16,
+                ]
+                .iter()
+                .any(|&d| t.data_type == d as i32)
+            })
             .map(|t| t.dims.iter().product::<i64>().max(0) as usize)
             .sum(),
         weight_types,

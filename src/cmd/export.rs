@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use ardent_data::{Dataset, Targets};
-use ardent_exporter::{ExportOptions, Samples, WeightType};
+use ardent_exporter::{ExportOptions, Samples, Storage, WeightType};
 use ardent_models::Checkpoint;
 
 use super::train::DataArgs;
@@ -20,6 +20,10 @@ pub struct Args {
     /// Store weights as f16 (the model's input and output stay f32).
     #[arg(long)]
     f16: bool,
+    /// How weight matrices are stored: `dense`, `sparse` (non-zero values and their
+    /// positions, expanded when the model loads) or `auto` (per matrix, the smaller).
+    #[arg(long, value_enum, default_value_t = StorageArg::Auto)]
+    storage: StorageArg,
     /// Append a Softmax to a classifier's output.
     #[arg(long)]
     softmax: bool,
@@ -36,6 +40,13 @@ pub struct Args {
     /// Also write the report as JSON to this file.
     #[arg(long)]
     report: Option<PathBuf>,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy)]
+enum StorageArg {
+    Dense,
+    Sparse,
+    Auto,
 }
 
 /// The samples to check the export on: the test split, or the trainer's validation split.
@@ -95,6 +106,11 @@ pub fn run(a: Args) -> Result<()> {
             WeightType::F16
         } else {
             WeightType::F32
+        },
+        storage: match a.storage {
+            StorageArg::Dense => Storage::Dense,
+            StorageArg::Sparse => Storage::Sparse,
+            StorageArg::Auto => Storage::Auto,
         },
         softmax: a.softmax,
         verify_samples: a.verify,

@@ -1,0 +1,306 @@
+//! The exporter against the trainer: burn's forward of the pruned supernet and the exported
+//! file in tract give the same outputs; `ardent export` end to end and on bad input.
+
+use std::collections::BTreeMap;
+
+use ardent_data::{Dataset, Targets};
+use ardent_exporter::{ExportOptions, Storage, export};
+use ardent_models::checkpoint::FORMAT;
+use ardent_models::{Checkpoint, CheckpointMeta, Family, TensorF32};
+use ardent_runtime::{LoadOptions, Model};
+use ardent_trainer::data::batch_input;
+use ardent_trainer::{Device, Mode, Supernet, from_tensors, to_tensors};
+
+use crate::{ardent, assert_bad_input, root, stderr, stdout, zoo};
+
+struct Rng(u64);
+
+impl Rng {
+    fn uniform(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+fn meta() -> CheckpointMeta {
+    CheckpointMeta {
+        format: FORMAT,
+        ardent_version: "test".into(),
+        epoch: 0,
+        step: 0,
+        seed: 0,
+        objective: serde_json::Value::Null,
+        data: serde_json::Value::Null,
+        settings: serde_json::Value::Null,
+        metrics: serde_json::Value::Null,
+        finetune: None,
+    }
+}
+
+/// Random pruning (each weight with probability 0.3, each output unit with 0.3), random
+/// biases and constants, a random normaliser.
+fn randomize(tensors: &mut BTreeMap<String, TensorF32>, rng: &mut Rng) {
+    let names: Vec<String> = tensors.keys().cloned().collect();
+    for name in names {
+        let t = tensors.get_mut(&name).expect("listed");
+        if name.ends_with(".bias") || name.ends_with(".value") {
+            t.data
+                .iter_mut()
+                .for_each(|v| *v = (rng.uniform() - 0.5) as f32);
+        } else if name == "input.mean" {
+            t.data
+                .iter_mut()
+                .for_each(|v| *v = (3.0 * rng.uniform()) as f32);
+        } else if name == "input.std" {
+            t.data
+                .iter_mut()
+                .for_each(|v| *v = (0.5 + rng.uniform()) as f32);
+        }
+    }
+    let keys: Vec<String> = tensors
+        .keys()
+        .filter(|k| k.ends_with(".weight.mu"))
+        .cloned()
+        .collect();
+    for k in keys {
+        let mu = tensors[&k].clone();
+        let per_row = mu.data.len() / mu.shape[0];
+        let dead: Vec<bool> = (0..mu.shape[0]).map(|_| rng.uniform() < 0.3).collect();
+        let ls = mu
+            .data
+            .iter()
+            .enumerate()
+            .map(|(i, &m)| {
+                let keep = !dead[i / per_row] && rng.uniform() >= 0.3;
+                let m2 = (m * m).max(1e-12);
+                if keep {
+                    (m2 / 1e3).ln()
+                } else {
+                    (m2 * 1e4).ln()
+                }
+            })
+            .collect();
+        tensors.insert(
+            k.replace(".mu", ".log_sigma2"),
+            TensorF32::new(mu.shape.clone(), ls),
+        );
+    }
+}
+
+#[test]
+fn the_trainers_forward_agrees_with_the_exported_file_in_tract() {
+    let device = Device::flex();
+    let dir = root().join("exporter/tests/families");
+    let mut specs: Vec<_> = std::fs::read_dir(&dir)
+        .expect("families")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    specs.sort();
+    assert!(specs.len() >= 7, "{specs:?}");
+    let mut rng = Rng(42);
+    for spec in specs {
+        let family = Family::from_path(&spec).expect("spec");
+        for seed in 0..3u64 {
+            let what = format!("{}, seed {seed}", spec.display());
+            let net = Supernet::new(&family, &device, seed).expect("supernet");
+            let norm = ardent_data::Normalizer {
+                mean: vec![0.0; family.input_shape().size()],
+                std: vec![1.0; family.input_shape().size()],
+            };
+            let mut tensors = to_tensors(&net, &norm);
+            randomize(&mut tensors, &mut rng);
+            let (net, norm) = from_tensors(&family, &tensors, &device).expect("from tensors");
+            let ck = Checkpoint {
+                family: family.clone(),
+                tensors,
+                meta: meta(),
+            };
+            let storage = [Storage::Dense, Storage::Sparse][seed as usize % 2];
+            let out = export(
+                &ck,
+                &what,
+                &ExportOptions {
+                    storage,
+                    ..ExportOptions::default()
+                },
+            )
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+
+            let n = 16;
+            let size = family.input_shape().size();
+            let raw: Vec<f32> = (0..n * size)
+                .map(|_| (6.0 * rng.uniform() - 1.5) as f32)
+                .collect();
+            let mut normalised = Dataset::new(
+                "random",
+                family.input_shape().0.clone(),
+                raw.clone(),
+                Targets::Classes {
+                    labels: vec![0; n],
+                    classes: 2,
+                },
+                false,
+            )
+            .expect("dataset");
+            norm.apply(&mut normalised);
+            let idx: Vec<usize> = (0..n).collect();
+            let x = batch_input(&normalised, &idx, &device);
+            let want: Vec<f32> = net
+                .forward(x, Mode::Mean { prune: Some(0.975) })
+                .into_data()
+                .try_into_vec::<f32>()
+                .expect("f32 output");
+            let model =
+                Model::load_bytes(&out.bytes, &what, LoadOptions::default()).expect("loads");
+            let got = model.run(&raw).expect("runs");
+            assert_eq!(got.len(), want.len(), "{what}");
+            let diff = got
+                .iter()
+                .zip(&want)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            assert!(diff <= 1e-5, "{what}: max |diff| {diff:e}");
+        }
+    }
+}
+
+#[test]
+fn export_end_to_end_on_digits() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let ck = dir.path().join("digits.safetensors");
+    let o = ardent([
+        "train",
+        &zoo("lenet-300-100.toml").display().to_string(),
+        "--data",
+        "digits",
+        "--epochs",
+        "3",
+        "--out",
+        &ck.display().to_string(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let trained = Checkpoint::read(&ck).expect("checkpoint");
+    let onnx = dir.path().join("digits.onnx");
+    let report = dir.path().join("digits.json");
+    let o = ardent([
+        "export",
+        &ck.display().to_string(),
+        "--out",
+        &onnx.display().to_string(),
+        "--data",
+        "digits",
+        "--report",
+        &report.display().to_string(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("verified in tract"), "{}", stdout(&o));
+    let r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&report).expect("report")).expect("JSON");
+    // The trainer measured its validation accuracy at the same λ on the same split.
+    let in_tract = r["accuracy"].as_f64().expect("accuracy");
+    let in_trainer = trained.meta.metrics["valid_accuracy"]
+        .as_f64()
+        .expect("trainer accuracy");
+    assert!(
+        (in_tract - in_trainer).abs() < 1e-9,
+        "tract {in_tract} vs trainer {in_trainer}"
+    );
+    let model = Model::load_path(&onnx, LoadOptions::default()).expect("loads");
+    assert_eq!(
+        model.info().parameters as u64,
+        r["params_after"].as_u64().expect("as set up")
+    );
+    assert_eq!(
+        std::fs::metadata(&onnx).expect("as set up").len(),
+        r["file_bytes"].as_u64().expect("as set up")
+    );
+    assert!(
+        r["params_after"].as_u64().expect("as set up")
+            < r["params_before"].as_u64().expect("as set up")
+    );
+
+    // f16: smaller file, still verified.
+    let half = dir.path().join("digits-f16.onnx");
+    let o = ardent([
+        "export",
+        &ck.display().to_string(),
+        "--out",
+        &half.display().to_string(),
+        "--f16",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        std::fs::metadata(&half).expect("as set up").len()
+            < std::fs::metadata(&onnx).expect("as set up").len()
+    );
+}
+
+#[test]
+fn export_bad_input_exits_2_and_keeps_the_old_file() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let family = Family::from_path(zoo("lenet-300-100.toml")).expect("spec");
+    let net = Supernet::new(&family, &Device::flex(), 1).expect("net");
+    let norm = ardent_data::Normalizer {
+        mean: vec![0.0; 784],
+        std: vec![1.0; 784],
+    };
+    let good = Checkpoint {
+        family: family.clone(),
+        tensors: to_tensors(&net, &norm),
+        meta: meta(),
+    };
+    let ck = dir.path().join("good.safetensors");
+    good.write(&ck).expect("write");
+    let out = dir.path().join("model.onnx");
+    std::fs::write(&out, b"the previous model").expect("write");
+    let export_to = |ck: &std::path::Path, out: &std::path::Path, extra: &[&str]| {
+        let mut args = vec![
+            "export".to_string(),
+            ck.display().to_string(),
+            "--out".into(),
+            out.display().to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        ardent(args)
+    };
+
+    let bytes = std::fs::read(&ck).expect("read");
+    let truncated = dir.path().join("truncated.safetensors");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).expect("write");
+    assert_bad_input(
+        &export_to(&truncated, &out, &[]),
+        &["truncated.safetensors"],
+    );
+
+    // A spec that disagrees with the tensors: the header says 200 hidden units.
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let tampered = dir.path().join("tampered.safetensors");
+    let needle = "units = 300";
+    assert!(text.contains(needle));
+    let mut b = bytes.clone();
+    let at = text.find(needle).expect("as set up") + "units = ".len();
+    b[at..at + 3].copy_from_slice(b"200");
+    std::fs::write(&tampered, &b).expect("write");
+    assert_bad_input(
+        &export_to(&tampered, &out, &[]),
+        &["tampered.safetensors", "edge.0-1.op.0"],
+    );
+
+    assert_bad_input(&export_to(&ck, &out, &["--lambda", "1.5"]), &["λ"]);
+    assert_bad_input(
+        &export_to(&ck, &dir.path().join("missing/dir/model.onnx"), &[]),
+        &["missing/dir/model.onnx"],
+    );
+    assert_eq!(
+        std::fs::read(&out).expect("kept"),
+        b"the previous model",
+        "a failed export must leave the old file alone"
+    );
+    // A good export replaces it whole.
+    let o = export_to(&ck, &out, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(Model::load_path(&out, LoadOptions::default()).is_ok());
+}
