@@ -135,7 +135,7 @@ pub fn export(
         zeros: emitted.layers.iter().map(|l| l.zeros).sum(),
         file_bytes: 0,
         input_features,
-        input_features_used: plan.present(ardent_models::INPUT).len(),
+        input_features_used: plan.input_read,
         edges,
         layers: emitted.layers,
         verification: None,

@@ -80,7 +80,7 @@ fn the_report_counts_what_the_file_holds() {
 
 /// 30-12-10-4 with hand-picked dead units: hidden unit 3 of the first layer has no kept
 /// incoming weight (so it is the constant relu(b)), unit 5 no kept outgoing weight; input
-/// features 0..10 have no kept weight at all.
+/// features 0..20 have no kept weight at all, so a Gather drops them.
 #[test]
 fn dead_units_and_unused_inputs_leave_the_file() {
     let f = family(
@@ -127,7 +127,7 @@ ops = [{ op = "dense", units = 4 }]
                 TensorF32::new(mu.shape.clone(), ls),
             );
         };
-    set_mask(&mut ck, "edge.0-1.op.0", &|o, i| o != 3 && i >= 10);
+    set_mask(&mut ck, "edge.0-1.op.0", &|o, i| o != 3 && i >= 20);
     set_mask(&mut ck, "edge.1-2.op.0", &|_, i| i != 5);
     // Make the dead unit's constant matter: relu(b) > 0.
     ck.tensors
@@ -140,14 +140,24 @@ ops = [{ op = "dense", units = 4 }]
     };
     let out = export(&ck, "hand", &dense).expect("as set up");
     let m = &out.model;
-    assert_eq!(initializer(m, "edge.0-1.op.0.weight").dims, vec![10, 20]);
+    assert_eq!(initializer(m, "edge.0-1.op.0.weight").dims, vec![10, 10]);
     assert_eq!(initializer(m, "edge.1-2.op.0.weight").dims, vec![10, 10]);
     assert_eq!(initializer(m, "edge.2-3.op.0.weight").dims, vec![4, 10]);
-    assert_eq!(out.report.input_features_used, 20);
+    assert_eq!(out.report.input_features_used, 10);
     assert_eq!(
         out.report.layer_params,
-        10 * 20 + 10 + 10 * 10 + 10 + 4 * 10 + 4
+        10 * 10 + 10 + 10 * 10 + 10 + 4 * 10 + 4
     );
+    let ops = |m: &pb::ModelProto| -> Vec<String> {
+        m.graph
+            .as_ref()
+            .expect("graph")
+            .node
+            .iter()
+            .map(|n| n.op_type.clone())
+            .collect()
+    };
+    assert_eq!(ops(m)[0], "Gather");
     assert_eq!(out.report.constants, 0);
     let v = out.report.verification.as_ref().expect("as set up");
     assert!(v.max_abs_diff < 1e-5, "{}", v.max_abs_diff);
@@ -162,6 +172,16 @@ ops = [{ op = "dense", units = 4 }]
     let b1 = initializer(&out.model, "edge.1-2.op.0.bias");
     let b2 = initializer(&out2.model, "edge.1-2.op.0.bias");
     assert_ne!(b1.raw_data, b2.raw_data);
+
+    // With two thirds of the input read, zero columns are cheaper than a Gather.
+    set_mask(&mut ck, "edge.0-1.op.0", &|o, i| o != 3 && i >= 10);
+    let out = export(&ck, "hand", &dense).expect("as set up");
+    assert_eq!(out.report.input_features_used, 20);
+    assert!(!ops(&out.model).contains(&"Gather".to_string()));
+    assert_eq!(
+        initializer(&out.model, "edge.0-1.op.0.weight").dims,
+        vec![10, 30]
+    );
 }
 
 #[test]
