@@ -49,6 +49,8 @@ pub struct ExportOptions {
     pub storage: Storage,
     /// Append a Softmax to a classifier's output.
     pub softmax: bool,
+    /// Also write the model as an NNEF archive (for NNEF-only runtime builds).
+    pub nnef: bool,
     /// How many samples the built-in verification compares (0 skips it).
     pub verify_samples: usize,
     /// Samples to verify on (the first `verify_samples`) and to measure accuracy on (all);
@@ -63,6 +65,7 @@ impl Default for ExportOptions {
             weight_type: WeightType::F32,
             storage: Storage::Auto,
             softmax: false,
+            nnef: false,
             verify_samples: 256,
             data: None,
         }
@@ -73,6 +76,8 @@ impl Default for ExportOptions {
 #[derive(Debug, Clone)]
 pub struct Exported {
     pub bytes: Vec<u8>,
+    /// The NNEF archive, when asked for.
+    pub nnef: Option<Vec<u8>>,
     pub model: pb::ModelProto,
     pub report: Report,
 }
@@ -134,6 +139,7 @@ pub fn export(
         flops_after: emitted.layers.iter().map(|l| l.after.flops).sum(),
         zeros: emitted.layers.iter().map(|l| l.zeros).sum(),
         file_bytes: 0,
+        nnef_bytes: None,
         input_features,
         input_features_used: plan.input_read,
         edges,
@@ -148,6 +154,7 @@ pub fn export(
     let input_shape = f.input_shape().0.clone();
     let per: usize = input_shape.iter().product();
     let outputs = f.task.outputs();
+    let mut checked: Option<(Vec<f32>, Vec<f32>)> = None;
     if options.verify_samples > 0 || options.data.as_ref().is_some_and(|d| d.labels.is_some()) {
         let loaded = verify::Loaded::new(&model, &input_shape, name)?;
         if options.verify_samples > 0 {
@@ -187,7 +194,9 @@ pub fn export(
                 source,
                 max_abs_diff: diff,
                 tolerance: tol,
+                nnef_max_abs_diff: None,
             });
+            checked = Some((x, want));
         }
         if let Some(Samples {
             inputs,
@@ -216,8 +225,29 @@ pub fn export(
     }
     let bytes = onnx::encode(&model);
     report.file_bytes = bytes.len();
+    let nnef = if options.nnef {
+        let archive = verify::to_nnef(&model, name)?;
+        if let (Some((x, want)), Some(v)) = (&checked, report.verification.as_mut()) {
+            let got = verify::Loaded::from_nnef(&archive, &input_shape, name)?.run(x)?;
+            let diff = verify::max_abs_diff(&got, want);
+            if diff > v.tolerance {
+                return Err(ExportError::Mismatch {
+                    checkpoint: format!("{name} (NNEF)"),
+                    diff,
+                    tolerance: v.tolerance,
+                    samples: v.samples,
+                });
+            }
+            v.nnef_max_abs_diff = Some(diff);
+        }
+        report.nnef_bytes = Some(archive.len());
+        Some(archive)
+    } else {
+        None
+    };
     Ok(Exported {
         bytes,
+        nnef,
         model,
         report,
     })

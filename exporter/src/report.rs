@@ -83,6 +83,8 @@ pub struct Verification {
     pub source: String,
     pub max_abs_diff: f64,
     pub tolerance: f64,
+    /// The same check on the NNEF archive, when one was written.
+    pub nnef_max_abs_diff: Option<f64>,
 }
 
 /// Everything about one export.
@@ -106,6 +108,8 @@ pub struct Report {
     pub flops_after: u64,
     pub zeros: usize,
     pub file_bytes: usize,
+    /// Size of the NNEF archive, when one was written.
+    pub nnef_bytes: Option<usize>,
     pub input_features: usize,
     pub input_features_used: usize,
     pub edges: Vec<EdgeChoice>,
@@ -170,6 +174,14 @@ impl Report {
                 "verified in tract on {} {} samples: max |diff| {:.2e} (tolerance {:.0e})",
                 v.samples, v.source, v.max_abs_diff, v.tolerance
             );
+        }
+        if let (Some(bytes), Some(v)) = (self.nnef_bytes, &self.verification) {
+            let diff = v
+                .nnef_max_abs_diff
+                .map_or("-".into(), |d| format!("{d:.2e}"));
+            let _ = writeln!(out, "NNEF archive {bytes} bytes, max |diff| {diff}");
+        } else if let Some(bytes) = self.nnef_bytes {
+            let _ = writeln!(out, "NNEF archive {bytes} bytes (not verified)");
         }
         if let Some(a) = self.accuracy {
             let _ = writeln!(out, "accuracy in tract: {:.2} %", 100.0 * a);

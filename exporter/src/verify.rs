@@ -23,24 +23,37 @@ impl Loaded {
         input: &[usize],
         checkpoint: &str,
     ) -> Result<Loaded, ExportError> {
-        let err = |stage: &'static str| {
-            move |e: TractError| ExportError::Tract {
-                checkpoint: checkpoint.to_string(),
-                stage,
-                message: format!("{e:#}"),
-            }
-        };
-        let plan = tract_onnx::onnx()
-            .model_for_proto_model(proto)
-            .map_err(err("load"))?
+        let typed = typed(proto, checkpoint)?;
+        Loaded::from_typed(typed, input, checkpoint, "ONNX")
+    }
+
+    /// Loads an NNEF archive written by [`to_nnef`].
+    pub fn from_nnef(
+        archive: &[u8],
+        input: &[usize],
+        checkpoint: &str,
+    ) -> Result<Loaded, ExportError> {
+        let typed = tract_nnef::nnef()
+            .model_for_read(&mut std::io::Cursor::new(archive))
+            .map_err(tract_error(checkpoint, "load the NNEF archive"))?;
+        Loaded::from_typed(typed, input, checkpoint, "NNEF")
+    }
+
+    fn from_typed(
+        typed: TypedModel,
+        input: &[usize],
+        checkpoint: &str,
+        format: &'static str,
+    ) -> Result<Loaded, ExportError> {
+        let plan = typed
             .into_optimized()
-            .map_err(err("optimize"))?
+            .map_err(tract_error(checkpoint, "optimize"))?
             .into_runnable()
-            .map_err(err("plan"))?;
+            .map_err(tract_error(checkpoint, "plan"))?;
         Ok(Loaded {
             plan,
             input: input.to_vec(),
-            checkpoint: checkpoint.to_string(),
+            checkpoint: format!("{checkpoint} ({format})"),
         })
     }
 
@@ -72,6 +85,43 @@ impl Loaded {
             .map_err(err("read the output"))?
             .to_vec())
     }
+}
+
+fn tract_error(checkpoint: &str, stage: &'static str) -> impl Fn(TractError) -> ExportError {
+    let checkpoint = checkpoint.to_string();
+    move |e| ExportError::Tract {
+        checkpoint: checkpoint.clone(),
+        stage,
+        message: format!("{e:#}"),
+    }
+}
+
+/// The model as tract's typed graph, before optimization.
+fn typed(proto: &pb::ModelProto, checkpoint: &str) -> Result<TypedModel, ExportError> {
+    tract_onnx::onnx()
+        .model_for_proto_model(proto)
+        .map_err(tract_error(checkpoint, "load"))?
+        .into_typed()
+        .map_err(tract_error(checkpoint, "type"))
+}
+
+/// The model as a gzipped NNEF archive (deterministic), written by tract from its
+/// decluttered graph; tract's ONNX loader keeps `metadata_props` among its properties. NNEF
+/// stores every tensor dense, so the zeros of sparse layers are left to gzip.
+pub fn to_nnef(proto: &pb::ModelProto, checkpoint: &str) -> Result<Vec<u8>, ExportError> {
+    let typed = typed(proto, checkpoint)?
+        .into_decluttered()
+        .map_err(tract_error(checkpoint, "declutter"))?;
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    tract_nnef::nnef()
+        .write_to_tar_with_config(&typed, gz, false, true)
+        .map_err(tract_error(checkpoint, "write NNEF"))?
+        .finish()
+        .map_err(|e| ExportError::Tract {
+            checkpoint: checkpoint.to_string(),
+            stage: "compress NNEF",
+            message: e.to_string(),
+        })
 }
 
 /// `n` random raw samples around the normaliser: mean + std · N(0, 1), from a fixed seed.

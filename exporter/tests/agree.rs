@@ -148,3 +148,26 @@ fn softmax_output_rows_sum_to_one() {
     }
     let _ = emit::OUTPUT_NAME;
 }
+
+#[test]
+fn nnef_archives_agree_with_the_collapsed_model() {
+    for (name, src) in FAMILIES {
+        let f = family(src);
+        let ck = random_checkpoint(&f, 8, 0.3, 0.3, 0.2);
+        let out = export(
+            &ck,
+            name,
+            &ExportOptions {
+                nnef: true,
+                ..options(WeightType::F32)
+            },
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let v = out.report.verification.expect("verified");
+        let diff = v.nnef_max_abs_diff.expect("NNEF checked");
+        assert!(diff <= 1e-5, "{name}: {diff:e}");
+        let archive = out.nnef.expect("asked for");
+        assert_eq!(out.report.nnef_bytes, Some(archive.len()));
+        assert_eq!(archive[..2], [0x1f, 0x8b], "{name}: gzipped");
+    }
+}

@@ -290,6 +290,7 @@ pub fn info(a: InfoArgs) -> Result<()> {
             "opset": i.opset,
             "ir_version": i.ir_version,
             "producer": i.producer,
+            "format": i.format,
             "metadata": i.metadata,
             "ops": i.ops,
         });
@@ -315,16 +316,7 @@ pub fn info(a: InfoArgs) -> Result<()> {
         i.parameters,
         i.weight_types.join(", ")
     );
-    println!(
-        "  format      ONNX IR {}, opset {}, by {}",
-        i.ir_version,
-        i.opset,
-        if i.producer.is_empty() {
-            "?"
-        } else {
-            &i.producer
-        }
-    );
+    println!("  format      {}", i.format);
     println!("  ops         {}", i.ops.join(" "));
     for (k, v) in &i.metadata {
         println!("  {k} = {v}");

@@ -1,4 +1,5 @@
-//! ardent's runtime: load an ONNX model with tract, optimize it, run it on f32 batches.
+//! ardent's runtime: load an ONNX model or an NNEF archive with tract, optimize it, run it on
+//! f32 batches. Without the default `onnx` feature it reads NNEF only (a smaller binary).
 //!
 //! This crate depends on tract and ardent-data only, never on burn, the trainer or the
 //! exporter, so it builds for a board on its own.
@@ -8,6 +9,9 @@ pub mod cli;
 mod error;
 pub mod input;
 mod model;
+mod nnef;
+#[cfg(feature = "onnx")]
+mod onnx;
 mod threads;
 
 pub use error::RuntimeError;

@@ -2,10 +2,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use prost::Message;
-use tract_onnx::pb;
-use tract_onnx::prelude::*;
-use tract_onnx::tract_core::model::TypedRunnableModel;
+use tract_nnef::prelude::*;
+use tract_nnef::tract_core::model::TypedRunnableModel;
 
 use crate::error::RuntimeError;
 
@@ -16,7 +14,8 @@ pub struct LoadOptions {
     pub batch: Option<usize>,
 }
 
-/// What a model file says about itself, read from its protobuf before tract sees it.
+/// What a model file says about itself: for ONNX read from its protobuf before tract sees it,
+/// for NNEF from the typed model and its properties.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelInfo {
     pub input_name: String,
@@ -37,6 +36,8 @@ pub struct ModelInfo {
     pub metadata: BTreeMap<String, String>,
     /// Operator types in graph order, repeated as they occur.
     pub ops: Vec<String>,
+    /// The file format, e.g. `ONNX IR 8, opset 17, by ardent` or `NNEF (tract)`.
+    pub format: String,
 }
 
 /// A loaded, optimized model ready to run.
@@ -46,122 +47,6 @@ pub struct Model {
     info: ModelInfo,
     options: LoadOptions,
     plan: Arc<TypedRunnableModel>,
-}
-
-fn dims_of(value: &pb::ValueInfoProto) -> Option<Vec<Option<i64>>> {
-    let ty = value.r#type.as_ref()?;
-    let pb::type_proto::Value::TensorType(t) = ty.value.as_ref()?;
-    let shape = t.shape.as_ref()?;
-    Some(
-        shape
-            .dim
-            .iter()
-            .map(|d| match d.value {
-                Some(pb::tensor_shape_proto::dimension::Value::DimValue(v)) => Some(v),
-                _ => None,
-            })
-            .collect(),
-    )
-}
-
-fn data_type_name(code: i32) -> String {
-    pb::tensor_proto::DataType::try_from(code)
-        .map(|d| d.as_str_name().to_lowercase())
-        .unwrap_or_else(|_| format!("type {code}"))
-}
-
-/// Reads the parts of a decoded model the runtime reports on.
-fn describe(proto: &pb::ModelProto, name: &str) -> Result<ModelInfo, RuntimeError> {
-    let unsupported = |message: String| RuntimeError::Unsupported {
-        model: name.to_string(),
-        message,
-    };
-    let graph = proto
-        .graph
-        .as_ref()
-        .ok_or_else(|| unsupported("the file holds no graph".into()))?;
-    let initializers: std::collections::HashSet<&str> =
-        graph.initializer.iter().map(|t| t.name.as_str()).collect();
-    let inputs: Vec<&pb::ValueInfoProto> = graph
-        .input
-        .iter()
-        .filter(|i| !initializers.contains(i.name.as_str()))
-        .collect();
-    let [input] = inputs.as_slice() else {
-        return Err(unsupported(format!(
-            "the runtime takes models with one input, this one has {}",
-            inputs.len()
-        )));
-    };
-    let [output] = graph.output.as_slice() else {
-        return Err(unsupported(format!(
-            "the runtime takes models with one output, this one has {}",
-            graph.output.len()
-        )));
-    };
-    let per_sample = |v: &pb::ValueInfoProto, what: &str| -> Result<Vec<usize>, RuntimeError> {
-        let dims = dims_of(v)
-            .ok_or_else(|| unsupported(format!("the {what} `{}` has no tensor shape", v.name)))?;
-        if dims.is_empty() {
-            return Err(unsupported(format!(
-                "the {what} `{}` is a scalar; a batch dimension is expected",
-                v.name
-            )));
-        }
-        dims[1..]
-            .iter()
-            .map(|d| match d {
-                Some(v) if *v > 0 => Ok(*v as usize),
-                _ => Err(unsupported(format!(
-                    "the {what} `{}` has a symbolic or zero dimension after the batch one",
-                    v.name
-                ))),
-            })
-            .collect()
-    };
-    let mut weight_types: Vec<String> = graph
-        .initializer
-        .iter()
-        .map(|t| data_type_name(t.data_type))
-        .collect();
-    weight_types.sort();
-    weight_types.dedup();
-    Ok(ModelInfo {
-        input_name: input.name.clone(),
-        input_shape: per_sample(input, "input")?,
-        output_name: output.name.clone(),
-        output_shape: per_sample(output, "output")?,
-        parameters: graph
-            .initializer
-            .iter()
-            .filter(|t| {
-                use pb::tensor_proto::DataType;
-                [
-                    DataType::Float,
-                    DataType::Float16,
-                    DataType::Double,
-                    DataType::Bfloat16,
-                ]
-                .iter()
-                .any(|&d| t.data_type == d as i32)
-            })
-            .map(|t| t.dims.iter().product::<i64>().max(0) as usize)
-            .sum(),
-        weight_types,
-        opset: proto
-            .opset_import
-            .iter()
-            .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
-            .map_or(0, |o| o.version),
-        ir_version: proto.ir_version,
-        producer: proto.producer_name.clone(),
-        metadata: proto
-            .metadata_props
-            .iter()
-            .map(|e| (e.key.clone(), e.value.clone()))
-            .collect(),
-        ops: graph.node.iter().map(|n| n.op_type.clone()).collect(),
-    })
 }
 
 impl Model {
@@ -176,26 +61,51 @@ impl Model {
         Model::load_bytes(&bytes, &name, options)
     }
 
-    /// Loads a model from the bytes of an ONNX file; `name` goes into errors.
+    /// Loads a model from the bytes of an ONNX file or an NNEF archive (tar or gzipped tar;
+    /// told apart by their first bytes); `name` goes into errors.
     pub fn load_bytes(
         bytes: &[u8],
         name: &str,
         options: LoadOptions,
     ) -> Result<Model, RuntimeError> {
-        let proto = pb::ModelProto::decode(bytes).map_err(|e| RuntimeError::Decode {
-            model: name.to_string(),
-            message: e.to_string(),
-        })?;
-        Model::load_proto(&proto, name, options)
+        let (typed, info) = if crate::nnef::looks_like(bytes) {
+            crate::nnef::load(bytes, name)?
+        } else {
+            Self::load_onnx(bytes, name)?
+        };
+        Model::plan(typed, info, name, options)
     }
 
-    /// Loads a decoded model.
+    #[cfg(feature = "onnx")]
+    fn load_onnx(bytes: &[u8], name: &str) -> Result<(TypedModel, ModelInfo), RuntimeError> {
+        crate::onnx::load(bytes, name)
+    }
+
+    #[cfg(not(feature = "onnx"))]
+    fn load_onnx(_: &[u8], name: &str) -> Result<(TypedModel, ModelInfo), RuntimeError> {
+        Err(RuntimeError::Unsupported {
+            model: name.to_string(),
+            message: "not an NNEF archive, and this build reads NNEF only (built without the `onnx` feature)".into(),
+        })
+    }
+
+    /// Loads a decoded ONNX model.
+    #[cfg(feature = "onnx")]
     pub fn load_proto(
-        proto: &pb::ModelProto,
+        proto: &tract_onnx::pb::ModelProto,
         name: &str,
         options: LoadOptions,
     ) -> Result<Model, RuntimeError> {
-        let info = describe(proto, name)?;
+        let (typed, info) = crate::onnx::load_proto(proto, name)?;
+        Model::plan(typed, info, name, options)
+    }
+
+    fn plan(
+        mut typed: TypedModel,
+        info: ModelInfo,
+        name: &str,
+        options: LoadOptions,
+    ) -> Result<Model, RuntimeError> {
         let tract = |stage: &'static str| {
             move |e: TractError| RuntimeError::Tract {
                 model: name.to_string(),
@@ -203,17 +113,23 @@ impl Model {
                 message: format!("{e:#}"),
             }
         };
-        let mut model = onnx()
-            .model_for_proto_model(proto)
-            .map_err(tract("load the graph"))?;
         if let Some(batch) = options.batch {
-            let mut shape = vec![batch];
-            shape.extend_from_slice(&info.input_shape);
-            model = model
-                .with_input_fact(0, f32::fact(&shape).into())
-                .map_err(tract("fix the batch size"))?;
+            let input = typed.input_outlets().map_err(tract("find the input"))?[0];
+            let first = typed
+                .outlet_fact(input)
+                .map_err(tract("find the input"))?
+                .shape
+                .dims()
+                .first()
+                .cloned();
+            if let Some(TDim::Sym(s)) = first {
+                let subs = std::collections::HashMap::from([(s, TDim::Val(batch as i64))]);
+                typed = typed
+                    .set_symbols(&subs)
+                    .map_err(tract("fix the batch size"))?;
+            }
         }
-        let plan = model
+        let plan = typed
             .into_optimized()
             .map_err(tract("optimize the graph"))?
             .into_runnable()

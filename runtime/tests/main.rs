@@ -59,37 +59,104 @@ fn run_info_and_errors() {
     );
 }
 
-/// A deterministic 784-64-10 MLP with ReLU and softmax, big enough for tract to pick its
-/// optimized matrix kernels (NEON on aarch64).
-fn mlp(dir: &std::path::Path) -> String {
-    let mut state = 0x2545_f491_4f6c_dd1du64;
+/// LeNet-300-100 exported by ardent from deterministic random weights, about 70 % of them
+/// pruned (so the file has sparse storage and a shrunken first layer), as ONNX and as NNEF:
+/// big enough for tract to pick its optimized matrix kernels (NEON on aarch64).
+fn exported(dir: &std::path::Path) -> (String, String) {
+    use ardent_models::{Checkpoint, CheckpointMeta, Family, TensorF32, TensorRole};
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
     let mut next = move || {
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
-        (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        (state >> 40) as f32 / (1u64 << 24) as f32
     };
-    let mut g = GraphBuilder::new();
-    let w1: Vec<f32> = (0..784 * 64).map(|_| next() * 0.1).collect();
-    let b1: Vec<f32> = (0..64).map(|_| next()).collect();
-    let w2: Vec<f32> = (0..64 * 10).map(|_| next()).collect();
-    let b2: Vec<f32> = (0..10).map(|_| next()).collect();
-    let w1 = g.weight("w1", &[784, 64], &w1, WeightType::F32);
-    let b1 = g.weight("b1", &[64], &b1, WeightType::F32);
-    let w2 = g.weight("w2", &[64, 10], &w2, WeightType::F32);
-    let b2 = g.weight("b2", &[10], &b2, WeightType::F32);
-    let h = g.node("Gemm", &["x", &w1, &b1], "h", &[]);
-    let r = g.node("Relu", &[&h], "r", &[]);
-    let z = g.node("Gemm", &[&r, &w2, &b2], "z", &[]);
-    g.node(
-        "Softmax",
-        &[&z],
-        "y",
-        &[("axis", ardent_exporter::onnx::Attr::Int(-1))],
+    let spec = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../models/zoo/lenet-300-100.toml"
     );
-    let p = dir.join("mlp.onnx");
-    std::fs::write(&p, encode(&g.finish("mlp", ("x", &[784]), ("y", &[10])))).expect("write");
-    p.display().to_string()
+    let family = Family::from_path(spec).expect("zoo spec");
+    let mut tensors = std::collections::BTreeMap::new();
+    for t in family.tensor_layout() {
+        let n: usize = t.shape.iter().product();
+        let data: Vec<f32> = match t.role {
+            TensorRole::WeightMu => (0..n).map(|_| next() - 0.5).collect(),
+            // log σ² against μ² ≈ 1/12: ρ ≈ 0 (kept) for −9, ρ ≈ 1 (pruned) for +3.
+            TensorRole::WeightLogSigma2 => (0..n)
+                .map(|_| if next() < 0.3 { -9.0 } else { 3.0 })
+                .collect(),
+            TensorRole::InputMean => vec![0.3; n],
+            TensorRole::InputStd => vec![0.25; n],
+            TensorRole::Alpha => vec![1.0; n],
+            _ => (0..n).map(|_| 0.2 * (next() - 0.5)).collect(),
+        };
+        tensors.insert(t.name, TensorF32::new(t.shape, data));
+    }
+    let ck = Checkpoint {
+        family,
+        tensors,
+        meta: CheckpointMeta {
+            format: ardent_models::checkpoint::FORMAT,
+            ardent_version: "test".into(),
+            epoch: 0,
+            step: 0,
+            seed: 0,
+            objective: serde_json::Value::Null,
+            data: serde_json::Value::Null,
+            settings: serde_json::Value::Null,
+            metrics: serde_json::Value::Null,
+            finetune: None,
+        },
+    };
+    let options = ardent_exporter::ExportOptions {
+        nnef: true,
+        ..Default::default()
+    };
+    let out = ardent_exporter::export(&ck, "lenet", &options).expect("export");
+    let (onnx, nnef) = (dir.join("lenet.onnx"), dir.join("lenet.nnef.tgz"));
+    std::fs::write(&onnx, &out.bytes).expect("write");
+    std::fs::write(&nnef, out.nnef.expect("asked for")).expect("write");
+    (onnx.display().to_string(), nnef.display().to_string())
+}
+
+#[test]
+fn an_nnef_archive_runs_like_its_onnx_file() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (onnx, nnef) = exported(dir.path());
+    let x: Vec<f32> = (0..20 * 784).map(|i| (i % 251) as f32 / 251.0).collect();
+    let input = dir.path().join("x.npy");
+    std::fs::write(&input, ardent_data::encode_npy_f32(&[20, 784], &x)).expect("write");
+    let input = input.display().to_string();
+    let run = |m: &str| {
+        outputs(&ardent_run(&[
+            "run", m, "--input", &input, "--format", "json",
+        ]))
+    };
+    let (a, b) = (run(&onnx), run(&nnef));
+    assert_eq!(a.len(), 200);
+    let max = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max);
+    assert!(max <= 1e-5, "ONNX and NNEF differ by {max}");
+    let info = ardent_run(&["info", &nnef]);
+    let text = String::from_utf8_lossy(&info.stdout);
+    assert!(
+        text.contains("NNEF") && text.contains("ardent.lambda = 0.975"),
+        "{text}"
+    );
+
+    let bytes = std::fs::read(&nnef).expect("read");
+    let broken = dir.path().join("broken.nnef.tgz");
+    std::fs::write(&broken, &bytes[..bytes.len() / 2]).expect("write");
+    let o = ardent_run(&["run", &broken.display().to_string(), "--input", &input]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("broken.nnef.tgz") && !err.contains("panicked"),
+        "{err}"
+    );
 }
 
 fn outputs(o: &std::process::Output) -> Vec<f64> {
@@ -109,46 +176,50 @@ fn outputs(o: &std::process::Output) -> Vec<f64> {
 }
 
 #[test]
-#[ignore = "needs ARDENT_RUN_AARCH64 (an aarch64 ardent-run) and qemu-aarch64; .ci/run runs it after the cross build"]
-fn aarch64_build_agrees_with_x86() {
-    let arm =
-        std::env::var("ARDENT_RUN_AARCH64").expect("ARDENT_RUN_AARCH64 names the aarch64 binary");
+#[ignore = "needs ARDENT_RUN_AARCH64 and ARDENT_RUN_AARCH64_NNEF (aarch64 ardent-run builds) and qemu-aarch64; .ci/run runs it after the cross builds"]
+fn aarch64_builds_agree_with_x86() {
     let dir = tempfile::tempdir().expect("tmp");
-    let m = mlp(dir.path());
+    let (onnx, nnef) = exported(dir.path());
     let x: Vec<f32> = (0..300 * 784)
         .map(|i| ((i * 7919 % 255) as f32) / 255.0)
         .collect();
     let input = dir.path().join("x.npy");
     std::fs::write(&input, ardent_data::encode_npy_f32(&[300, 784], &x)).expect("write");
     let input = input.display().to_string();
-    let args = [
-        "run",
-        m.as_str(),
-        "--input",
-        input.as_str(),
-        "--format",
-        "json",
-        "--batch",
-        "100",
-    ];
-    let native = outputs(&ardent_run(&args));
-    let emulated = outputs(
-        &Command::new("qemu-aarch64")
-            .args(["-L", "/usr/aarch64-linux-gnu", &arm])
-            .args(args)
-            .output()
-            .expect("run qemu-aarch64"),
-    );
-    assert_eq!(native.len(), 3000);
-    assert_eq!(native.len(), emulated.len());
-    let max = native
+    let args = |m: &str| -> Vec<String> {
+        [
+            "run", m, "--input", &input, "--format", "json", "--batch", "100",
+        ]
         .iter()
-        .zip(&emulated)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f64::max);
-    println!(
-        "aarch64 vs x86: max abs difference {max:e} over {} outputs",
-        native.len()
-    );
-    assert!(max <= 1e-5, "aarch64 and x86 differ by {max}");
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let native = outputs(&ardent_run(
+        &args(&onnx).iter().map(String::as_str).collect::<Vec<_>>(),
+    ));
+    assert_eq!(native.len(), 3000);
+    for (var, model) in [
+        ("ARDENT_RUN_AARCH64", &onnx),
+        ("ARDENT_RUN_AARCH64_NNEF", &nnef),
+    ] {
+        let arm = std::env::var(var).unwrap_or_else(|_| panic!("{var} names an aarch64 binary"));
+        let emulated = outputs(
+            &Command::new("qemu-aarch64")
+                .args(["-L", "/usr/aarch64-linux-gnu", &arm])
+                .args(args(model))
+                .output()
+                .expect("run qemu-aarch64"),
+        );
+        assert_eq!(native.len(), emulated.len());
+        let max = native
+            .iter()
+            .zip(&emulated)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        println!(
+            "aarch64 ({var}, {model}) vs x86 (ONNX): max abs difference {max:e} over {} outputs",
+            native.len()
+        );
+        assert!(max <= 1e-5, "aarch64 and x86 differ by {max}");
+    }
 }

@@ -27,6 +27,10 @@ pub struct Args {
     /// Append a Softmax to a classifier's output.
     #[arg(long)]
     softmax: bool,
+    /// Also write the model as an NNEF archive (a gzipped tar, `.nnef.tgz`, that tract and NNEF-only `ardent-run`
+    /// builds load), checked like the ONNX file.
+    #[arg(long)]
+    nnef: Option<PathBuf>,
     /// Data to verify on and to measure the exported model's accuracy with: its test split,
     /// or else the validation split the checkpoint was trained with.
     #[arg(long)]
@@ -113,12 +117,16 @@ pub fn run(a: Args) -> Result<()> {
             StorageArg::Auto => Storage::Auto,
         },
         softmax: a.softmax,
+        nnef: a.nnef.is_some(),
         verify_samples: a.verify,
         data: samples(&a, &ck)?,
     };
     let start = std::time::Instant::now();
     let exported = ardent_exporter::export(&ck, &name, &options)?;
     ardent_exporter::write(&a.out, &exported.bytes)?;
+    if let (Some(path), Some(archive)) = (&a.nnef, &exported.nnef) {
+        ardent_exporter::write(path, archive)?;
+    }
     if let Some(path) = &a.report {
         let json = serde_json::to_vec_pretty(&exported.report).context("encoding the report")?;
         ardent_exporter::write(path, &json)?;
