@@ -46,7 +46,11 @@ fn randomize(tensors: &mut BTreeMap<String, TensorF32>, rng: &mut Rng) {
     let names: Vec<String> = tensors.keys().cloned().collect();
     for name in names {
         let t = tensors.get_mut(&name).expect("listed");
-        if name.ends_with(".bias") || name.ends_with(".value") {
+        if name.ends_with(".gamma.logits") {
+            t.data
+                .iter_mut()
+                .for_each(|v| *v = (4.0 * rng.uniform() - 2.0) as f32);
+        } else if name.ends_with(".bias") || name.ends_with(".value") {
             t.data
                 .iter_mut()
                 .for_each(|v| *v = (rng.uniform() - 0.5) as f32);
@@ -99,7 +103,7 @@ fn the_trainers_forward_agrees_with_the_exported_file_in_tract() {
         .map(|e| e.expect("entry").path())
         .collect();
     specs.sort();
-    assert!(specs.len() >= 7, "{specs:?}");
+    assert!(specs.len() >= 8, "{specs:?}");
     let mut rng = Rng(42);
     for spec in specs {
         let family = Family::from_path(&spec).expect("spec");
@@ -303,4 +307,76 @@ fn export_bad_input_exits_2_and_keeps_the_old_file() {
     let o = export_to(&ck, &out, &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(Model::load_path(&out, LoadOptions::default()).is_ok());
+}
+
+#[test]
+fn a_searched_family_trains_collapses_and_exports_as_the_trainer_measured_it() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let ck = dir.path().join("search.safetensors");
+    let o = ardent([
+        "train",
+        &zoo("mlp-search.toml").display().to_string(),
+        "--data",
+        "digits",
+        "--preset",
+        "ml",
+        "--gamma-lr",
+        "0.02",
+        "--epochs",
+        "4",
+        "--out",
+        &ck.display().to_string(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let last: serde_json::Value = stdout(&o)
+        .lines()
+        .rfind(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .expect("metrics");
+    let structure = last["structure"].as_array().expect("searched edges");
+    assert_eq!(structure.len(), 5, "{last}");
+    for e in structure {
+        let g: Vec<f64> = e["gamma"]
+            .as_array()
+            .expect("γ")
+            .iter()
+            .map(|v| v.as_f64().expect("number"))
+            .collect();
+        assert!(g.iter().all(|p| (0.0..=1.0).contains(p)), "{e}");
+    }
+    let onnx = dir.path().join("search.onnx");
+    let report = dir.path().join("search.json");
+    let o = ardent([
+        "export",
+        &ck.display().to_string(),
+        "--out",
+        &onnx.display().to_string(),
+        "--data",
+        "digits",
+        "--report",
+        &report.display().to_string(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&report).expect("report")).expect("JSON");
+    // The exporter keeps on every edge exactly what the trainer's metrics say it picks.
+    for e in structure {
+        let exported = r["edges"]
+            .as_array()
+            .expect("edges")
+            .iter()
+            .find(|x| x["edge"] == e["edge"])
+            .expect("same edge");
+        assert_eq!(exported["ops"], e["picked"], "{}", e["edge"]);
+    }
+    let in_tract = r["accuracy"].as_f64().expect("accuracy");
+    let in_trainer = last["valid_accuracy"].as_f64().expect("trainer accuracy");
+    assert!(
+        (in_tract - in_trainer).abs() < 1e-9,
+        "tract {in_tract} vs trainer {in_trainer}"
+    );
+    assert!(
+        r["layer_params"].as_u64().expect("params")
+            <= last["member_params"].as_u64().expect("member")
+    );
 }

@@ -1,9 +1,9 @@
-//! From a checkpoint to the collapsed model: γ collapsed to discrete ops (`METHOD.md` §6) and
+//! From a checkpoint to the collapsed model: γ collapsed to discrete ops
+//! ([`ardent_models::structure::Structure::collapse`], `METHOD.md` §6) and
 //! every weight the relative-density rule prunes at λ set to zero (§5). Nothing is removed
 //! yet; [`crate::shrink`] does that. This is also the model the export is verified against.
 
 use ardent_models::layout::op_prefix;
-use ardent_models::structure::Constraint;
 use ardent_models::{Aggregation, Checkpoint, Family, Op};
 
 use crate::error::ExportError;
@@ -45,38 +45,6 @@ pub struct Collapsed {
     pub params_before: usize,
 }
 
-/// The ops an edge keeps and their γ: on a fixed edge every op with γ > 0 (its γ is part of
-/// the architecture); on a searched simplex edge the argmax, on a searched cube edge every op
-/// with γ > ½. The zero op is never kept.
-pub fn collapse_gamma(
-    ops: &[Op],
-    constraint: Constraint,
-    fixed: bool,
-    gamma: &[f64],
-) -> Vec<(usize, f64)> {
-    let live = |r: usize| ops[r] != Op::Zero && gamma[r] > 0.0;
-    if fixed {
-        return (0..ops.len())
-            .filter(|&r| live(r))
-            .map(|r| (r, gamma[r]))
-            .collect();
-    }
-    match constraint {
-        Constraint::Simplex => {
-            let best = (0..ops.len()).fold(0, |b, r| if gamma[r] > gamma[b] { r } else { b });
-            if live(best) {
-                vec![(best, gamma[best])]
-            } else {
-                Vec::new()
-            }
-        }
-        Constraint::Cube => (0..ops.len())
-            .filter(|&r| live(r) && gamma[r] > 0.5)
-            .map(|r| (r, gamma[r]))
-            .collect(),
-    }
-}
-
 impl Collapsed {
     /// Collapses a checkpoint at threshold `lambda`; `name` (its path) goes into errors.
     pub fn new(ckpt: &Checkpoint, lambda: f64, name: &str) -> Result<Collapsed, ExportError> {
@@ -106,24 +74,21 @@ impl Collapsed {
         for (e, edge) in f.edges.iter().enumerate() {
             let input = &f.vertices[edge.from].shape;
             params_before += edge.ops.iter().map(|op| op.params(input)).sum::<usize>();
-            if edge.structure.is_searched() {
-                return Err(ExportError::Searched {
-                    checkpoint: name.to_string(),
-                    edge: f.edge_name(e),
-                    relaxation: edge.structure.relaxation.name().to_string(),
-                });
-            }
+            let logits: Vec<f64> = if edge.structure.is_searched() {
+                tensor(&format!("{}.gamma.logits", f.edge_key(e)))?
+                    .data
+                    .iter()
+                    .map(|&v| f64::from(v))
+                    .collect()
+            } else {
+                Vec::new()
+            };
             let to = &f.vertices[edge.to];
             let divisor = match to.agg {
                 Aggregation::Mean => to.incoming.len() as f64,
                 _ => 1.0,
             };
-            let kept = collapse_gamma(
-                &edge.ops,
-                edge.structure.constraint,
-                true,
-                &edge.structure.gamma,
-            );
+            let kept = edge.structure.collapse(&edge.ops, &logits);
             let mut list = Vec::with_capacity(kept.len());
             for (r, gamma) in kept {
                 let prefix = op_prefix(f, e, r);

@@ -10,14 +10,6 @@ pub enum ExportError {
     Checkpoint(#[from] ardent_models::CheckpointError),
     #[error("{checkpoint}: {message}")]
     Invalid { checkpoint: String, message: String },
-    #[error(
-        "{checkpoint}: edge {edge} is searched ({relaxation}), but the checkpoint holds no γ for it"
-    )]
-    Searched {
-        checkpoint: String,
-        edge: String,
-        relaxation: String,
-    },
     #[error("λ must lie in (0, 1), got {0}")]
     Lambda(f64),
     #[error("{checkpoint}: the exported model does not load in tract ({stage}): {message}")]

@@ -25,6 +25,7 @@ pub const FAMILIES: &[(&str, &str)] = &[
         include_str!("families/conv-concat-maxpool.toml"),
     ),
     ("image-flatten", include_str!("families/image-flatten.toml")),
+    ("searched", include_str!("families/searched.toml")),
 ];
 
 /// (weight pruned, unit dead, input feature dead) probabilities.

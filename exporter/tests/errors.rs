@@ -25,18 +25,27 @@ fn lambda_outside_the_open_unit_interval_is_refused() {
 }
 
 #[test]
-fn a_searched_edge_without_gamma_is_named() {
+fn a_searched_family_collapses_by_its_logits_and_a_missing_one_is_named() {
     let src = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../models/zoo/mlp-search.toml"
     ))
     .expect("zoo spec");
     let f = family(&src);
-    let ck = random_checkpoint(&f, 1, 0.2, 0.0, 0.0);
+    let mut ck = random_checkpoint(&f, 1, 0.2, 0.0, 0.0);
+    // x -> a: the 50-unit candidate (op 2) by a wide margin.
+    ck.tensors.insert(
+        "edge.0-1.gamma.logits".into(),
+        ardent_models::TensorF32::new(vec![3], vec![0.0, 0.5, 4.0]),
+    );
+    let out = export(&ck, "search.safetensors", &ExportOptions::default()).expect("exports");
+    assert_eq!(out.report.edges[0].ops, vec!["dense(50, relu)".to_string()]);
+    assert!(out.report.verification.expect("checked").max_abs_diff < 1e-5);
+    ck.tensors.remove("edge.0-1.gamma.logits");
     let e = export(&ck, "search.safetensors", &ExportOptions::default()).expect_err("refused");
     let msg = e.to_string();
     assert!(
-        msg.contains("search.safetensors") && msg.contains("x -> a"),
+        msg.contains("search.safetensors") && msg.contains("edge.0-1.gamma.logits"),
         "{msg}"
     );
 }

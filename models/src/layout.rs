@@ -7,6 +7,9 @@
 //! - conv2d: the same with weights `[out, in, k, k]`;
 //! - constant: `.value` as `[units]`.
 //!
+//! A searched edge also holds `edge.{from}-{to}.gamma.logits` (`[ops]`): the logits θ of its
+//! structure distribution (softmax on the simplex, sigmoid per op in the cube).
+//!
 //! Family-wide: `input.mean` and `input.std` (the normaliser, per input value) and, for
 //! regression, `output.log_noise_var` (`[targets]`).
 
@@ -25,6 +28,8 @@ pub enum TensorRole {
     InputMean,
     InputStd,
     LogNoiseVar,
+    /// A searched edge's structure logits θ (`[ops]`); its owner is `(edge, 0)`.
+    GammaLogits,
 }
 
 /// One tensor of a checkpoint.
@@ -93,6 +98,14 @@ impl Family {
         }
         for e in 0..self.edges.len() {
             let edge = &self.edges[e];
+            if edge.structure.is_searched() {
+                out.push(TensorSpec {
+                    name: format!("{}.gamma.logits", self.edge_key(e)),
+                    shape: vec![edge.ops.len()],
+                    role: TensorRole::GammaLogits,
+                    owner: Some((e, 0)),
+                });
+            }
             for (r, op) in edge.ops.iter().enumerate() {
                 let prefix = op_prefix(self, e, r);
                 let owner = Some((e, r));

@@ -2,6 +2,8 @@
 
 use serde::Deserialize;
 
+use crate::ops::Op;
+
 /// Where γ lives: on the simplex (a mixture or one choice) or in the unit cube (any subset).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -189,6 +191,65 @@ impl Structure {
         self.relaxation != Relaxation::Fixed
     }
 
+    /// The probabilities a searched edge's logits θ stand for: softmax(θ) on the simplex,
+    /// sigmoid(θ_r) per op in the cube. A fixed edge's γ is returned as it is.
+    pub fn probabilities(&self, logits: &[f64]) -> Vec<f64> {
+        if !self.is_searched() {
+            return self.gamma.clone();
+        }
+        match self.constraint {
+            Constraint::Simplex => {
+                let max = logits.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let e: Vec<f64> = logits.iter().map(|l| (l - max).exp()).collect();
+                let sum: f64 = e.iter().sum();
+                e.iter().map(|x| x / sum).collect()
+            }
+            Constraint::Cube => logits.iter().map(|l| 1.0 / (1.0 + (-l).exp())).collect(),
+        }
+    }
+
+    /// The discrete member an edge collapses to (`METHOD.md` §6), as (op, factor) pairs: the
+    /// ops kept and the γ their output is scaled by. A fixed edge keeps every op with γ > 0
+    /// (its γ is part of the architecture). A searched simplex edge keeps the most probable op;
+    /// a searched cube edge every op with probability > ½. The factor is 1 in vertex form and
+    /// the probability in interior form. The zero op is never kept. `logits` are a searched
+    /// edge's θ (ignored for a fixed edge).
+    pub fn collapse(&self, ops: &[Op], logits: &[f64]) -> Vec<(usize, f64)> {
+        let live = |r: usize| ops[r] != Op::Zero;
+        if !self.is_searched() {
+            return (0..ops.len())
+                .filter(|&r| live(r) && self.gamma[r] > 0.0)
+                .map(|r| (r, self.gamma[r]))
+                .collect();
+        }
+        let p = self.probabilities(logits);
+        let factor = |r: usize| match self.form {
+            Form::Vertices => 1.0,
+            Form::Interior => p[r],
+        };
+        match self.constraint {
+            Constraint::Simplex => {
+                let best = (0..p.len()).fold(0, |b, r| if p[r] > p[b] { r } else { b });
+                if live(best) {
+                    vec![(best, factor(best))]
+                } else {
+                    Vec::new()
+                }
+            }
+            Constraint::Cube => (0..p.len())
+                .filter(|&r| live(r) && p[r] > 0.5)
+                .map(|r| (r, factor(r)))
+                .collect(),
+        }
+    }
+
+    /// The collapsed choice as a bit mask over the ops (for [`crate::Family::member`]).
+    pub fn collapse_mask(&self, ops: &[Op], logits: &[f64]) -> u64 {
+        self.collapse(ops, logits)
+            .iter()
+            .fold(0, |m, (r, _)| m | 1 << r)
+    }
+
     /// Temperature at training progress `t` in [0, 1].
     pub fn temperature_at(&self, t: f64) -> f64 {
         match self.schedule {
@@ -198,5 +259,51 @@ impl Structure {
                 self.temperature * (self.temperature_final / self.temperature).powf(t)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn searched(constraint: Constraint, form: Form) -> Structure {
+        Structure {
+            constraint,
+            form,
+            relaxation: Relaxation::GumbelSoftmax,
+            concentration: vec![1.0; 3],
+            temperature: 1.0,
+            temperature_final: 1.0,
+            schedule: Schedule::Constant,
+            gamma: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn collapse_follows_the_constraint_and_the_form() {
+        let ops = [Op::Identity, Op::Flatten, Op::Zero];
+        let s = searched(Constraint::Simplex, Form::Vertices);
+        assert_eq!(s.collapse(&ops, &[0.0, 1.0, 0.5]), vec![(1, 1.0)]);
+        // The zero op as the argmax drops the edge.
+        assert_eq!(s.collapse(&ops, &[0.0, 1.0, 2.0]), vec![]);
+        let s = searched(Constraint::Simplex, Form::Interior);
+        let p = s.probabilities(&[0.0, 1.0, 0.5]);
+        assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        assert_eq!(s.collapse(&ops, &[0.0, 1.0, 0.5]), vec![(1, p[1])]);
+        // Cube: every op with sigmoid(θ) > ½, i.e. θ > 0; never the zero op.
+        let s = searched(Constraint::Cube, Form::Vertices);
+        assert_eq!(s.collapse(&ops, &[0.3, -0.1, 5.0]), vec![(0, 1.0)]);
+        assert_eq!(s.collapse_mask(&ops, &[0.3, 0.2, 5.0]), 0b011);
+        let s = searched(Constraint::Cube, Form::Interior);
+        let c = s.collapse(&ops, &[0.3, -0.1, 5.0]);
+        assert_eq!(c.len(), 1);
+        assert!((c[0].1 - 1.0 / (1.0 + (-0.3f64).exp())).abs() < 1e-12);
+        // A fixed edge keeps what has γ > 0.
+        let fixed = Structure {
+            relaxation: Relaxation::Fixed,
+            gamma: vec![0.7, 0.0, 0.3],
+            ..searched(Constraint::Simplex, Form::Vertices)
+        };
+        assert_eq!(fixed.collapse(&ops, &[]), vec![(0, 0.7)]);
     }
 }

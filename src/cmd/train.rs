@@ -89,6 +89,12 @@ pub struct Args {
     lambda: f32,
     #[arg(long, default_value_t = 0.1)]
     valid_fraction: f64,
+    /// Adam's learning rate for the structure logits θ of searched edges.
+    #[arg(long, default_value_t = 3e-3)]
+    gamma_lr: f64,
+    /// Epochs before θ starts to move (the candidates' weights warm up first).
+    #[arg(long, default_value_t = 0)]
+    search_warmup: usize,
     /// Checkpoint every N epochs (and at the end); 0: only at the end.
     #[arg(long, default_value_t = 1)]
     checkpoint_every: usize,
@@ -175,6 +181,8 @@ pub fn run(a: Args) -> Result<()> {
         valid_fraction: a.valid_fraction,
         checkpoint_every: a.checkpoint_every,
         finetune: false,
+        gamma_lr: a.gamma_lr,
+        search_warmup: a.search_warmup,
     };
     let (net, normalizer, start) = if a.resume {
         let loaded = train::load(&out, &device)
@@ -317,6 +325,8 @@ pub fn run_finetune(a: FinetuneArgs) -> Result<()> {
         valid_fraction: saved.valid_fraction,
         checkpoint_every: a.checkpoint_every,
         finetune: true,
+        gamma_lr: saved.gamma_lr,
+        search_warmup: saved.search_warmup,
     };
     let start = if a.resume {
         if !saved.finetune {

@@ -43,6 +43,10 @@ pub fn to_tensors(net: &Supernet, norm: &Normalizer) -> BTreeMap<String, TensorF
                 .as_ref()
                 .map(|p| values(p.val()))
                 .unwrap_or_default(),
+            (TensorRole::GammaLogits, Some((e, _))) => net.gamma[e]
+                .as_ref()
+                .map(|g| values(g.val()))
+                .unwrap_or_default(),
             (role, Some((e, r))) => {
                 let p = &net.ops[e][r];
                 let ard = &f.edges[e].ard[r];
@@ -134,6 +138,9 @@ pub fn from_tensors(
                 }
             }
             TensorRole::Constant => p.constant = Some(param(t, dims::<1>(&t.shape), device)),
+            TensorRole::GammaLogits => {
+                net.gamma[e] = Some(param(t, dims::<1>(&t.shape), device));
+            }
             // α is derived from μ and σ² at every step.
             _ => {}
         }

@@ -10,7 +10,7 @@ pub enum TrainError {
     #[error("{0}")]
     Config(String),
     #[error(
-        "edge {edge} is searched ({relaxation}); this build trains fixed structures only: set relaxation = \"fixed\" on it"
+        "edge {edge} is searched with relaxation = \"{relaxation}\", which this build cannot sample yet: use \"gumbel-softmax\" or \"fixed\""
     )]
     Searched { edge: String, relaxation: String },
     #[error(

@@ -9,6 +9,7 @@ mod convert;
 pub mod data;
 mod device;
 mod error;
+pub mod gamma;
 pub mod objective;
 pub mod ops;
 mod supernet;

@@ -4,7 +4,10 @@
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor};
 
+use ardent_models::structure::Relaxation;
 use ardent_models::{Aggregation, Family, Op, Shape, Task};
+
+use crate::convert::values;
 
 use crate::error::TrainError;
 use crate::ops::conv::VarConv;
@@ -47,6 +50,14 @@ impl Value {
         match self {
             Value::Vector(t) => Value::Vector(t.mul_scalar(s)),
             Value::Image(t) => Value::Image(t.mul_scalar(s)),
+        }
+    }
+
+    /// Multiplies by a one-element tensor (a sampled γ_r), keeping its gradient.
+    fn scale_by(self, g: Tensor<1>) -> Value {
+        match self {
+            Value::Vector(t) => Value::Vector(t * g.reshape([1, 1])),
+            Value::Image(t) => Value::Image(t * g.reshape([1, 1, 1, 1])),
         }
     }
 
@@ -94,17 +105,26 @@ pub struct Supernet {
     pub ops: Vec<Vec<OpParams>>,
     /// Regression: log of the Gaussian noise variance per target.
     pub log_noise_var: Option<Param<Tensor<1>>>,
+    /// Per edge: the logits θ of a searched edge's structure distribution (`None` when fixed).
+    pub gamma: Vec<Option<Param<Tensor<1>>>>,
     #[module(skip)]
     pub family: Family,
+    /// Training progress in [0, 1], for the structure temperature schedules.
+    #[module(skip)]
+    pub progress: f64,
 }
 
 impl Supernet {
     /// Builds a freshly initialised supernet, its initial weights drawn after seeding the
-    /// device's generator with `seed` (so the same seed gives the same net). Fails on searched
-    /// edges, which this build does not train yet.
+    /// device's generator with `seed` (so the same seed gives the same net); searched edges
+    /// start from uniform logits θ = 0. Fails on relaxations this build cannot sample
+    /// (Dirichlet, logit-normal).
     pub fn new(family: &Family, device: &Device, seed: u64) -> Result<Supernet, TrainError> {
         for (e, edge) in family.edges.iter().enumerate() {
-            if edge.structure.is_searched() {
+            if !matches!(
+                edge.structure.relaxation,
+                Relaxation::Fixed | Relaxation::GumbelSoftmax
+            ) {
                 return Err(TrainError::Searched {
                     edge: family.edge_name(e),
                     relaxation: edge.structure.relaxation.name().into(),
@@ -129,10 +149,21 @@ impl Supernet {
             }
             Task::Classification { .. } => None,
         };
+        let gamma = family
+            .edges
+            .iter()
+            .map(|edge| {
+                edge.structure
+                    .is_searched()
+                    .then(|| Param::from_tensor(Tensor::zeros([edge.ops.len()], device)))
+            })
+            .collect();
         Ok(Supernet {
             ops,
             log_noise_var,
+            gamma,
             family: family.clone(),
+            progress: 0.0,
         })
     }
 
@@ -178,6 +209,34 @@ impl Supernet {
             .unwrap_or_else(|| Tensor::zeros([batch, f.task.outputs()], &device))
     }
 
+    /// γ of edge `e` for one forward pass: a relaxed sample while training a searched edge
+    /// (`Sample`), the collapsed choice otherwise ([`ardent_models::structure::Structure::collapse`],
+    /// exactly what the exporter writes); `None` entries mean "use the sample".
+    fn edge_gamma(&self, e: usize, mode: Mode) -> (Option<Tensor<1>>, Vec<f64>) {
+        let edge = &self.family.edges[e];
+        let k = edge.ops.len();
+        match (&self.gamma[e], mode) {
+            (Some(theta), Mode::Sample) => {
+                let t = edge.structure.temperature_at(self.progress);
+                (
+                    Some(crate::gamma::sample(theta.val(), &edge.structure, t)),
+                    vec![1.0; k],
+                )
+            }
+            (theta, _) => {
+                let logits: Vec<f64> = theta
+                    .as_ref()
+                    .map(|t| values(t.val()).iter().map(|&v| f64::from(v)).collect())
+                    .unwrap_or_default();
+                let mut g = vec![0.0; k];
+                for (r, factor) in edge.structure.collapse(&edge.ops, &logits) {
+                    g[r] = factor;
+                }
+                (None, g)
+            }
+        }
+    }
+
     fn edge_forward(
         &self,
         e: usize,
@@ -187,17 +246,19 @@ impl Supernet {
         device: &Device,
     ) -> Value {
         let edge = &self.family.edges[e];
+        let (sampled, fixed) = self.edge_gamma(e, mode);
         let mut acc: Option<Value> = None;
         for (r, op) in edge.ops.iter().enumerate() {
-            let gamma = edge.structure.gamma.get(r).copied().unwrap_or(1.0);
-            if gamma == 0.0 || *op == Op::Zero {
+            if *op == Op::Zero || (sampled.is_none() && fixed[r] == 0.0) {
                 continue;
             }
             let mut out = op_forward(op, &self.ops[e][r], input.clone(), mode, batch)
                 .pad_features(edge.shape.features());
-            if gamma != 1.0 {
-                out = out.scale(gamma);
-            }
+            out = match &sampled {
+                Some(g) => out.scale_by(g.clone().narrow(0, r, 1)),
+                None if fixed[r] != 1.0 => out.scale(fixed[r]),
+                None => out,
+            };
             acc = Some(match acc {
                 None => out,
                 Some(a) => a.add(out),

@@ -44,6 +44,18 @@ pub struct TrainConfig {
     pub checkpoint_every: usize,
     /// Fine-tuning: train μ of the surviving weights only, structure and masks fixed.
     pub finetune: bool,
+    /// Adam's learning rate for the structure logits θ of searched edges (their own
+    /// optimizer, constant schedule).
+    #[serde(default = "default_gamma_lr")]
+    pub gamma_lr: f64,
+    /// Epochs at the start during which θ is sampled but not updated, so the candidates'
+    /// weights warm up before the structure moves (as DARTS does).
+    #[serde(default)]
+    pub search_warmup: usize,
+}
+
+fn default_gamma_lr() -> f64 {
+    3e-3
 }
 
 impl Default for TrainConfig {
@@ -59,6 +71,8 @@ impl Default for TrainConfig {
             valid_fraction: 0.1,
             checkpoint_every: 1,
             finetune: false,
+            gamma_lr: default_gamma_lr(),
+            search_warmup: 0,
         }
     }
 }
@@ -89,6 +103,62 @@ pub struct EpochMetrics {
     /// Per parametric op: `edge op r`, live output units, all output units.
     pub live_units: Vec<(String, usize, usize)>,
     pub samples_per_second: f64,
+    /// Per searched edge: γ's probabilities, their entropy and the ops it collapses to now.
+    #[serde(default)]
+    pub structure: Vec<EdgeStructure>,
+    /// Parameters of the discrete member the family collapses to now, for searched families
+    /// (counted as the exporter writes a member before pruning).
+    #[serde(default)]
+    pub member_params: Option<u64>,
+}
+
+/// Where one searched edge stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EdgeStructure {
+    pub edge: String,
+    /// softmax(θ) on the simplex, sigmoid(θ_r) in the cube.
+    pub gamma: Vec<f64>,
+    /// Entropy of γ (simplex), or the sum of the per-op binary entropies (cube), in nats.
+    pub entropy: f64,
+    /// The ops the edge collapses to now (empty: the edge would be dropped).
+    pub picked: Vec<String>,
+}
+
+/// The structure part of the metrics: each searched edge, and the current member's size.
+pub fn structure_metrics(net: &Supernet) -> (Vec<EdgeStructure>, Option<u64>) {
+    let f = &net.family;
+    let mut edges = Vec::new();
+    let mut choice = Vec::with_capacity(f.edges.len());
+    for (e, edge) in f.edges.iter().enumerate() {
+        let Some(theta) = &net.gamma[e] else {
+            choice.push(edge.structure.collapse_mask(&edge.ops, &[]));
+            continue;
+        };
+        let logits: Vec<f64> = values(theta.val()).iter().map(|&v| f64::from(v)).collect();
+        let gamma = edge.structure.probabilities(&logits);
+        let h = |p: f64| if p > 0.0 { -p * p.ln() } else { 0.0 };
+        let entropy = match edge.structure.constraint {
+            ardent_models::structure::Constraint::Simplex => gamma.iter().map(|&p| h(p)).sum(),
+            ardent_models::structure::Constraint::Cube => {
+                gamma.iter().map(|&p| h(p) + h(1.0 - p)).sum()
+            }
+        };
+        let picked = edge
+            .structure
+            .collapse(&edge.ops, &logits)
+            .iter()
+            .map(|(r, _)| edge.ops[*r].describe())
+            .collect();
+        choice.push(edge.structure.collapse_mask(&edge.ops, &logits));
+        edges.push(EdgeStructure {
+            edge: f.edge_name(e),
+            gamma,
+            entropy,
+            picked,
+        });
+    }
+    let params = (!edges.is_empty()).then(|| f.member_cost(&choice).params as u64);
+    (edges, params)
 }
 
 /// Where a run starts and where it writes.
@@ -264,6 +334,9 @@ pub fn train(
     let ad = device.clone().autodiff();
     net = net.fork(&ad).train();
     let mut optim = AdamConfig::new().init();
+    // θ has its own Adam: its scale and pace differ from the weights'.
+    let mut optim_gamma = AdamConfig::new().init();
+    let searched = net.gamma.iter().any(Option::is_some);
     let n = data.train.len();
     let steps_per_epoch = n.div_ceil(cfg.batch_size) as u64;
     let total_steps = steps_per_epoch * cfg.epochs as u64;
@@ -306,6 +379,7 @@ pub fn train(
                 cfg.objective
                     .kl_weight_at(step as f64 / steps_per_epoch as f64)
             };
+            net.progress = step as f64 / total_steps.max(1) as f64;
             let (loss, nll_t, out) = batch_loss(&net, x, &y, mode, kl_w, n);
             let nll_v: f32 = nll_t.into_scalar();
             if !nll_v.is_finite() {
@@ -321,9 +395,14 @@ pub fn train(
                     .filter(|(r, l)| argmax(r) == **l as usize)
                     .count();
             }
-            let grads = GradientsParams::from_grads(loss.backward(), &net);
+            let mut grads = loss.backward();
+            let gamma_grads = GradientsParams::from_module(&mut grads, &net.gamma);
+            let grads = GradientsParams::from_grads(grads, &net);
             lr = lr_at(cfg, step, total_steps);
             net = optim.step(lr, net, grads);
+            if searched && !cfg.finetune && epoch >= cfg.search_warmup {
+                net = optim_gamma.step(cfg.gamma_lr, net, gamma_grads);
+            }
             nll_sum += f64::from(nll_v) * chunk.len() as f64;
             step += 1;
             bar.inc(1);
@@ -340,6 +419,7 @@ pub fn train(
         let (valid_accuracy, valid_rmse, valid_nll) =
             evaluate(&eval_net, &data.valid, lambda, &base);
         let (kept, total, live_units) = sparsity(&eval_net, cfg.lambda);
+        let (structure, member_params) = structure_metrics(&eval_net);
         let m = EpochMetrics {
             epoch: epoch + 1,
             step,
@@ -357,6 +437,8 @@ pub fn train(
             weights_total: total,
             live_units,
             samples_per_second: n as f64 / elapsed.max(1e-9),
+            structure,
+            member_params,
         };
         if let Some(f) = metrics_file.as_mut() {
             use std::io::Write;

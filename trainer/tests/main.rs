@@ -1,6 +1,7 @@
 //! ardent-trainer's tests against independent references, one binary.
 
 mod checkpoint;
+mod gamma;
 mod kl;
 mod lrt;
 mod objective;
