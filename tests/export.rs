@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 
 use ardent_data::{Dataset, Targets};
 use ardent_exporter::{ExportOptions, Storage, export};
-use ardent_models::checkpoint::FORMAT;
 use ardent_models::{Checkpoint, CheckpointMeta, Family, TensorF32};
 use ardent_runtime::{LoadOptions, Model};
 use ardent_trainer::data::batch_input;
@@ -26,18 +25,7 @@ impl Rng {
 }
 
 fn meta() -> CheckpointMeta {
-    CheckpointMeta {
-        format: FORMAT,
-        ardent_version: "test".into(),
-        epoch: 0,
-        step: 0,
-        seed: 0,
-        objective: serde_json::Value::Null,
-        data: serde_json::Value::Null,
-        settings: serde_json::Value::Null,
-        metrics: serde_json::Value::Null,
-        finetune: None,
-    }
+    CheckpointMeta::untrained(0)
 }
 
 /// Random pruning (each weight with probability 0.3, each output unit with 0.3), random

@@ -448,22 +448,18 @@ impl Emitter<'_> {
             bias.push((z * s) as f32);
         }
         let zeros = weight.iter().filter(|&&v| v == 0.0).count();
-        let (wname, stored, sparse) = self.matrix(
-            &format!("{prefix}.weight"),
+        let (out, stored, has_bias, sparse) = self.weighted(
+            b,
+            (
+                "Gemm",
+                &format!("{prefix}.linear"),
+                &[("transB", Attr::Int(1))],
+            ),
+            &x,
+            prefix,
             &[rows.len(), used.len()],
             &weight,
-        );
-        let mut inputs = vec![x, wname];
-        let has_bias = b.weights.bias.is_some() || bias.iter().any(|&v| v != 0.0);
-        if has_bias {
-            inputs.push(self.param(&format!("{prefix}.bias"), &[rows.len()], &bias));
-        }
-        let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-        let out = self.g.node(
-            "Gemm",
-            &refs,
-            &format!("{prefix}.linear"),
-            &[("transB", Attr::Int(1))],
+            &bias,
         );
         let edge = &f.edges[b.edge];
         self.layers.push(LayerReport::new(
@@ -533,27 +529,23 @@ impl Emitter<'_> {
             bias.push((z * s) as f32);
         }
         let zeros = weight.iter().filter(|&&v| v == 0.0).count();
-        let (wname, stored, sparse) = self.matrix(
-            &format!("{prefix}.weight"),
+        let (ki, si, pi) = (k as i64, *stride as i64, *padding as i64);
+        let (out, stored, has_bias, sparse) = self.weighted(
+            b,
+            (
+                "Conv",
+                &format!("{prefix}.conv"),
+                &[
+                    ("kernel_shape", Attr::Ints(vec![ki, ki])),
+                    ("strides", Attr::Ints(vec![si, si])),
+                    ("pads", Attr::Ints(vec![pi, pi, pi, pi])),
+                ],
+            ),
+            input,
+            prefix,
             &[rows.len(), present_in.len(), k, k],
             &weight,
-        );
-        let mut inputs = vec![input.to_string(), wname];
-        let has_bias = b.weights.bias.is_some() || bias.iter().any(|&v| v != 0.0);
-        if has_bias {
-            inputs.push(self.param(&format!("{prefix}.bias"), &[rows.len()], &bias));
-        }
-        let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-        let (ki, si, pi) = (k as i64, *stride as i64, *padding as i64);
-        let out = self.g.node(
-            "Conv",
-            &refs,
-            &format!("{prefix}.conv"),
-            &[
-                ("kernel_shape", Attr::Ints(vec![ki, ki])),
-                ("strides", Attr::Ints(vec![si, si])),
-                ("pads", Attr::Ints(vec![pi, pi, pi, pi])),
-            ],
+            &bias,
         );
         let edge = &f.edges[b.edge];
         let out_shape = &edge.op_shapes[b.op];
@@ -580,6 +572,33 @@ impl Emitter<'_> {
             self.activate(activation, out, prefix),
             if fold { 1.0 } else { b.scale },
         )
+    }
+
+    /// The weight matrix (dense or sparse), the bias when the op has one or constants were
+    /// folded into it, and the node `(op type, output name, attributes)` reading `x`, the
+    /// weight and the bias. Returns the output, the float scalars stored in the weight,
+    /// whether there is a bias, and whether the weight is stored sparse.
+    #[allow(clippy::too_many_arguments)]
+    fn weighted(
+        &mut self,
+        b: &Branch,
+        node: (&str, &str, &[(&str, Attr)]),
+        x: &str,
+        prefix: &str,
+        dims: &[usize],
+        weight: &[f32],
+        bias: &[f32],
+    ) -> (String, usize, bool, bool) {
+        let (wname, stored, sparse) = self.matrix(&format!("{prefix}.weight"), dims, weight);
+        let mut inputs = vec![x.to_string(), wname];
+        let has_bias = b.weights.bias.is_some() || bias.iter().any(|&v| v != 0.0);
+        if has_bias {
+            inputs.push(self.param(&format!("{prefix}.bias"), &[bias.len()], bias));
+        }
+        let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+        let (op_type, output, attrs) = node;
+        let out = self.g.node(op_type, &refs, output, attrs);
+        (out, stored, has_bias, sparse)
     }
 
     fn activate(&mut self, a: Activation, x: String, prefix: &str) -> String {

@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use ardent_models::checkpoint::FORMAT;
 use ardent_models::{Checkpoint, CheckpointMeta, Family, TensorF32, TensorRole};
 
 /// A small deterministic generator (SplitMix64).
@@ -101,18 +100,7 @@ pub fn random_checkpoint(
     Checkpoint {
         family: f.clone(),
         tensors,
-        meta: CheckpointMeta {
-            format: FORMAT,
-            ardent_version: "test".into(),
-            epoch: 1,
-            step: 1,
-            seed,
-            objective: serde_json::Value::Null,
-            data: serde_json::Value::Null,
-            settings: serde_json::Value::Null,
-            metrics: serde_json::Value::Null,
-            finetune: None,
-        },
+        meta: CheckpointMeta::untrained(seed),
     }
 }
 

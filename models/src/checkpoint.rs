@@ -73,6 +73,25 @@ pub struct CheckpointMeta {
     pub finetune: Option<f64>,
 }
 
+impl CheckpointMeta {
+    /// Metadata for weights that no training run produced (hand-built, random, converted):
+    /// epoch and step 0, nothing about objective, data, settings or metrics.
+    pub fn untrained(seed: u64) -> CheckpointMeta {
+        CheckpointMeta {
+            format: FORMAT,
+            ardent_version: env!("CARGO_PKG_VERSION").into(),
+            epoch: 0,
+            step: 0,
+            seed,
+            objective: serde_json::Value::Null,
+            data: serde_json::Value::Null,
+            settings: serde_json::Value::Null,
+            metrics: serde_json::Value::Null,
+            finetune: None,
+        }
+    }
+}
+
 /// Everything that can be wrong with a checkpoint file.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {

@@ -95,18 +95,7 @@ fn exported(dir: &std::path::Path) -> (String, String) {
     let ck = Checkpoint {
         family,
         tensors,
-        meta: CheckpointMeta {
-            format: ardent_models::checkpoint::FORMAT,
-            ardent_version: "test".into(),
-            epoch: 0,
-            step: 0,
-            seed: 0,
-            objective: serde_json::Value::Null,
-            data: serde_json::Value::Null,
-            settings: serde_json::Value::Null,
-            metrics: serde_json::Value::Null,
-            finetune: None,
-        },
+        meta: CheckpointMeta::untrained(0),
     };
     let options = ardent_exporter::ExportOptions {
         nnef: true,
