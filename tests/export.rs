@@ -159,6 +159,24 @@ fn the_trainers_forward_agrees_with_the_exported_file_in_tract() {
     }
 }
 
+/// `ardent export CKPT --out ONNX --data digits --report …`; returns the JSON report.
+fn export_on_digits(ck: &std::path::Path, onnx: &std::path::Path) -> serde_json::Value {
+    let report = onnx.with_extension("json");
+    let o = ardent([
+        "export",
+        &ck.display().to_string(),
+        "--out",
+        &onnx.display().to_string(),
+        "--data",
+        "digits",
+        "--report",
+        &report.display().to_string(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("verified in tract"), "{}", stdout(&o));
+    serde_json::from_slice(&std::fs::read(&report).expect("report")).expect("JSON")
+}
+
 #[test]
 fn export_end_to_end_on_digits() {
     let dir = tempfile::tempdir().expect("tmp");
@@ -176,21 +194,7 @@ fn export_end_to_end_on_digits() {
     assert!(o.status.success(), "{}", stderr(&o));
     let trained = Checkpoint::read(&ck).expect("checkpoint");
     let onnx = dir.path().join("digits.onnx");
-    let report = dir.path().join("digits.json");
-    let o = ardent([
-        "export",
-        &ck.display().to_string(),
-        "--out",
-        &onnx.display().to_string(),
-        "--data",
-        "digits",
-        "--report",
-        &report.display().to_string(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stdout(&o).contains("verified in tract"), "{}", stdout(&o));
-    let r: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&report).expect("report")).expect("JSON");
+    let r = export_on_digits(&ck, &onnx);
     // The trainer measured its validation accuracy at the same λ on the same split.
     let in_tract = r["accuracy"].as_f64().expect("accuracy");
     let in_trainer = trained.meta.metrics["valid_accuracy"]
@@ -332,21 +336,7 @@ fn a_searched_family_trains_collapses_and_exports_as_the_trainer_measured_it() {
             .collect();
         assert!(g.iter().all(|p| (0.0..=1.0).contains(p)), "{e}");
     }
-    let onnx = dir.path().join("search.onnx");
-    let report = dir.path().join("search.json");
-    let o = ardent([
-        "export",
-        &ck.display().to_string(),
-        "--out",
-        &onnx.display().to_string(),
-        "--data",
-        "digits",
-        "--report",
-        &report.display().to_string(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let r: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&report).expect("report")).expect("JSON");
+    let r = export_on_digits(&ck, &dir.path().join("search.onnx"));
     // The exporter keeps on every edge exactly what the trainer's metrics say it picks.
     for e in structure {
         let exported = r["edges"]
