@@ -123,6 +123,10 @@ fn an_nnef_archive_runs_like_its_onnx_file() {
     };
     let (a, b) = (run(&onnx), run(&nnef));
     assert_eq!(a.len(), 200);
+    assert!(
+        a[..10] != a[10..20],
+        "the exported model must depend on its input"
+    );
     let max = a
         .iter()
         .zip(&b)
@@ -187,6 +191,10 @@ fn aarch64_builds_agree_with_x86() {
         &args(&onnx).iter().map(String::as_str).collect::<Vec<_>>(),
     ));
     assert_eq!(native.len(), 3000);
+    assert!(
+        native[..10] != native[10..20],
+        "the exported model must depend on its input"
+    );
     for (var, model) in [
         ("ARDENT_RUN_AARCH64", &onnx),
         ("ARDENT_RUN_AARCH64_NNEF", &nnef),
