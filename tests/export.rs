@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use ardent_data::{Dataset, Targets};
+use ardent_data::{Dataset, SplitMix64, Targets};
 use ardent_exporter::{ExportOptions, Storage, export};
 use ardent_models::{Checkpoint, CheckpointMeta, Family, TensorF32};
 use ardent_runtime::{LoadOptions, Model};
@@ -12,25 +12,13 @@ use ardent_trainer::{Device, Mode, Supernet, from_tensors, to_tensors};
 
 use crate::{ardent, assert_bad_input, root, stderr, stdout, zoo};
 
-struct Rng(u64);
-
-impl Rng {
-    fn uniform(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 fn meta() -> CheckpointMeta {
     CheckpointMeta::untrained(0)
 }
 
 /// Random pruning (each weight with probability 0.3, each output unit with 0.3), random
 /// biases and constants, a random normaliser.
-fn randomize(tensors: &mut BTreeMap<String, TensorF32>, rng: &mut Rng) {
+fn randomize(tensors: &mut BTreeMap<String, TensorF32>, rng: &mut SplitMix64) {
     let names: Vec<String> = tensors.keys().cloned().collect();
     for name in names {
         let t = tensors.get_mut(&name).expect("listed");
@@ -92,7 +80,7 @@ fn the_trainers_forward_agrees_with_the_exported_file_in_tract() {
         .collect();
     specs.sort();
     assert!(specs.len() >= 8, "{specs:?}");
-    let mut rng = Rng(42);
+    let mut rng = SplitMix64(42);
     for spec in specs {
         let family = Family::from_path(&spec).expect("spec");
         for seed in 0..3u64 {

@@ -52,12 +52,7 @@ fn forward_one(c: &Collapsed, x: Vec<f32>) -> Vec<f32> {
 }
 
 fn act(a: Activation, z: f64) -> f32 {
-    (match a {
-        Activation::None => z,
-        Activation::Relu => z.max(0.0),
-        Activation::Tanh => z.tanh(),
-        Activation::Sigmoid => 1.0 / (1.0 + (-z).exp()),
-    }) as f32
+    a.apply(z) as f32
 }
 
 fn affine(w: &[f32], bias: Option<&[f32]>, x: &[f32], a: Activation) -> Vec<f32> {

@@ -74,18 +74,7 @@ pub fn fan_in(op: &Op, input: &Shape) -> usize {
 }
 
 fn act(op: &Op, z: f64) -> f32 {
-    let a = match op {
-        Op::Dense { activation, .. }
-        | Op::Conv2d { activation, .. }
-        | Op::Glm { activation, .. } => *activation,
-        _ => ardent_models::Activation::None,
-    };
-    (match a {
-        ardent_models::Activation::None => z,
-        ardent_models::Activation::Relu => z.max(0.0),
-        ardent_models::Activation::Tanh => z.tanh(),
-        ardent_models::Activation::Sigmoid => 1.0 / (1.0 + (-z).exp()),
-    }) as f32
+    op.activation().apply(z) as f32
 }
 
 /// Padding of a conv op (0 for others).

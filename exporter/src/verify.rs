@@ -126,14 +126,8 @@ pub fn to_nnef(proto: &pb::ModelProto, checkpoint: &str) -> Result<Vec<u8>, Expo
 
 /// `n` random raw samples around the normaliser: mean + std · N(0, 1), from a fixed seed.
 pub fn random_samples(mean: &[f32], std: &[f32], n: usize, seed: u64) -> Vec<f32> {
-    let mut state = seed;
-    let mut next = move || {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    };
+    let mut rng = ardent_data::SplitMix64(seed);
+    let mut next = move || rng.uniform();
     let mut out = Vec::with_capacity(n * mean.len());
     for _ in 0..n {
         for (m, s) in mean.iter().zip(std) {

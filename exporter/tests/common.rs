@@ -2,23 +2,20 @@
 
 use std::collections::BTreeMap;
 
+use ardent_data::SplitMix64;
 use ardent_models::{Checkpoint, CheckpointMeta, Family, TensorF32, TensorRole};
 
-/// A small deterministic generator (SplitMix64).
+/// A small deterministic generator: uniform draws from SplitMix64, normal ones by Box–Muller.
 #[derive(Debug)]
-pub struct Rng(u64);
+pub struct Rng(SplitMix64);
 
 impl Rng {
     pub fn new(seed: u64) -> Rng {
-        Rng(seed)
+        Rng(SplitMix64(seed))
     }
 
     pub fn uniform(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+        self.0.uniform()
     }
 
     pub fn normal(&mut self) -> f64 {

@@ -39,6 +39,16 @@ impl Activation {
         }
     }
 
+    /// The activation at `z`, in f64 (the closed form references and constant folding use).
+    pub fn apply(self, z: f64) -> f64 {
+        match self {
+            Activation::None => z,
+            Activation::Relu => z.max(0.0),
+            Activation::Tanh => z.tanh(),
+            Activation::Sigmoid => 1.0 / (1.0 + (-z).exp()),
+        }
+    }
+
     /// The activation's value at 0: what a parametric op outputs on a zero input without bias.
     pub fn at_zero(self) -> f32 {
         match self {
@@ -168,6 +178,16 @@ impl Op {
                 features, units, ..
             } => format!("glm({} features -> {units})", features.len()),
             other => other.name().to_string(),
+        }
+    }
+
+    /// The activation after the op's affine map (`None` for ops without one).
+    pub fn activation(&self) -> Activation {
+        match self {
+            Op::Dense { activation, .. }
+            | Op::Conv2d { activation, .. }
+            | Op::Glm { activation, .. } => *activation,
+            _ => Activation::None,
         }
     }
 
