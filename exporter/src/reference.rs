@@ -123,6 +123,23 @@ fn window(n: usize, k: usize, s: usize, p: usize) -> usize {
     (n + 2 * p - k) / s + 1
 }
 
+/// The kernel taps `(ky, kx, iy, ix)` of output position (y, x) that fall inside an
+/// `h × w` input (padding reads nothing), row by row.
+fn taps(
+    y: usize,
+    x: usize,
+    k: usize,
+    s: usize,
+    p: usize,
+    h: usize,
+    w: usize,
+) -> impl Iterator<Item = (usize, usize, usize, usize)> {
+    let at = move |o: usize, t: usize, n: usize| (o * s + t).checked_sub(p).filter(|&i| i < n);
+    (0..k).flat_map(move |ky| {
+        (0..k).filter_map(move |kx| Some((ky, kx, at(y, ky, h)?, at(x, kx, w)?)))
+    })
+}
+
 #[allow(clippy::too_many_arguments)]
 fn conv(
     x: &[f32],
@@ -143,20 +160,10 @@ fn conv(
             for xx in 0..ow {
                 let mut z = bias.map_or(0.0, |b| f64::from(b[o]));
                 for ci in 0..c {
-                    for ky in 0..k {
-                        let iy = (y * s + ky) as isize - p as isize;
-                        if iy < 0 || iy >= h as isize {
-                            continue;
-                        }
-                        for kx in 0..k {
-                            let ix = (xx * s + kx) as isize - p as isize;
-                            if ix < 0 || ix >= wd as isize {
-                                continue;
-                            }
-                            let wv = w[((o * c + ci) * k + ky) * k + kx];
-                            let xv = x[(ci * h + iy as usize) * wd + ix as usize];
-                            z += f64::from(wv) * f64::from(xv);
-                        }
+                    for (ky, kx, iy, ix) in taps(y, xx, k, s, p, h, wd) {
+                        let wv = w[((o * c + ci) * k + ky) * k + kx];
+                        let xv = x[(ci * h + iy) * wd + ix];
+                        z += f64::from(wv) * f64::from(xv);
                     }
                 }
                 out.push(act(a, z));
@@ -174,21 +181,11 @@ fn pool(x: &[f32], shape: &Shape, kind: PoolKind, k: usize, s: usize, p: usize) 
         for y in 0..oh {
             for xx in 0..ow {
                 let (mut max, mut sum, mut n) = (f32::NEG_INFINITY, 0f64, 0usize);
-                for ky in 0..k {
-                    let iy = (y * s + ky) as isize - p as isize;
-                    if iy < 0 || iy >= h as isize {
-                        continue;
-                    }
-                    for kx in 0..k {
-                        let ix = (xx * s + kx) as isize - p as isize;
-                        if ix < 0 || ix >= wd as isize {
-                            continue;
-                        }
-                        let v = x[(ci * h + iy as usize) * wd + ix as usize];
-                        max = max.max(v);
-                        sum += f64::from(v);
-                        n += 1;
-                    }
+                for (_, _, iy, ix) in taps(y, xx, k, s, p, h, wd) {
+                    let v = x[(ci * h + iy) * wd + ix];
+                    max = max.max(v);
+                    sum += f64::from(v);
+                    n += 1;
                 }
                 out.push(match kind {
                     PoolKind::Max => max,
