@@ -8,7 +8,9 @@
 //! - constant: `.value` as `[units]`.
 //!
 //! A searched edge also holds `edge.{from}-{to}.gamma.logits` (`[ops]`): the logits θ of its
-//! structure distribution (softmax on the simplex, sigmoid per op in the cube).
+//! structure distribution (softmax on the simplex, sigmoid per op in the cube; for Dirichlet the
+//! log concentration up to the temperature, for logit-normal the mean of X). A logit-normal edge
+//! adds `edge.{from}-{to}.gamma.log_sigma` (`[ops]`), log σ of X.
 //!
 //! Family-wide: `input.mean` and `input.std` (the normaliser, per input value) and, for
 //! regression, `output.log_noise_var` (`[targets]`).
@@ -30,6 +32,8 @@ pub enum TensorRole {
     LogNoiseVar,
     /// A searched edge's structure logits θ (`[ops]`); its owner is `(edge, 0)`.
     GammaLogits,
+    /// A logit-normal edge's log σ (`[ops]`); its owner is `(edge, 0)`.
+    GammaLogSigma,
 }
 
 /// One tensor of a checkpoint.
@@ -103,6 +107,14 @@ impl Family {
                     name: format!("{}.gamma.logits", self.edge_key(e)),
                     shape: vec![edge.ops.len()],
                     role: TensorRole::GammaLogits,
+                    owner: Some((e, 0)),
+                });
+            }
+            if edge.structure.relaxation == crate::structure::Relaxation::LogitNormal {
+                out.push(TensorSpec {
+                    name: format!("{}.gamma.log_sigma", self.edge_key(e)),
+                    shape: vec![edge.ops.len()],
+                    role: TensorRole::GammaLogSigma,
                     owner: Some((e, 0)),
                 });
             }

@@ -145,6 +145,11 @@ impl Structure {
                 "structure: temperature_final needs schedule = \"exponential\"".to_string(),
             );
         }
+        if spec.relaxation == Relaxation::Dirichlet && spec.constraint == Constraint::Cube {
+            return Err(
+                "structure: relaxation = \"dirichlet\" lives on the simplex; for constraint = \"cube\" use \"gumbel-softmax\" (binary concrete) or \"logit-normal\"".into(),
+            );
+        }
         let gamma = match (spec.relaxation, &spec.gamma) {
             (Relaxation::Fixed, None) => match spec.constraint {
                 Constraint::Simplex => vec![1.0 / k as f64; k],

@@ -45,7 +45,12 @@ pub fn to_tensors(net: &Supernet, norm: &Normalizer) -> BTreeMap<String, TensorF
                 .unwrap_or_default(),
             (TensorRole::GammaLogits, Some((e, _))) => net.gamma[e]
                 .as_ref()
-                .map(|g| values(g.val()))
+                .map(|g| values(g.theta.val()))
+                .unwrap_or_default(),
+            (TensorRole::GammaLogSigma, Some((e, _))) => net.gamma[e]
+                .as_ref()
+                .and_then(|g| g.log_sigma.as_ref())
+                .map(|s| values(s.val()))
                 .unwrap_or_default(),
             (role, Some((e, r))) => {
                 let p = &net.ops[e][r];
@@ -139,7 +144,14 @@ pub fn from_tensors(
             }
             TensorRole::Constant => p.constant = Some(param(t, dims::<1>(&t.shape), device)),
             TensorRole::GammaLogits => {
-                net.gamma[e] = Some(param(t, dims::<1>(&t.shape), device));
+                if let Some(g) = net.gamma[e].as_mut() {
+                    g.theta = param(t, dims::<1>(&t.shape), device);
+                }
+            }
+            TensorRole::GammaLogSigma => {
+                if let Some(g) = net.gamma[e].as_mut() {
+                    g.log_sigma = Some(param(t, dims::<1>(&t.shape), device));
+                }
             }
             // α is derived from μ and σ² at every step.
             _ => {}

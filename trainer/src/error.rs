@@ -10,10 +10,6 @@ pub enum TrainError {
     #[error("{0}")]
     Config(String),
     #[error(
-        "edge {edge} is searched with relaxation = \"{relaxation}\", which this build cannot sample yet: use \"gumbel-softmax\" or \"fixed\""
-    )]
-    Searched { edge: String, relaxation: String },
-    #[error(
         "epoch {epoch}, step {step}: {what} is {value}; the run diverged (try a lower --lr). {}",
         match checkpoint {
             Some(p) => format!("The last good checkpoint is kept at {}", p.display()),

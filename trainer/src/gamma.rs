@@ -1,61 +1,229 @@
-//! Relaxed samples of the structure weights γ from a searched edge's logits θ
-//! (`METHOD.md` §3): Gumbel-softmax on the simplex, binary concrete per op in the cube; in
-//! vertex form the forward value is the hard (one-hot, or 0/1) sample and the gradient is the
-//! soft sample's (straight-through).
+//! Relaxed samples of the structure weights γ of a searched edge (`METHOD.md` §3), and the KL
+//! divergence of its q(γ) from the prior p(γ) of the same family:
+//!
+//! | relaxation | simplex | cube | KL |
+//! |---|---|---|---|
+//! | gumbel-softmax | concrete: softmax((θ + G)/τ) | binary concrete per op | Monte Carlo at the sample |
+//! | dirichlet | Dir(τ·e^θ), implicit gradients | — | closed form |
+//! | logit-normal | softmax(X/τ), X ~ N(θ, σ²) | sigmoid(X/τ) per op | closed form in X |
+//!
+//! The prior has the spec's concentration s in place of e^θ (GS(s, τ), Dir(τ·s), or
+//! X ~ N(ln s, 1)), at the same temperature τ. In vertex form the forward value is the hard
+//! sample (one-hot, or 0/1 per op) and the gradient the soft sample's (straight-through).
+//!
+//! The logit-normal KL is taken between the Gaussians of X; since softmax(X/τ) is not
+//! one-to-one it bounds the KL between the γ distributions from above.
 
+use burn::tensor::activation::{log_sigmoid, log_softmax, sigmoid, softmax};
 use burn::tensor::{Distribution, Tensor, TensorData};
 
-use ardent_models::structure::{Constraint, Form, Structure};
+use ardent_data::SplitMix64;
+use ardent_models::structure::{Constraint, Form, Relaxation, Structure};
 
 use crate::convert::values;
+use crate::dirichlet::{kl_dirichlet, sample_gamma};
+
+/// The variational parameters of one searched edge's q(γ): the logits θ (the location; the
+/// log concentration for Dirichlet; the mean of X for logit-normal) and, for logit-normal
+/// only, log σ of X.
+#[derive(Debug, Clone)]
+pub struct EdgeQ {
+    pub theta: Tensor<1>,
+    pub log_sigma: Option<Tensor<1>>,
+}
+
+/// One relaxed sample of γ, with KL(q(γ) ‖ p(γ)) (exact or a one-sample estimate) when asked.
+#[derive(Debug, Clone)]
+pub struct Relaxed {
+    pub gamma: Tensor<1>,
+    pub kl: Option<Tensor<1>>,
+}
 
 /// Uniform noise in (0, 1), away from its ends so the logs below stay finite.
 fn uniform(k: usize, device: &burn::tensor::Device) -> Tensor<1> {
     Tensor::random([k], Distribution::Uniform(1e-6, 1.0 - 1e-6), device)
 }
 
+fn constant(v: Vec<f64>, device: &burn::tensor::Device) -> Tensor<1> {
+    let n = v.len();
+    let v: Vec<f32> = v.into_iter().map(|x| x as f32).collect();
+    Tensor::from_data(TensorData::new(v, [n]), device)
+}
+
+/// log Σ exp over a vector, shifted by its (constant) maximum.
+fn logsumexp(t: Tensor<1>) -> Tensor<1> {
+    let m = values(t.clone().detach())
+        .into_iter()
+        .fold(f32::NEG_INFINITY, f32::max);
+    t.sub_scalar(m).exp().sum().log().add_scalar(m)
+}
+
+/// Elementwise log(eᵃ + eᵇ).
+fn logaddexp(a: Tensor<1>, b: Tensor<1>) -> Tensor<1> {
+    let m = a.clone().detach().max_pair(b.clone().detach());
+    m.clone() + ((a - m.clone()).exp() + (b - m).exp()).log()
+}
+
 /// Gumbel-softmax: softmax((θ + G) / τ) with G = −log(−log U).
 pub fn gumbel_softmax(logits: Tensor<1>, temperature: f64, hard: bool) -> Tensor<1> {
-    let [k] = logits.dims();
-    let g = uniform(k, &logits.device()).log().neg().log().neg();
-    let soft = burn::tensor::activation::softmax((logits + g).div_scalar(temperature), 0);
-    if !hard {
-        return soft;
-    }
-    let v = values(soft.clone().detach());
-    let best = (0..k).fold(0, |b, r| if v[r] > v[b] { r } else { b });
-    let one_hot: Vec<f32> = (0..k).map(|r| if r == best { 1.0 } else { 0.0 }).collect();
-    straight_through(soft, one_hot)
+    concrete(logits, &[], temperature, hard, false).gamma
 }
 
 /// Binary concrete per component: sigmoid((θ + log U − log(1 − U)) / τ).
 pub fn binary_concrete(logits: Tensor<1>, temperature: f64, hard: bool) -> Tensor<1> {
-    let [k] = logits.dims();
-    let u = uniform(k, &logits.device());
-    let noise = u.clone().log() - u.neg().add_scalar(1.0).log();
-    let soft = burn::tensor::activation::sigmoid((logits + noise).div_scalar(temperature));
-    if !hard {
-        return soft;
+    binary(logits, &[], temperature, hard, false).gamma
+}
+
+/// The concrete (Gumbel-softmax) sample, and log q − log p at it. The density is
+/// (n−1)! τⁿ⁻¹ Πᵢ αᵢ xᵢ^(−τ−1) / (Σᵢ αᵢ xᵢ^(−τ))ⁿ (Maddison et al. 2017); in the difference
+/// of q (α = e^θ) and p (α = s) at the same τ only the location terms remain.
+fn concrete(theta: Tensor<1>, s: &[f64], tau: f64, hard: bool, with_kl: bool) -> Relaxed {
+    let [k] = theta.dims();
+    let device = theta.device();
+    let g = uniform(k, &device).log().neg().log().neg();
+    let log_x = log_softmax((theta.clone() + g).div_scalar(tau), 0);
+    let kl = with_kl.then(|| {
+        let log_s = constant(s.iter().map(|v| v.ln()).collect(), &device);
+        let scaled = log_x.clone().mul_scalar(tau);
+        (theta.clone() - log_s.clone()).sum()
+            - (logsumexp(theta - scaled.clone()) - logsumexp(log_s - scaled)).mul_scalar(k as f64)
+    });
+    let soft = log_x.exp();
+    Relaxed {
+        gamma: if hard { one_hot(soft) } else { soft },
+        kl,
     }
-    let bits: Vec<f32> = values(soft.clone().detach())
+}
+
+/// The binary concrete sample per op, and log q − log p at it, from the density
+/// τ α x^(−τ−1) (1−x)^(−τ−1) / (α x^(−τ) + (1−x)^(−τ))².
+fn binary(theta: Tensor<1>, s: &[f64], tau: f64, hard: bool, with_kl: bool) -> Relaxed {
+    let [k] = theta.dims();
+    let device = theta.device();
+    let u = uniform(k, &device);
+    let noise = u.clone().log() - u.neg().add_scalar(1.0).log();
+    let y = (theta.clone() + noise).div_scalar(tau);
+    let kl = with_kl.then(|| {
+        let log_s = constant(s.iter().map(|v| v.ln()).collect(), &device);
+        let a = log_sigmoid(y.clone()).mul_scalar(-tau);
+        let b = log_sigmoid(y.clone().neg()).mul_scalar(-tau);
+        ((theta.clone() - log_s.clone())
+            - (logaddexp(theta + a.clone(), b.clone()) - logaddexp(log_s + a, b)).mul_scalar(2.0))
+        .sum()
+    });
+    let soft = sigmoid(y);
+    Relaxed {
+        gamma: if hard { threshold(soft) } else { soft },
+        kl,
+    }
+}
+
+/// Dir(τ·e^θ) by normalised Gamma draws with implicit gradients; KL(Dir(τ·e^θ) ‖ Dir(τ·s))
+/// in closed form. The Gamma draws use a host generator seeded from the device's, so a seeded
+/// run stays reproducible.
+fn dirichlet(theta: Tensor<1>, s: &[f64], tau: f64, hard: bool, with_kl: bool) -> Relaxed {
+    let [k] = theta.dims();
+    let device = theta.device();
+    let seed_bits = values(Tensor::<1>::random(
+        [2],
+        Distribution::Uniform(0.0, 1.0),
+        &device,
+    ));
+    let mut rng =
+        SplitMix64(u64::from(seed_bits[0].to_bits()) << 32 | u64::from(seed_bits[1].to_bits()));
+    let alpha_t = theta.exp().mul_scalar(tau);
+    let alpha: Vec<f64> = values(alpha_t.clone().detach())
+        .iter()
+        .map(|&a| f64::from(a).max(1e-30))
+        .collect();
+    let draws: Vec<_> = alpha.iter().map(|&a| sample_gamma(a, &mut rng)).collect();
+    // Value log z, gradient ∂ log z/∂α through α's graph.
+    let moving = alpha_t.clone() - alpha_t.clone().detach();
+    let log_z = constant(draws.iter().map(|d| d.log_z).collect(), &device)
+        + moving.clone() * constant(draws.iter().map(|d| d.dlog_z_da).collect(), &device);
+    let kl = with_kl.then(|| {
+        let beta: Vec<f64> = s.iter().map(|v| v * tau).collect();
+        let (value, grad) = kl_dirichlet(&alpha, &beta);
+        (moving * constant(grad, &device)).sum().add_scalar(value)
+    });
+    let soft = softmax(log_z, 0);
+    debug_assert_eq!(soft.dims(), [k]);
+    Relaxed {
+        gamma: if hard { one_hot(soft) } else { soft },
+        kl,
+    }
+}
+
+/// X ~ N(θ, σ²) by plain reparameterization, γ = softmax(X/τ) or sigmoid(X/τ) per op;
+/// KL(N(θ, σ²) ‖ N(ln s, 1)) per op.
+fn logit_normal(q: &EdgeQ, s: &[f64], structure: &Structure, tau: f64, with_kl: bool) -> Relaxed {
+    let [k] = q.theta.dims();
+    let device = q.theta.device();
+    let log_sigma = q
+        .log_sigma
+        .clone()
+        .unwrap_or_else(|| Tensor::zeros([k], &device));
+    let eps = Tensor::random([k], Distribution::Normal(0.0, 1.0), &device);
+    let x = (q.theta.clone() + log_sigma.clone().exp() * eps).div_scalar(tau);
+    let kl = with_kl.then(|| {
+        let log_s = constant(s.iter().map(|v| v.ln()).collect(), &device);
+        ((log_sigma.clone().mul_scalar(2.0).exp() + (q.theta.clone() - log_s).square())
+            .sub_scalar(1.0)
+            - log_sigma.mul_scalar(2.0))
+        .sum()
+        .mul_scalar(0.5)
+    });
+    let hard = structure.form == Form::Vertices;
+    let gamma = match structure.constraint {
+        Constraint::Simplex => {
+            let soft = softmax(x, 0);
+            if hard { one_hot(soft) } else { soft }
+        }
+        Constraint::Cube => {
+            let soft = sigmoid(x);
+            if hard { threshold(soft) } else { soft }
+        }
+    };
+    Relaxed { gamma, kl }
+}
+
+/// The one-hot argmax of `soft` forward, `soft`'s gradient backward.
+fn one_hot(soft: Tensor<1>) -> Tensor<1> {
+    let v = values(soft.clone().detach());
+    let best = (0..v.len()).fold(0, |b, r| if v[r] > v[b] { r } else { b });
+    let hard = (0..v.len())
+        .map(|r| if r == best { 1.0 } else { 0.0 })
+        .collect();
+    straight_through(soft, hard)
+}
+
+/// 1 where `soft` > ½ forward, `soft`'s gradient backward.
+fn threshold(soft: Tensor<1>) -> Tensor<1> {
+    let hard = values(soft.clone().detach())
         .iter()
         .map(|&p| if p > 0.5 { 1.0 } else { 0.0 })
         .collect();
-    straight_through(soft, bits)
+    straight_through(soft, hard)
 }
 
 /// `hard` in the forward pass, `soft`'s gradient in the backward pass.
-fn straight_through(soft: Tensor<1>, hard: Vec<f32>) -> Tensor<1> {
-    let n = hard.len();
-    let hard = Tensor::from_data(TensorData::new(hard, [n]), &soft.device());
+fn straight_through(soft: Tensor<1>, hard: Vec<f64>) -> Tensor<1> {
+    let hard = constant(hard, &soft.device());
     hard - soft.clone().detach() + soft
 }
 
-/// One relaxed sample of γ for an edge with `structure`, at `temperature`.
-pub fn sample(logits: Tensor<1>, structure: &Structure, temperature: f64) -> Tensor<1> {
+/// One relaxed sample of γ for an edge with `structure` at `temperature`, with the KL of its
+/// q(γ) from the prior when `with_kl`.
+///
+/// Dirichlet on the cube is refused when the spec is resolved, so it never reaches here.
+pub fn sample(q: &EdgeQ, structure: &Structure, temperature: f64, with_kl: bool) -> Relaxed {
     let hard = structure.form == Form::Vertices;
-    match structure.constraint {
-        Constraint::Simplex => gumbel_softmax(logits, temperature, hard),
-        Constraint::Cube => binary_concrete(logits, temperature, hard),
+    let s = &structure.concentration;
+    let theta = q.theta.clone();
+    match (structure.relaxation, structure.constraint) {
+        (Relaxation::LogitNormal, _) => logit_normal(q, s, structure, temperature, with_kl),
+        (Relaxation::Dirichlet, _) => dirichlet(theta, s, temperature, hard, with_kl),
+        (_, Constraint::Simplex) => concrete(theta, s, temperature, hard, with_kl),
+        (_, Constraint::Cube) => binary(theta, s, temperature, hard, with_kl),
     }
 }

@@ -75,10 +75,12 @@ pub fn nll(
     }
 }
 
-/// One batch's training loss: NLL + `kl_weight` · KL / `n_train` (the per-sample ELBO's
-/// negative when `kl_weight` = 1), with the KL entering by its gradient only, so the loss's
-/// value is the NLL's (the epoch's KL is measured once, by [`Supernet::kl`] with its value).
-/// Returns (loss, NLL, output); no KL term is built at weight 0.
+/// One batch's training loss: NLL + `kl_weight` · (KL(q(w) ‖ p(w)) + KL(q(γ) ‖ p(γ))) /
+/// `n_train` (the per-sample ELBO's negative when `kl_weight` = 1), with the KL entering by its
+/// gradient only, so the loss's value is the NLL's (the epoch's weight KL is measured once, by
+/// [`Supernet::kl`] with its value). Returns (loss, NLL, output, structure KL): the last is
+/// the value of KL(q(γ) ‖ p(γ)) at this batch's samples, when γ is searched and weighted.
+/// No KL term is built at weight 0.
 pub fn batch_loss(
     net: &Supernet,
     x: Value,
@@ -86,15 +88,21 @@ pub fn batch_loss(
     mode: Mode,
     kl_weight: f64,
     n_train: usize,
-) -> (Tensor<1>, Tensor<1>, Tensor<2>) {
-    let out = net.forward(x, mode);
+) -> (Tensor<1>, Tensor<1>, Tensor<2>, Option<f64>) {
+    let with_kl = kl_weight > 0.0;
+    let (out, structure_kl) = net.forward_with_kl(x, mode, with_kl);
     let lv = net.log_noise_var.as_ref().map(|p| p.val());
     let nll_t = nll(out.clone(), y, lv);
-    if kl_weight > 0.0 {
-        let kl = net.kl(false);
-        let loss = nll_t.clone() + kl.mul_scalar(kl_weight / n_train as f64);
-        (loss, nll_t, out)
-    } else {
-        (nll_t.clone(), nll_t, out)
+    if !with_kl {
+        return (nll_t.clone(), nll_t, out, None);
     }
+    let mut kl = net.kl(false);
+    let mut structure_value = None;
+    if let Some(s) = structure_kl {
+        let v: f32 = s.clone().detach().into_scalar();
+        structure_value = Some(f64::from(v));
+        kl = kl + s.clone() - s.detach();
+    }
+    let loss = nll_t.clone() + kl.mul_scalar(kl_weight / n_train as f64);
+    (loss, nll_t, out, structure_value)
 }

@@ -2,7 +2,7 @@
 //! mixes them by γ, and every vertex aggregates its edges, in topological order.
 
 use burn::module::{Module, Param};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Tensor, TensorData};
 
 use ardent_models::structure::Relaxation;
 use ardent_models::{Aggregation, Family, Op, Shape, Task};
@@ -98,6 +98,40 @@ impl Value {
     }
 }
 
+/// The learned parameters of one searched edge's q(γ) (see [`crate::gamma`]).
+#[derive(Module, Debug)]
+pub struct EdgeGamma {
+    /// The logits θ, `[ops]`.
+    pub theta: Param<Tensor<1>>,
+    /// log σ of X, `[ops]`, for logit-normal edges only.
+    pub log_sigma: Option<Param<Tensor<1>>>,
+}
+
+impl EdgeGamma {
+    /// q(γ) equal to the prior: θ = ln s, and σ = 1 for logit-normal.
+    fn init(structure: &ardent_models::structure::Structure, device: &Device) -> EdgeGamma {
+        let k = structure.concentration.len();
+        let log_s: Vec<f32> = structure
+            .concentration
+            .iter()
+            .map(|s| s.ln() as f32)
+            .collect();
+        EdgeGamma {
+            theta: Param::from_tensor(Tensor::from_data(TensorData::new(log_s, [k]), device)),
+            log_sigma: (structure.relaxation == Relaxation::LogitNormal)
+                .then(|| Param::from_tensor(Tensor::zeros([k], device))),
+        }
+    }
+
+    /// The current q(γ) parameters as tensors.
+    pub fn q(&self) -> crate::gamma::EdgeQ {
+        crate::gamma::EdgeQ {
+            theta: self.theta.val(),
+            log_sigma: self.log_sigma.as_ref().map(Param::val),
+        }
+    }
+}
+
 /// A family's supernet with variational weights.
 #[derive(Module, Debug)]
 pub struct Supernet {
@@ -105,8 +139,8 @@ pub struct Supernet {
     pub ops: Vec<Vec<OpParams>>,
     /// Regression: log of the Gaussian noise variance per target.
     pub log_noise_var: Option<Param<Tensor<1>>>,
-    /// Per edge: the logits θ of a searched edge's structure distribution (`None` when fixed).
-    pub gamma: Vec<Option<Param<Tensor<1>>>>,
+    /// Per edge: the variational parameters of a searched edge's q(γ) (`None` when fixed).
+    pub gamma: Vec<Option<EdgeGamma>>,
     #[module(skip)]
     pub family: Family,
     /// Training progress in [0, 1], for the structure temperature schedules.
@@ -117,20 +151,8 @@ pub struct Supernet {
 impl Supernet {
     /// Builds a freshly initialised supernet, its initial weights drawn after seeding the
     /// device's generator with `seed` (so the same seed gives the same net); searched edges
-    /// start from uniform logits θ = 0. Fails on relaxations this build cannot sample
-    /// (Dirichlet, logit-normal).
+    /// start with q(γ) equal to their prior.
     pub fn new(family: &Family, device: &Device, seed: u64) -> Result<Supernet, TrainError> {
-        for (e, edge) in family.edges.iter().enumerate() {
-            if !matches!(
-                edge.structure.relaxation,
-                Relaxation::Fixed | Relaxation::GumbelSoftmax
-            ) {
-                return Err(TrainError::Searched {
-                    edge: family.edge_name(e),
-                    relaxation: edge.structure.relaxation.name().into(),
-                });
-            }
-        }
         device.seed(seed);
         let ops = family
             .edges
@@ -155,7 +177,7 @@ impl Supernet {
             .map(|edge| {
                 edge.structure
                     .is_searched()
-                    .then(|| Param::from_tensor(Tensor::zeros([edge.ops.len()], device)))
+                    .then(|| EdgeGamma::init(&edge.structure, device))
             })
             .collect();
         Ok(Supernet {
@@ -169,12 +191,40 @@ impl Supernet {
 
     /// Runs a batch `[b, ...input shape]` through the supernet and returns `[b, outputs]`.
     pub fn forward(&self, x: Value, mode: Mode) -> Tensor<2> {
+        self.forward_with_kl(x, mode, false).0
+    }
+
+    /// [`Supernet::forward`], and with `with_kl` in `Sample` mode also
+    /// Σ KL(q(γ) ‖ p(γ)) over the searched edges, estimated at the very samples this pass
+    /// used (`None` without searched edges or outside `Sample` mode).
+    pub fn forward_with_kl(
+        &self,
+        x: Value,
+        mode: Mode,
+        with_kl: bool,
+    ) -> (Tensor<2>, Option<Tensor<1>>) {
         let f = &self.family;
         let batch = x.batch();
         let device = match &x {
             Value::Vector(t) => t.device(),
             Value::Image(t) => t.device(),
         };
+        let mut structure_kl: Option<Tensor<1>> = None;
+        let sampled: Vec<Option<Tensor<1>>> = (0..f.edges.len())
+            .map(|e| {
+                let q = self.gamma[e].as_ref().filter(|_| mode == Mode::Sample)?;
+                let structure = &f.edges[e].structure;
+                let t = structure.temperature_at(self.progress);
+                let r = crate::gamma::sample(&q.q(), structure, t, with_kl);
+                if let Some(kl) = r.kl {
+                    structure_kl = Some(match structure_kl.take() {
+                        None => kl,
+                        Some(acc) => acc + kl,
+                    });
+                }
+                Some(r.gamma)
+            })
+            .collect();
         let mut values: Vec<Option<Value>> = vec![None; f.vertices.len()];
         values[ardent_models::INPUT] = Some(x);
         for &v in &f.order[1..] {
@@ -186,7 +236,7 @@ impl Supernet {
                 let Some(input) = values[edge.from].clone() else {
                     continue;
                 };
-                let out = self.edge_forward(e, input, mode, batch, &device);
+                let out = self.edge_forward(e, input, mode, sampled[e].clone(), batch, &device);
                 if vertex.agg == Aggregation::Concat {
                     parts.push(out);
                 } else {
@@ -203,38 +253,31 @@ impl Supernet {
             };
             values[v] = Some(value.unwrap_or_else(|| Value::zeros(batch, &vertex.shape, &device)));
         }
-        values[f.output]
+        let out = values[f.output]
             .take()
             .map(Value::into_vector)
-            .unwrap_or_else(|| Tensor::zeros([batch, f.task.outputs()], &device))
+            .unwrap_or_else(|| Tensor::zeros([batch, f.task.outputs()], &device));
+        (out, structure_kl)
     }
 
-    /// γ of edge `e` for one forward pass: a relaxed sample while training a searched edge
-    /// (`Sample`), the collapsed choice otherwise ([`ardent_models::structure::Structure::collapse`],
-    /// exactly what the exporter writes); `None` entries mean "use the sample".
-    fn edge_gamma(&self, e: usize, mode: Mode) -> (Option<Tensor<1>>, Vec<f64>) {
+    /// γ of edge `e` when it is not sampled: the collapsed choice
+    /// ([`ardent_models::structure::Structure::collapse`], exactly what the exporter writes).
+    fn collapsed_gamma(&self, e: usize) -> Vec<f64> {
         let edge = &self.family.edges[e];
-        let k = edge.ops.len();
-        match (&self.gamma[e], mode) {
-            (Some(theta), Mode::Sample) => {
-                let t = edge.structure.temperature_at(self.progress);
-                (
-                    Some(crate::gamma::sample(theta.val(), &edge.structure, t)),
-                    vec![1.0; k],
-                )
-            }
-            (theta, _) => {
-                let logits: Vec<f64> = theta
-                    .as_ref()
-                    .map(|t| values(t.val()).iter().map(|&v| f64::from(v)).collect())
-                    .unwrap_or_default();
-                let mut g = vec![0.0; k];
-                for (r, factor) in edge.structure.collapse(&edge.ops, &logits) {
-                    g[r] = factor;
-                }
-                (None, g)
-            }
+        let logits: Vec<f64> = self.gamma[e]
+            .as_ref()
+            .map(|g| {
+                values(g.theta.val())
+                    .iter()
+                    .map(|&v| f64::from(v))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut g = vec![0.0; edge.ops.len()];
+        for (r, factor) in edge.structure.collapse(&edge.ops, &logits) {
+            g[r] = factor;
         }
+        g
     }
 
     fn edge_forward(
@@ -242,11 +285,15 @@ impl Supernet {
         e: usize,
         input: Value,
         mode: Mode,
+        sampled: Option<Tensor<1>>,
         batch: usize,
         device: &Device,
     ) -> Value {
         let edge = &self.family.edges[e];
-        let (sampled, fixed) = self.edge_gamma(e, mode);
+        let fixed = match sampled {
+            Some(_) => vec![1.0; edge.ops.len()],
+            None => self.collapsed_gamma(e),
+        };
         let mut acc: Option<Value> = None;
         for (r, op) in edge.ops.iter().enumerate() {
             if *op == Op::Zero || (sampled.is_none() && fixed[r] == 0.0) {

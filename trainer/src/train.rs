@@ -110,6 +110,10 @@ pub struct EpochMetrics {
     /// (counted as the exporter writes a member before pruning).
     #[serde(default)]
     pub member_params: Option<u64>,
+    /// KL(q(γ) ‖ p(γ)) summed over searched edges, averaged over the epoch's batches (each a
+    /// one-sample estimate where no closed form exists); absent at KL weight 0.
+    #[serde(default)]
+    pub structure_kl: Option<f64>,
 }
 
 /// Where one searched edge stands.
@@ -134,7 +138,10 @@ pub fn structure_metrics(net: &Supernet) -> (Vec<EdgeStructure>, Option<u64>) {
             choice.push(edge.structure.collapse_mask(&edge.ops, &[]));
             continue;
         };
-        let logits: Vec<f64> = values(theta.val()).iter().map(|&v| f64::from(v)).collect();
+        let logits: Vec<f64> = values(theta.theta.val())
+            .iter()
+            .map(|&v| f64::from(v))
+            .collect();
         let gamma = edge.structure.probabilities(&logits);
         let h = |p: f64| if p > 0.0 { -p * p.ln() } else { 0.0 };
         let entropy = match edge.structure.constraint {
@@ -363,6 +370,7 @@ pub fn train(
         let bar = progress_bar(run.progress, steps_per_epoch, epoch, cfg.epochs);
         let t0 = Instant::now();
         let (mut nll_sum, mut correct) = (0f64, 0usize);
+        let (mut structure_kl_sum, mut structure_kl_batches) = (0f64, 0usize);
         let mut kl_w = 0.0;
         let mut lr = cfg.lr;
         for chunk in order.chunks(cfg.batch_size) {
@@ -380,7 +388,11 @@ pub fn train(
                     .kl_weight_at(step as f64 / steps_per_epoch as f64)
             };
             net.progress = step as f64 / total_steps.max(1) as f64;
-            let (loss, nll_t, out) = batch_loss(&net, x, &y, mode, kl_w, n);
+            let (loss, nll_t, out, structure_kl) = batch_loss(&net, x, &y, mode, kl_w, n);
+            if let Some(v) = structure_kl {
+                structure_kl_sum += v;
+                structure_kl_batches += 1;
+            }
             let nll_v: f32 = nll_t.into_scalar();
             if !nll_v.is_finite() {
                 bar.finish_and_clear();
@@ -420,10 +432,12 @@ pub fn train(
             evaluate(&eval_net, &data.valid, lambda, &base);
         let (kept, total, live_units) = sparsity(&eval_net, cfg.lambda);
         let (structure, member_params) = structure_metrics(&eval_net);
+        let structure_kl =
+            (structure_kl_batches > 0).then(|| structure_kl_sum / structure_kl_batches as f64);
         let m = EpochMetrics {
             epoch: epoch + 1,
             step,
-            loss: nll_sum / n as f64 + kl_w * kl / n as f64,
+            loss: nll_sum / n as f64 + kl_w * (kl + structure_kl.unwrap_or(0.0)) / n as f64,
             nll: nll_sum / n as f64,
             kl,
             kl_weight: kl_w,
@@ -439,6 +453,7 @@ pub fn train(
             samples_per_second: n as f64 / elapsed.max(1e-9),
             structure,
             member_params,
+            structure_kl,
         };
         if let Some(f) = metrics_file.as_mut() {
             use std::io::Write;

@@ -6,6 +6,7 @@ mod kl;
 mod lrt;
 mod objective;
 mod prune;
+mod relax;
 
 use burn::tensor::{Device, Tensor};
 

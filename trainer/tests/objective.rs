@@ -33,7 +33,7 @@ fn ml_preset_gradients_equal_plain_cross_entropy() {
 
     let ml = Objective::preset(Preset::Ml);
     assert_eq!(ml.kl_weight_at(3.0), 0.0);
-    let (loss, _, _) = batch_loss(
+    let (loss, _, _, _) = batch_loss(
         &net,
         Value::Vector(x.clone()),
         &targets,
