@@ -291,22 +291,58 @@ fn export_bad_input_exits_2_and_keeps_the_old_file() {
 
 #[test]
 fn a_searched_family_trains_collapses_and_exports_as_the_trainer_measured_it() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let ck = dir.path().join("search.safetensors");
+    searched_run(&["--preset", "ml", "--epochs", "4"]);
+}
+
+#[test]
+fn a_bilevel_search_moves_its_priors_and_exports_as_the_trainer_measured_it() {
+    // The evidence preset: the priors on γ reach the validation likelihood only through the
+    // inner problem's response, which the second-order hypergradient carries.
+    let dir = searched_run(&["--preset", "evidence", "--epochs", "2"]);
+    let ck = Checkpoint::read(dir.path().join("search.safetensors")).expect("checkpoint");
+    let moved = ck
+        .tensors
+        .iter()
+        .filter(|(name, _)| name.ends_with(".gamma.log_prior"))
+        .filter(|(_, t)| t.data.iter().all(|v| v.is_finite()) && t.data.iter().any(|&v| v != 0.0))
+        .count();
+    assert_eq!(
+        moved, 5,
+        "every searched edge's prior follows the outer problem"
+    );
+    // The outer problem's settings belong to bilevel presets only.
     let o = ardent([
         "train",
         &zoo("mlp-search.toml").display().to_string(),
         "--data",
         "digits",
-        "--preset",
-        "ml",
+        "--xi",
+        "0.01",
+        "--out",
+        &dir.path().join("x.safetensors").display().to_string(),
+    ]);
+    assert_bad_input(&o, &["--xi", "bilevel presets"]);
+}
+
+/// Trains mlp-search on digits with `args`, exports it, and checks the export against the
+/// trainer's own account of the member; returns the run's directory.
+fn searched_run(args: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tmp");
+    let ck = dir.path().join("search.safetensors");
+    let spec = zoo("mlp-search.toml").display().to_string();
+    let ck_arg = ck.display().to_string();
+    let mut all = vec![
+        "train",
+        &spec,
+        "--data",
+        "digits",
         "--gamma-lr",
         "0.02",
-        "--epochs",
-        "4",
         "--out",
-        &ck.display().to_string(),
-    ]);
+        &ck_arg,
+    ];
+    all.extend_from_slice(args);
+    let o = ardent(all);
     assert!(o.status.success(), "{}", stderr(&o));
     let last: serde_json::Value = stdout(&o)
         .lines()
@@ -345,4 +381,5 @@ fn a_searched_family_trains_collapses_and_exports_as_the_trainer_measured_it() {
         r["layer_params"].as_u64().expect("params")
             <= last["member_params"].as_u64().expect("member")
     );
+    dir
 }

@@ -78,7 +78,7 @@ pub fn random_checkpoint(
             TensorRole::InputStd => (0..n).map(|_| (0.5 + rng.uniform()) as f32).collect(),
             TensorRole::LogNoiseVar => vec![0.0; n],
             TensorRole::GammaLogits => (0..n).map(|_| (1.5 * rng.normal()) as f32).collect(),
-            TensorRole::GammaLogSigma => vec![0.0; n],
+            TensorRole::GammaLogSigma | TensorRole::GammaLogPrior => vec![0.0; n],
         };
         tensors.insert(t.name.clone(), TensorF32::new(t.shape.clone(), data));
     }

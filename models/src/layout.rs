@@ -10,7 +10,8 @@
 //! A searched edge also holds `edge.{from}-{to}.gamma.logits` (`[ops]`): the logits θ of its
 //! structure distribution (softmax on the simplex, sigmoid per op in the cube; for Dirichlet the
 //! log concentration up to the temperature, for logit-normal the mean of X). A logit-normal edge
-//! adds `edge.{from}-{to}.gamma.log_sigma` (`[ops]`), log σ of X.
+//! adds `edge.{from}-{to}.gamma.log_sigma` (`[ops]`), log σ of X. Every searched edge holds
+//! `edge.{from}-{to}.gamma.log_prior` (`[ops]`), the log concentration ln s of its prior.
 //!
 //! Family-wide: `input.mean` and `input.std` (the normaliser, per input value) and, for
 //! regression, `output.log_noise_var` (`[targets]`).
@@ -34,6 +35,8 @@ pub enum TensorRole {
     GammaLogits,
     /// A logit-normal edge's log σ (`[ops]`); its owner is `(edge, 0)`.
     GammaLogSigma,
+    /// A searched edge's prior log concentration ln s (`[ops]`); its owner is `(edge, 0)`.
+    GammaLogPrior,
 }
 
 /// One tensor of a checkpoint.
@@ -107,6 +110,12 @@ impl Family {
                     name: format!("{}.gamma.logits", self.edge_key(e)),
                     shape: vec![edge.ops.len()],
                     role: TensorRole::GammaLogits,
+                    owner: Some((e, 0)),
+                });
+                out.push(TensorSpec {
+                    name: format!("{}.gamma.log_prior", self.edge_key(e)),
+                    shape: vec![edge.ops.len()],
+                    role: TensorRole::GammaLogPrior,
                     owner: Some((e, 0)),
                 });
             }

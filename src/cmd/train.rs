@@ -3,6 +3,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use ardent_data::{CsvOptions, LabelColumn, LoadOptions, Splits, TargetKind, bundled};
 use ardent_models::{Family, Task};
+use ardent_trainer::bilevel::{Order, OuterConfig};
 use ardent_trainer::train::{self, EpochMetrics, Run, TrainConfig};
 use ardent_trainer::{LrSchedule, Objective, Preset, Supernet, data::prepare, parse_device};
 
@@ -75,9 +76,23 @@ pub struct Args {
     lr_schedule: Schedule,
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Objective: `ml` (no KL) or `elbo` (KL weight 1).
+    /// Objective: `ml` (no KL), `elbo` (KL weight 1) and `single-level` (one level);
+    /// `darts` (weights by likelihood, structure on the validation split) and `evidence`
+    /// (priors on γ by the validation likelihood, second-order hypergradient) are bilevel.
     #[arg(long, value_enum, default_value = "elbo")]
     preset: PresetArg,
+    /// Bilevel presets: the hypergradient's order (default: the preset's).
+    #[arg(long, value_enum)]
+    hypergradient: Option<OrderArg>,
+    /// Bilevel presets: override λ_lik^Q.
+    #[arg(long)]
+    lik_q: Option<f64>,
+    /// Bilevel presets: override λ_prior^Q.
+    #[arg(long)]
+    prior_q: Option<f64>,
+    /// Bilevel presets: ξ, the second-order hypergradient's virtual step (default: --lr).
+    #[arg(long)]
+    xi: Option<f64>,
     /// Override the preset's KL weight λ_prior^L.
     #[arg(long)]
     kl_weight: Option<f64>,
@@ -125,6 +140,27 @@ impl From<Schedule> for LrSchedule {
 enum PresetArg {
     Ml,
     Elbo,
+    SingleLevel,
+    Darts,
+    Evidence,
+}
+
+impl From<PresetArg> for Preset {
+    fn from(p: PresetArg) -> Preset {
+        match p {
+            PresetArg::Ml => Preset::Ml,
+            PresetArg::Elbo => Preset::Elbo,
+            PresetArg::SingleLevel => Preset::SingleLevel,
+            PresetArg::Darts => Preset::Darts,
+            PresetArg::Evidence => Preset::Evidence,
+        }
+    }
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy)]
+enum OrderArg {
+    First,
+    Second,
 }
 
 /// Reads the spec and fits its input to the data's sample size when they differ.
@@ -147,6 +183,38 @@ pub fn family_for(spec: &std::path::Path, splits: &Splits) -> Result<Family> {
     Ok(retargeted)
 }
 
+/// The outer problem of the chosen preset, with the command line's overrides.
+fn outer_config(a: &Args) -> Result<Option<OuterConfig>> {
+    let Some(mut o) = Objective::outer(a.preset.into(), a.xi.unwrap_or(a.lr)) else {
+        if a.hypergradient.is_some() || a.lik_q.is_some() || a.prior_q.is_some() || a.xi.is_some() {
+            anyhow::bail!(
+                "--hypergradient, --lik-q, --prior-q and --xi set the outer problem, which only the bilevel presets have (--preset darts or evidence)"
+            );
+        }
+        return Ok(None);
+    };
+    if let Some(order) = a.hypergradient {
+        o.order = match order {
+            OrderArg::First => Order::First,
+            OrderArg::Second => Order::Second,
+        };
+    }
+    for (name, value) in [
+        ("--lik-q", a.lik_q),
+        ("--prior-q", a.prior_q),
+        ("--xi", a.xi),
+    ] {
+        if let Some(v) = value
+            && !(v.is_finite() && v >= 0.0)
+        {
+            anyhow::bail!("{name} must be a finite number ≥ 0, got {v}");
+        }
+    }
+    o.lik = a.lik_q.unwrap_or(o.lik);
+    o.prior = a.prior_q.unwrap_or(o.prior);
+    Ok(Some(o))
+}
+
 fn print_epoch(m: &EpochMetrics) {
     println!("{}", serde_json::to_string(m).unwrap_or_default());
 }
@@ -167,10 +235,7 @@ pub fn run(a: Args) -> Result<()> {
         lr_schedule: a.lr_schedule.into(),
         seed: a.seed,
         objective: {
-            let mut o = Objective::preset(match a.preset {
-                PresetArg::Ml => Preset::Ml,
-                PresetArg::Elbo => Preset::Elbo,
-            });
+            let mut o = Objective::preset(a.preset.into());
             if let Some(w) = a.kl_weight {
                 o.kl_weight = w;
             }
@@ -183,6 +248,7 @@ pub fn run(a: Args) -> Result<()> {
         finetune: false,
         gamma_lr: a.gamma_lr,
         search_warmup: a.search_warmup,
+        outer: outer_config(&a)?,
     };
     let (net, normalizer, start) = if a.resume {
         let loaded = train::load(&out, &device)
@@ -327,6 +393,7 @@ pub fn run_finetune(a: FinetuneArgs) -> Result<()> {
         finetune: true,
         gamma_lr: saved.gamma_lr,
         search_warmup: saved.search_warmup,
+        outer: None,
     };
     let start = if a.resume {
         if !saved.finetune {

@@ -47,6 +47,10 @@ pub fn to_tensors(net: &Supernet, norm: &Normalizer) -> BTreeMap<String, TensorF
                 .as_ref()
                 .map(|g| values(g.theta.val()))
                 .unwrap_or_default(),
+            (TensorRole::GammaLogPrior, Some((e, _))) => net.gamma[e]
+                .as_ref()
+                .map(|g| values(g.log_prior.val()))
+                .unwrap_or_default(),
             (TensorRole::GammaLogSigma, Some((e, _))) => net.gamma[e]
                 .as_ref()
                 .and_then(|g| g.log_sigma.as_ref())
@@ -146,6 +150,11 @@ pub fn from_tensors(
             TensorRole::GammaLogits => {
                 if let Some(g) = net.gamma[e].as_mut() {
                     g.theta = param(t, dims::<1>(&t.shape), device);
+                }
+            }
+            TensorRole::GammaLogPrior => {
+                if let Some(g) = net.gamma[e].as_mut() {
+                    g.log_prior = param(t, dims::<1>(&t.shape), device);
                 }
             }
             TensorRole::GammaLogSigma => {

@@ -134,7 +134,7 @@ pub fn batch_input(d: &Dataset, idx: &[usize], device: &Device) -> Value {
 }
 
 /// Targets of the samples at `idx`: class indices `[b]` or real values `[b, width]`.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum BatchTargets {
     Classes(Tensor<1, Int>, Vec<u32>),
     Real(Tensor<2>, Vec<f32>),

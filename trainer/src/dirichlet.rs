@@ -73,9 +73,9 @@ pub fn dirichlet_ln_pdf(alpha: &[f64], log_x: &[f64]) -> f64 {
             .sum::<f64>()
 }
 
-/// KL(Dir(α) ‖ Dir(β)) in closed form, and its gradient in α:
-/// ∂/∂αⱼ = (αⱼ − βⱼ) ψ′(αⱼ) − (α₀ − β₀) ψ′(α₀).
-pub fn kl_dirichlet(alpha: &[f64], beta: &[f64]) -> (f64, Vec<f64>) {
+/// KL(Dir(α) ‖ Dir(β)) in closed form, and its gradients in α and in β:
+/// ∂/∂αⱼ = (αⱼ − βⱼ) ψ′(αⱼ) − (α₀ − β₀) ψ′(α₀), ∂/∂βⱼ = ψ(βⱼ) − ψ(β₀) − ψ(αⱼ) + ψ(α₀).
+pub fn kl_dirichlet(alpha: &[f64], beta: &[f64]) -> (f64, Vec<f64>, Vec<f64>) {
     let a0: f64 = alpha.iter().sum();
     let b0: f64 = beta.iter().sum();
     let psi0 = digamma(a0);
@@ -91,7 +91,13 @@ pub fn kl_dirichlet(alpha: &[f64], beta: &[f64]) -> (f64, Vec<f64>) {
         .zip(beta)
         .map(|(&a, &b)| (a - b) * trigamma(a) - common)
         .collect();
-    (kl, grad)
+    let psi_b0 = digamma(b0);
+    let grad_beta = alpha
+        .iter()
+        .zip(beta)
+        .map(|(&a, &b)| digamma(b) - psi_b0 - digamma(a) + psi0)
+        .collect();
+    (kl, grad, grad_beta)
 }
 
 #[cfg(test)]
@@ -121,18 +127,27 @@ mod tests {
     fn dirichlet_kl_gradient_matches_a_difference_quotient() {
         let alpha = [0.4, 2.0, 7.5];
         let beta = [1.0, 1.0, 3.0];
-        let (_, g) = kl_dirichlet(&alpha, &beta);
+        let (_, ga, gb) = kl_dirichlet(&alpha, &beta);
         for j in 0..3 {
             let h = 1e-6 * alpha[j];
-            let mut up = alpha;
-            let mut down = alpha;
+            let (mut up, mut down) = (alpha, alpha);
             up[j] += h;
             down[j] -= h;
             let fd = (kl_dirichlet(&up, &beta).0 - kl_dirichlet(&down, &beta).0) / (2.0 * h);
             assert!(
-                (g[j] - fd).abs() < 1e-6 * fd.abs().max(1.0),
-                "{j}: {} vs {fd}",
-                g[j]
+                (ga[j] - fd).abs() < 1e-6 * fd.abs().max(1.0),
+                "α{j}: {} vs {fd}",
+                ga[j]
+            );
+            let h = 1e-6 * beta[j];
+            let (mut up, mut down) = (beta, beta);
+            up[j] += h;
+            down[j] -= h;
+            let fd = (kl_dirichlet(&alpha, &up).0 - kl_dirichlet(&alpha, &down).0) / (2.0 * h);
+            assert!(
+                (gb[j] - fd).abs() < 1e-6 * fd.abs().max(1.0),
+                "β{j}: {} vs {fd}",
+                gb[j]
             );
         }
         assert!(kl_dirichlet(&beta, &beta).0.abs() < 1e-12);

@@ -7,8 +7,9 @@
 //! | dirichlet | Dir(τ·e^θ), implicit gradients | — | closed form |
 //! | logit-normal | softmax(X/τ), X ~ N(θ, σ²) | sigmoid(X/τ) per op | closed form in X |
 //!
-//! The prior has the spec's concentration s in place of e^θ (GS(s, τ), Dir(τ·s), or
-//! X ~ N(ln s, 1)), at the same temperature τ. In vertex form the forward value is the hard
+//! The prior has the concentration s in place of e^θ (GS(s, τ), Dir(τ·s), or X ~ N(ln s, 1)),
+//! at the same temperature τ. s is a hyperparameter: it starts at the spec's `concentration` and
+//! is learned (ln s is a parameter), so the KL carries gradients to both θ and ln s. In vertex form the forward value is the hard
 //! sample (one-hot, or 0/1 per op) and the gradient the soft sample's (straight-through).
 //!
 //! The logit-normal KL is taken between the Gaussians of X; since softmax(X/τ) is not
@@ -25,11 +26,12 @@ use crate::dirichlet::{kl_dirichlet, sample_gamma};
 
 /// The variational parameters of one searched edge's q(γ): the logits θ (the location; the
 /// log concentration for Dirichlet; the mean of X for logit-normal) and, for logit-normal
-/// only, log σ of X.
+/// only, log σ of X; and its prior's log concentration ln s.
 #[derive(Debug, Clone)]
 pub struct EdgeQ {
     pub theta: Tensor<1>,
     pub log_sigma: Option<Tensor<1>>,
+    pub log_prior: Tensor<1>,
 }
 
 /// One relaxed sample of γ, with KL(q(γ) ‖ p(γ)) (exact or a one-sample estimate) when asked.
@@ -44,6 +46,7 @@ fn uniform(k: usize, device: &burn::tensor::Device) -> Tensor<1> {
     Tensor::random([k], Distribution::Uniform(1e-6, 1.0 - 1e-6), device)
 }
 
+/// A tensor of host values (no gradient).
 fn constant(v: Vec<f64>, device: &burn::tensor::Device) -> Tensor<1> {
     let n = v.len();
     let v: Vec<f32> = v.into_iter().map(|x| x as f32).collect();
@@ -66,24 +69,25 @@ fn logaddexp(a: Tensor<1>, b: Tensor<1>) -> Tensor<1> {
 
 /// Gumbel-softmax: softmax((θ + G) / τ) with G = −log(−log U).
 pub fn gumbel_softmax(logits: Tensor<1>, temperature: f64, hard: bool) -> Tensor<1> {
-    concrete(logits, &[], temperature, hard, false).gamma
+    let log_s = logits.zeros_like();
+    concrete(logits, log_s, temperature, hard, false).gamma
 }
 
 /// Binary concrete per component: sigmoid((θ + log U − log(1 − U)) / τ).
 pub fn binary_concrete(logits: Tensor<1>, temperature: f64, hard: bool) -> Tensor<1> {
-    binary(logits, &[], temperature, hard, false).gamma
+    let log_s = logits.zeros_like();
+    binary(logits, log_s, temperature, hard, false).gamma
 }
 
 /// The concrete (Gumbel-softmax) sample, and log q − log p at it. The density is
 /// (n−1)! τⁿ⁻¹ Πᵢ αᵢ xᵢ^(−τ−1) / (Σᵢ αᵢ xᵢ^(−τ))ⁿ (Maddison et al. 2017); in the difference
 /// of q (α = e^θ) and p (α = s) at the same τ only the location terms remain.
-fn concrete(theta: Tensor<1>, s: &[f64], tau: f64, hard: bool, with_kl: bool) -> Relaxed {
+fn concrete(theta: Tensor<1>, log_s: Tensor<1>, tau: f64, hard: bool, with_kl: bool) -> Relaxed {
     let [k] = theta.dims();
     let device = theta.device();
     let g = uniform(k, &device).log().neg().log().neg();
     let log_x = log_softmax((theta.clone() + g).div_scalar(tau), 0);
     let kl = with_kl.then(|| {
-        let log_s = constant(s.iter().map(|v| v.ln()).collect(), &device);
         let scaled = log_x.clone().mul_scalar(tau);
         (theta.clone() - log_s.clone()).sum()
             - (logsumexp(theta - scaled.clone()) - logsumexp(log_s - scaled)).mul_scalar(k as f64)
@@ -97,14 +101,13 @@ fn concrete(theta: Tensor<1>, s: &[f64], tau: f64, hard: bool, with_kl: bool) ->
 
 /// The binary concrete sample per op, and log q − log p at it, from the density
 /// τ α x^(−τ−1) (1−x)^(−τ−1) / (α x^(−τ) + (1−x)^(−τ))².
-fn binary(theta: Tensor<1>, s: &[f64], tau: f64, hard: bool, with_kl: bool) -> Relaxed {
+fn binary(theta: Tensor<1>, log_s: Tensor<1>, tau: f64, hard: bool, with_kl: bool) -> Relaxed {
     let [k] = theta.dims();
     let device = theta.device();
     let u = uniform(k, &device);
     let noise = u.clone().log() - u.neg().add_scalar(1.0).log();
     let y = (theta.clone() + noise).div_scalar(tau);
     let kl = with_kl.then(|| {
-        let log_s = constant(s.iter().map(|v| v.ln()).collect(), &device);
         let a = log_sigmoid(y.clone()).mul_scalar(-tau);
         let b = log_sigmoid(y.clone().neg()).mul_scalar(-tau);
         ((theta.clone() - log_s.clone())
@@ -121,7 +124,7 @@ fn binary(theta: Tensor<1>, s: &[f64], tau: f64, hard: bool, with_kl: bool) -> R
 /// Dir(τ·e^θ) by normalised Gamma draws with implicit gradients; KL(Dir(τ·e^θ) ‖ Dir(τ·s))
 /// in closed form. The Gamma draws use a host generator seeded from the device's, so a seeded
 /// run stays reproducible.
-fn dirichlet(theta: Tensor<1>, s: &[f64], tau: f64, hard: bool, with_kl: bool) -> Relaxed {
+fn dirichlet(theta: Tensor<1>, log_s: Tensor<1>, tau: f64, hard: bool, with_kl: bool) -> Relaxed {
     let [k] = theta.dims();
     let device = theta.device();
     let seed_bits = values(Tensor::<1>::random(
@@ -142,9 +145,16 @@ fn dirichlet(theta: Tensor<1>, s: &[f64], tau: f64, hard: bool, with_kl: bool) -
     let log_z = constant(draws.iter().map(|d| d.log_z).collect(), &device)
         + moving.clone() * constant(draws.iter().map(|d| d.dlog_z_da).collect(), &device);
     let kl = with_kl.then(|| {
-        let beta: Vec<f64> = s.iter().map(|v| v * tau).collect();
-        let (value, grad) = kl_dirichlet(&alpha, &beta);
-        (moving * constant(grad, &device)).sum().add_scalar(value)
+        let beta_t = log_s.exp().mul_scalar(tau);
+        let beta: Vec<f64> = values(beta_t.clone().detach())
+            .iter()
+            .map(|&b| f64::from(b).max(1e-30))
+            .collect();
+        let (value, grad_alpha, grad_beta) = kl_dirichlet(&alpha, &beta);
+        let moving_beta = beta_t.clone() - beta_t.detach();
+        ((moving * constant(grad_alpha, &device)).sum()
+            + (moving_beta * constant(grad_beta, &device)).sum())
+        .add_scalar(value)
     });
     let soft = softmax(log_z, 0);
     debug_assert_eq!(soft.dims(), [k]);
@@ -156,7 +166,7 @@ fn dirichlet(theta: Tensor<1>, s: &[f64], tau: f64, hard: bool, with_kl: bool) -
 
 /// X ~ N(θ, σ²) by plain reparameterization, γ = softmax(X/τ) or sigmoid(X/τ) per op;
 /// KL(N(θ, σ²) ‖ N(ln s, 1)) per op.
-fn logit_normal(q: &EdgeQ, s: &[f64], structure: &Structure, tau: f64, with_kl: bool) -> Relaxed {
+fn logit_normal(q: &EdgeQ, structure: &Structure, tau: f64, with_kl: bool) -> Relaxed {
     let [k] = q.theta.dims();
     let device = q.theta.device();
     let log_sigma = q
@@ -166,7 +176,7 @@ fn logit_normal(q: &EdgeQ, s: &[f64], structure: &Structure, tau: f64, with_kl: 
     let eps = Tensor::random([k], Distribution::Normal(0.0, 1.0), &device);
     let x = (q.theta.clone() + log_sigma.clone().exp() * eps).div_scalar(tau);
     let kl = with_kl.then(|| {
-        let log_s = constant(s.iter().map(|v| v.ln()).collect(), &device);
+        let log_s = q.log_prior.clone();
         ((log_sigma.clone().mul_scalar(2.0).exp() + (q.theta.clone() - log_s).square())
             .sub_scalar(1.0)
             - log_sigma.mul_scalar(2.0))
@@ -218,12 +228,11 @@ fn straight_through(soft: Tensor<1>, hard: Vec<f64>) -> Tensor<1> {
 /// Dirichlet on the cube is refused when the spec is resolved, so it never reaches here.
 pub fn sample(q: &EdgeQ, structure: &Structure, temperature: f64, with_kl: bool) -> Relaxed {
     let hard = structure.form == Form::Vertices;
-    let s = &structure.concentration;
-    let theta = q.theta.clone();
+    let (theta, log_s) = (q.theta.clone(), q.log_prior.clone());
     match (structure.relaxation, structure.constraint) {
-        (Relaxation::LogitNormal, _) => logit_normal(q, s, structure, temperature, with_kl),
-        (Relaxation::Dirichlet, _) => dirichlet(theta, s, temperature, hard, with_kl),
-        (_, Constraint::Simplex) => concrete(theta, s, temperature, hard, with_kl),
-        (_, Constraint::Cube) => binary(theta, s, temperature, hard, with_kl),
+        (Relaxation::LogitNormal, _) => logit_normal(q, structure, temperature, with_kl),
+        (Relaxation::Dirichlet, _) => dirichlet(theta, log_s, temperature, hard, with_kl),
+        (_, Constraint::Simplex) => concrete(theta, log_s, temperature, hard, with_kl),
+        (_, Constraint::Cube) => binary(theta, log_s, temperature, hard, with_kl),
     }
 }

@@ -5,6 +5,7 @@
 //! an ARD prior whose precisions sit at their closed-form empirical-Bayes optimum.
 
 pub mod ard;
+pub mod bilevel;
 mod convert;
 pub mod data;
 mod device;

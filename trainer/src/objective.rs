@@ -4,18 +4,28 @@ use burn::tensor::Tensor;
 use burn::tensor::activation::log_softmax;
 use serde::{Deserialize, Serialize};
 
+use crate::bilevel::{Order, OuterConfig};
 use crate::data::BatchTargets;
 use crate::ops::Mode;
 use crate::supernet::{Supernet, Value};
 
-/// Named settings of λ_prior^L.
+/// Named settings of the generalized objective (`METHOD.md` §4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum Preset {
-    /// λ_prior^L = 0: maximum likelihood (no prior; nothing gets pruned by the objective).
+    /// λ_prior^L = 0, one level: maximum likelihood (nothing gets pruned by the objective).
     Ml,
-    /// λ_prior^L = 1: the variational evidence lower bound.
+    /// λ_prior^L = λ_prior^Q = λ_lik^Q = 1: the variational evidence lower bound, one level.
     Elbo,
+    /// λ_prior^Q / λ_lik^Q = λ_prior^L: the outer problem is the inner one, so every variable
+    /// follows the one objective L on the training split.
+    SingleLevel,
+    /// DARTS: weights by maximum likelihood on the training split (λ_prior^L = 0), the
+    /// structure θ and the priors by the validation likelihood (λ_lik^Q = 1, λ_prior^Q = 0).
+    Darts,
+    /// λ_prior^Q = 0, λ_prior^L = 1: the hyperparameters follow the validation likelihood of
+    /// the variational posterior, which only the second-order hypergradient can see.
+    Evidence,
 }
 
 /// The weight of the KL term and how it warms up.
@@ -33,10 +43,32 @@ impl Objective {
         Objective {
             preset,
             kl_weight: match preset {
-                Preset::Ml => 0.0,
-                Preset::Elbo => 1.0,
+                Preset::Ml | Preset::Darts => 0.0,
+                Preset::Elbo | Preset::SingleLevel | Preset::Evidence => 1.0,
             },
             warmup_epochs: 0.0,
+        }
+    }
+
+    /// The outer problem a preset sets up, `None` for the one-level presets; `xi` is the
+    /// second-order hypergradient's virtual step (DARTS takes the inner learning rate).
+    pub fn outer(preset: Preset, xi: f64) -> Option<OuterConfig> {
+        match preset {
+            Preset::Ml | Preset::Elbo | Preset::SingleLevel => None,
+            Preset::Darts => Some(OuterConfig {
+                lik: 1.0,
+                prior: 0.0,
+                order: Order::First,
+                xi,
+                structure_outer: true,
+            }),
+            Preset::Evidence => Some(OuterConfig {
+                lik: 1.0,
+                prior: 0.0,
+                order: Order::Second,
+                xi,
+                structure_outer: false,
+            }),
         }
     }
 

@@ -105,10 +105,13 @@ pub struct EdgeGamma {
     pub theta: Param<Tensor<1>>,
     /// log σ of X, `[ops]`, for logit-normal edges only.
     pub log_sigma: Option<Param<Tensor<1>>>,
+    /// ln s, the prior's log concentration, `[ops]`: a hyperparameter, learned.
+    pub log_prior: Param<Tensor<1>>,
 }
 
 impl EdgeGamma {
-    /// q(γ) equal to the prior: θ = ln s, and σ = 1 for logit-normal.
+    /// The prior at the spec's concentration s, and q(γ) equal to it: θ = ln s, and σ = 1
+    /// for logit-normal.
     fn init(structure: &ardent_models::structure::Structure, device: &Device) -> EdgeGamma {
         let k = structure.concentration.len();
         let log_s: Vec<f32> = structure
@@ -116,8 +119,10 @@ impl EdgeGamma {
             .iter()
             .map(|s| s.ln() as f32)
             .collect();
+        let log_s = Tensor::from_data(TensorData::new(log_s, [k]), device);
         EdgeGamma {
-            theta: Param::from_tensor(Tensor::from_data(TensorData::new(log_s, [k]), device)),
+            theta: Param::from_tensor(log_s.clone()),
+            log_prior: Param::from_tensor(log_s),
             log_sigma: (structure.relaxation == Relaxation::LogitNormal)
                 .then(|| Param::from_tensor(Tensor::zeros([k], device))),
         }
@@ -128,6 +133,7 @@ impl EdgeGamma {
         crate::gamma::EdgeQ {
             theta: self.theta.val(),
             log_sigma: self.log_sigma.as_ref().map(Param::val),
+            log_prior: self.log_prior.val(),
         }
     }
 }

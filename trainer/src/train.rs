@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use ardent_data::{Dataset, SplitMix64, shuffle};
 use ardent_models::{Checkpoint, CheckpointMeta, Family, Task, checkpoint::FORMAT};
 
+use crate::bilevel::{self, NetProblem, OuterConfig, hypergradient};
 use crate::convert::{from_tensors, to_tensors, values};
 use crate::data::{BatchTargets, Prepared, batch_input, batch_targets};
 use crate::error::TrainError;
@@ -52,6 +53,10 @@ pub struct TrainConfig {
     /// weights warm up before the structure moves (as DARTS does).
     #[serde(default)]
     pub search_warmup: usize,
+    /// The outer problem on the validation split, stepped before every inner step; `None`:
+    /// one level, every variable follows the inner objective.
+    #[serde(default)]
+    pub outer: Option<OuterConfig>,
 }
 
 fn default_gamma_lr() -> f64 {
@@ -73,6 +78,7 @@ impl Default for TrainConfig {
             finetune: false,
             gamma_lr: default_gamma_lr(),
             search_warmup: 0,
+            outer: None,
         }
     }
 }
@@ -344,6 +350,23 @@ pub fn train(
     // θ has its own Adam: its scale and pace differ from the weights'.
     let mut optim_gamma = AdamConfig::new().init();
     let searched = net.gamma.iter().any(Option::is_some);
+    let outer = cfg.outer.filter(|_| !cfg.finetune);
+    if outer.is_some() && !searched {
+        return Err(TrainError::Config(
+            "the outer problem's variables are the structure and its prior, but this family has no searched edge: use a one-level preset (elbo, ml, single-level)".into(),
+        ));
+    }
+    if outer.is_some() && data.valid.is_empty() {
+        return Err(TrainError::Config(
+            "the outer problem needs a validation split: set --valid-fraction above 0".into(),
+        ));
+    }
+    let outer_ids = outer
+        .map(|o| bilevel::outer_ids(&net, o.structure_outer))
+        .unwrap_or_default();
+    let mut optim_outer = AdamConfig::new().init();
+    let mut valid_order: Vec<usize> = (0..data.valid.len()).collect();
+    let mut valid_pos = valid_order.len();
     let n = data.train.len();
     let steps_per_epoch = n.div_ceil(cfg.batch_size) as u64;
     let total_steps = steps_per_epoch * cfg.epochs as u64;
@@ -388,6 +411,24 @@ pub fn train(
                     .kl_weight_at(step as f64 / steps_per_epoch as f64)
             };
             net.progress = step as f64 / total_steps.max(1) as f64;
+            if let Some(o) = outer.filter(|_| epoch >= cfg.search_warmup) {
+                if valid_pos + cfg.batch_size > valid_order.len() {
+                    shuffle(&mut valid_order, epoch_seed ^ step);
+                    valid_pos = 0;
+                }
+                let vchunk =
+                    &valid_order[valid_pos..(valid_pos + cfg.batch_size).min(valid_order.len())];
+                valid_pos += vchunk.len();
+                let valid = (
+                    batch_input(&data.valid, vchunk, &ad),
+                    batch_targets(&data.valid, vchunk, &ad),
+                );
+                let seed = SplitMix64(epoch_seed ^ step.wrapping_mul(0xA24B_AED4)).next_u64();
+                let mut problem =
+                    NetProblem::new(net, (x.clone(), y.clone()), valid, kl_w, n, o, seed);
+                let h = hypergradient(&mut problem, o.order, o.xi);
+                net = optim_outer.step(cfg.gamma_lr, problem.net, h);
+            }
             let (loss, nll_t, out, structure_kl) = batch_loss(&net, x, &y, mode, kl_w, n);
             if let Some(v) = structure_kl {
                 structure_kl_sum += v;
@@ -408,6 +449,8 @@ pub fn train(
                     .count();
             }
             let mut grads = loss.backward();
+            // Outer variables move in the outer steps only.
+            let _ = GradientsParams::from_params(&mut grads, &net, &outer_ids);
             let gamma_grads = GradientsParams::from_module(&mut grads, &net.gamma);
             let grads = GradientsParams::from_grads(grads, &net);
             lr = lr_at(cfg, step, total_steps);

@@ -1,5 +1,6 @@
 //! ardent-trainer's tests against independent references, one binary.
 
+mod bilevel;
 mod checkpoint;
 mod gamma;
 mod kl;
