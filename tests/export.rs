@@ -383,3 +383,79 @@ fn searched_run(args: &[&str]) -> tempfile::TempDir {
     );
     dir
 }
+
+#[test]
+fn random_search_keeps_the_best_member_and_it_exports_as_measured() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let ck = dir.path().join("random.safetensors");
+    let spec = zoo("mlp-search.toml").display().to_string();
+    let o = ardent([
+        "train",
+        &spec,
+        "--data",
+        "digits",
+        "--epochs",
+        "2",
+        "--random-search",
+        "4",
+        "--out",
+        &ck.display().to_string(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let trials: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .filter(|l| l.starts_with("{\"trial\""))
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    assert_eq!(trials.len(), 4);
+    let acc = |t: &serde_json::Value| t["valid_accuracy"].as_f64().expect("accuracy");
+    let best = trials
+        .iter()
+        .rfind(|t| t["best"] == true)
+        .expect("a best trial");
+    assert!(trials.iter().all(|t| acc(t) <= acc(best)), "{trials:?}");
+    // No trial's scratch checkpoint is left behind.
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("random.safetensors")]);
+    // The kept checkpoint is the best member: a fixed family whose export scores what the
+    // trial measured, with the member's ops on every edge.
+    let r = export_on_digits(&ck, &dir.path().join("random.onnx"));
+    assert!((r["accuracy"].as_f64().expect("accuracy") - acc(best)).abs() < 1e-9);
+    for (edge, ops) in best["member"]
+        .as_array()
+        .expect("member")
+        .iter()
+        .map(|m| (&m[0], &m[1]))
+    {
+        let exported = r["edges"]
+            .as_array()
+            .expect("edges")
+            .iter()
+            .find(|x| &x["edge"] == edge)
+            .expect("same edge");
+        let kept: Vec<&serde_json::Value> = ops
+            .as_array()
+            .expect("ops")
+            .iter()
+            .filter(|op| op.as_str() != Some("zero"))
+            .collect();
+        let written: Vec<&serde_json::Value> =
+            exported["ops"].as_array().expect("ops").iter().collect();
+        assert_eq!(written, kept, "{edge}");
+    }
+    let o = ardent([
+        "train",
+        &spec,
+        "--data",
+        "digits",
+        "--random-search",
+        "2",
+        "--resume",
+        "--out",
+        &ck.display().to_string(),
+    ]);
+    assert_bad_input(&o, &["--random-search", "--resume"]);
+}

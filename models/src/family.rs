@@ -107,6 +107,52 @@ impl Family {
         Family::parse(&src)
     }
 
+    /// The discrete member `choice` selects (a bit mask of ops per edge, as
+    /// [`Family::member`] takes it) as a family of its own: every searched edge becomes
+    /// `relaxation = "fixed"` with γ = 1 on the chosen ops and 0 elsewhere (so the simplex
+    /// must get exactly one op per edge). The spec text is rewritten and validated again, so
+    /// checkpoints of the member carry a spec that reproduces it. Comments are not kept.
+    pub fn fixed_member(&self, choice: &[u64]) -> Result<Family, SpecError> {
+        let syntax = |e: toml::de::Error| SpecError::Syntax(e.message().to_string());
+        let mut table: toml::Table = toml::from_str(&self.source).map_err(syntax)?;
+        let Some(toml::Value::Array(edges)) = table.get_mut("edge") else {
+            return Err(SpecError::Syntax("the spec has no [[edge]] tables".into()));
+        };
+        for (e, edge) in self.edges.iter().enumerate() {
+            if !edge.structure.is_searched() {
+                continue;
+            }
+            let mask = choice.get(e).copied().unwrap_or(0);
+            let gamma: Vec<toml::Value> = (0..edge.ops.len())
+                .map(|r| toml::Value::Float(if mask >> r & 1 == 1 { 1.0 } else { 0.0 }))
+                .collect();
+            let mut structure = toml::Table::new();
+            structure.insert("relaxation".into(), "fixed".into());
+            structure.insert(
+                "constraint".into(),
+                match edge.structure.constraint {
+                    crate::structure::Constraint::Simplex => "simplex",
+                    crate::structure::Constraint::Cube => "cube",
+                }
+                .into(),
+            );
+            structure.insert("gamma".into(), toml::Value::Array(gamma));
+            match edges.get_mut(e) {
+                Some(toml::Value::Table(t)) => {
+                    t.insert("structure".into(), toml::Value::Table(structure));
+                }
+                _ => {
+                    return Err(SpecError::Syntax(format!(
+                        "edge {} is not in the spec's [[edge]] list",
+                        self.edge_name(e)
+                    )));
+                }
+            }
+        }
+        let src = toml::to_string(&table).map_err(|e| SpecError::Syntax(e.to_string()))?;
+        Family::parse(&src)
+    }
+
     pub fn input_shape(&self) -> &Shape {
         &self.vertices[INPUT].shape
     }

@@ -102,6 +102,23 @@ fn mlp_search_members_shrink_the_next_layer() {
 }
 
 #[test]
+fn a_fixed_member_is_a_family_of_one_member_with_the_same_cost() {
+    let f = Family::from_path(zoo("mlp-search.toml")).expect("valid spec");
+    let choice = vec![1 << 1, 1 << 3, 1, 1, 1, 1 << 1];
+    let m = f.fixed_member(&choice).expect("member");
+    assert_eq!(m.member_count(), 1);
+    assert!(m.edges.iter().all(|e| !e.structure.is_searched()));
+    assert_eq!(m.member_cost(&choice).params, f.member_cost(&choice).params);
+    // Its spec text reproduces it, as a checkpoint needs.
+    assert_eq!(Family::parse(&m.source).expect("reparse").member_count(), 1);
+    // Two ops on a simplex edge are not a member.
+    let err = f
+        .fixed_member(&[0b11, 1, 1, 1, 1, 1])
+        .expect_err("two ops on a simplex");
+    assert!(err.to_string().contains("sum to 1"), "{err}");
+}
+
+#[test]
 fn conv_search_shapes_and_supernet_count() {
     let f = Family::from_path(zoo("conv-search.toml")).expect("valid spec");
     let out = |name: &str| {

@@ -93,6 +93,10 @@ pub struct Args {
     /// Bilevel presets: ξ, the second-order hypergradient's virtual step (default: --lr).
     #[arg(long)]
     xi: Option<f64>,
+    /// Random search: train this many members drawn uniformly from the family, each as a
+    /// fixed family for --epochs, and keep the best on the validation split in --out.
+    #[arg(long, default_value_t = 0)]
+    random_search: usize,
     /// Override the preset's KL weight λ_prior^L.
     #[arg(long)]
     kl_weight: Option<f64>,
@@ -287,7 +291,53 @@ pub fn run(a: Args) -> Result<()> {
         progress: true,
         data_name: a.data.data.clone(),
     };
+    if a.random_search > 0 {
+        if a.resume || cfg.outer.is_some() {
+            anyhow::bail!(
+                "--random-search trains fixed members from scratch: it takes neither --resume nor a bilevel preset"
+            );
+        }
+        return random_search(&family, &data, &cfg, &run, a.random_search, &device);
+    }
     train_and_summarize(net, &data, &cfg, &run, start, &device)
+}
+
+/// Random search: one JSON line per epoch and one per trial on stdout, then the best trial's
+/// summary.
+fn random_search(
+    family: &Family,
+    data: &ardent_trainer::data::Prepared,
+    cfg: &TrainConfig,
+    run: &Run,
+    trials: usize,
+    device: &ardent_trainer::Device,
+) -> Result<()> {
+    if !family.edges.iter().any(|e| e.structure.is_searched()) {
+        anyhow::bail!(
+            "--random-search: `{}` has no searched edge, so it has one member only",
+            family.name
+        );
+    }
+    let done = ardent_trainer::random::random_search(
+        family,
+        data,
+        cfg,
+        run,
+        trials,
+        device,
+        &mut print_epoch,
+        &mut |t| println!("{}", serde_json::to_string(t).unwrap_or_default()),
+    )?;
+    if let Some(best) = done.iter().rev().find(|t| t.best) {
+        eprintln!(
+            "random search: trial {} of {trials} is the best ({} parameters)",
+            best.trial, best.member_params
+        );
+    }
+    let best = train::load(&run.checkpoint, device)
+        .with_context(|| format!("reading the best trial {}", run.checkpoint.display()))?;
+    summarize(&best.net, data, cfg.lambda, device, &run.checkpoint);
+    Ok(())
 }
 
 /// Runs the loop with one JSON line per epoch on stdout, then prints the summary.

@@ -14,6 +14,7 @@ mod error;
 pub mod gamma;
 pub mod objective;
 pub mod ops;
+pub mod random;
 pub mod special;
 mod supernet;
 pub mod train;

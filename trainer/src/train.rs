@@ -193,13 +193,18 @@ fn lr_at(cfg: &TrainConfig, step: u64, total: u64) -> f64 {
     }
 }
 
-/// Counts surviving weights and live output units per parametric op at threshold λ.
+/// Counts surviving weights and live output units per parametric op at threshold λ. Ops a
+/// fixed edge gives γ = 0 never run, so they are not counted.
 pub fn sparsity(net: &Supernet, lambda: f32) -> (usize, usize, Vec<(String, usize, usize)>) {
     let f = &net.family;
     let (mut kept, mut total) = (0, 0);
     let mut live = Vec::new();
     for (e, ops) in net.ops.iter().enumerate() {
+        let structure = &f.edges[e].structure;
         for (r, p) in ops.iter().enumerate() {
+            if !structure.is_searched() && structure.gamma[r] == 0.0 {
+                continue;
+            }
             // Masks as [out, fan_in] rows.
             let (mask, out_units): (Vec<f32>, usize) = if let Some(d) = &p.dense {
                 let k = kept_mask(&d.mu.val(), &d.log_sigma2.val(), d.mask.as_ref(), lambda);

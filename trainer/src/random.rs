@@ -1,0 +1,169 @@
+//! Random search over a family's discrete members: the baseline DARTS and the seed's NAS
+//! slide compare against. Each trial draws one member uniformly (one op per simplex edge, a
+//! fair coin per op in the cube), trains it as a fixed family for the run's epochs, and is
+//! scored on the validation split; the best trial's checkpoint is kept.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use ardent_data::SplitMix64;
+use ardent_models::Family;
+use ardent_models::structure::Constraint;
+
+use crate::data::Prepared;
+use crate::error::TrainError;
+use crate::supernet::Supernet;
+use crate::train::{EpochMetrics, Run, TrainConfig, train};
+
+/// One finished trial.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Trial {
+    pub trial: usize,
+    /// Per searched edge: its name and the ops the member keeps there.
+    pub member: Vec<(String, Vec<String>)>,
+    /// Parameters of the member, as the exporter writes it before pruning.
+    pub member_params: u64,
+    pub valid_accuracy: Option<f64>,
+    pub valid_rmse: Option<f64>,
+    pub valid_nll: f64,
+    /// This trial is the best so far, and its checkpoint is at the run's path.
+    pub best: bool,
+}
+
+/// Draws a member: per edge a bit mask over its ops. Fixed edges keep what they have.
+pub fn sample_member(family: &Family, rng: &mut SplitMix64) -> Vec<u64> {
+    family
+        .edges
+        .iter()
+        .enumerate()
+        .map(|(e, edge)| {
+            if !edge.structure.is_searched() {
+                return family.edge_alternatives(e)[0];
+            }
+            let k = edge.ops.len();
+            match edge.structure.constraint {
+                Constraint::Simplex => 1 << (rng.next_u64() % k as u64),
+                Constraint::Cube => rng.next_u64() & ((1u64 << k) - 1),
+            }
+        })
+        .collect()
+}
+
+/// Higher is better: validation accuracy, or −RMSE for regression.
+fn score(m: &EpochMetrics) -> f64 {
+    match (m.valid_accuracy, m.valid_rmse) {
+        (Some(a), _) => a,
+        (_, Some(r)) => -r,
+        _ => -m.valid_nll,
+    }
+}
+
+/// Runs `trials` trials of random search; the best member's checkpoint ends at
+/// `run.checkpoint`, written atomically when a trial beats the previous best. Trial t's
+/// initial weights come from `cfg.seed + t`; the members, batches and noise from `cfg.seed`.
+#[allow(clippy::too_many_arguments)]
+pub fn random_search(
+    family: &Family,
+    data: &Prepared,
+    cfg: &TrainConfig,
+    run: &Run,
+    trials: usize,
+    device: &burn::tensor::Device,
+    epoch_report: &mut dyn FnMut(&EpochMetrics),
+    trial_report: &mut dyn FnMut(&Trial),
+) -> Result<Vec<Trial>, TrainError> {
+    let mut rng = SplitMix64(cfg.seed ^ 0x0052_414E_444F_4D53);
+    let mut best = f64::NEG_INFINITY;
+    let mut done = Vec::with_capacity(trials);
+    for t in 0..trials {
+        let choice = sample_member(family, &mut rng);
+        let member = family.fixed_member(&choice).map_err(|e| {
+            TrainError::Config(format!("random search: member {choice:?} is invalid: {e}"))
+        })?;
+        let scratch = scratch_path(&run.checkpoint, t);
+        let trial_run = Run {
+            checkpoint: scratch.clone(),
+            metrics: run.metrics.clone(),
+            progress: run.progress,
+            data_name: run.data_name.clone(),
+        };
+        // The run's seed stays in the settings: it also fixed the validation split, which the
+        // exporter rebuilds from the checkpoint.
+        let trial_cfg = TrainConfig {
+            checkpoint_every: 0,
+            outer: None,
+            ..cfg.clone()
+        };
+        let net = Supernet::new(&member, device, cfg.seed.wrapping_add(t as u64))?;
+        let mut last = None;
+        let outcome = train(
+            net,
+            data,
+            &trial_cfg,
+            &trial_run,
+            (0, 0),
+            device,
+            &mut |m| {
+                last = Some(m.clone());
+                epoch_report(m);
+            },
+        );
+        if let Err(e) = outcome {
+            let _ = std::fs::remove_file(&scratch);
+            return Err(e);
+        }
+        let Some(m) = last else {
+            let _ = std::fs::remove_file(&scratch);
+            return Err(TrainError::Config(
+                "random search needs at least one epoch".into(),
+            ));
+        };
+        let better = score(&m) > best;
+        if better {
+            best = score(&m);
+            std::fs::rename(&scratch, &run.checkpoint).map_err(|error| {
+                TrainError::Config(format!(
+                    "cannot move {} to {}: {error}",
+                    scratch.display(),
+                    run.checkpoint.display()
+                ))
+            })?;
+        } else {
+            let _ = std::fs::remove_file(&scratch);
+        }
+        let trial = Trial {
+            trial: t,
+            member: family
+                .edges
+                .iter()
+                .enumerate()
+                .filter(|(_, edge)| edge.structure.is_searched())
+                .map(|(e, edge)| {
+                    let ops = (0..edge.ops.len())
+                        .filter(|r| choice[e] >> r & 1 == 1)
+                        .map(|r| edge.ops[r].describe())
+                        .collect();
+                    (family.edge_name(e), ops)
+                })
+                .collect(),
+            member_params: family.member_cost(&choice).params as u64,
+            valid_accuracy: m.valid_accuracy,
+            valid_rmse: m.valid_rmse,
+            valid_nll: m.valid_nll,
+            best: better,
+        };
+        trial_report(&trial);
+        done.push(trial);
+    }
+    Ok(done)
+}
+
+/// Where trial `t` trains: beside the final checkpoint, hidden, so a rename is atomic.
+fn scratch_path(out: &Path, t: usize) -> PathBuf {
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "checkpoint".into());
+    out.with_file_name(format!(".{name}.trial{t}"))
+}
