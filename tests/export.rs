@@ -322,6 +322,26 @@ fn a_bilevel_search_moves_its_priors_and_exports_as_the_trainer_measured_it() {
         &dir.path().join("x.safetensors").display().to_string(),
     ]);
     assert_bad_input(&o, &["--xi", "bilevel presets"]);
+    for (reference, needle) in [
+        ("x->q=1,1,1@0.5", "not a searched edge of `mlp-search`"),
+        ("x->a=1,1@0.5", "has 3 ops, but 2 values"),
+        ("x->a=1,0,1@0.5", "must be numbers > 0"),
+        ("x->a=1,1,1", "needs its weight"),
+    ] {
+        let o = ardent([
+            "train",
+            &zoo("mlp-search.toml").display().to_string(),
+            "--data",
+            "digits",
+            "--preset",
+            "darts",
+            "--reference",
+            reference,
+            "--out",
+            &dir.path().join("x.safetensors").display().to_string(),
+        ]);
+        assert_bad_input(&o, &["--reference", needle]);
+    }
 }
 
 /// Trains mlp-search on digits with `args`, exports it, and checks the export against the

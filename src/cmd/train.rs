@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use ardent_data::{CsvOptions, LabelColumn, LoadOptions, Splits, TargetKind, bundled};
 use ardent_models::{Family, Task};
-use ardent_trainer::bilevel::{Order, OuterConfig};
+use ardent_trainer::bilevel::{Order, OuterConfig, Reference};
 use ardent_trainer::train::{self, EpochMetrics, Run, TrainConfig};
 use ardent_trainer::{LrSchedule, Objective, Preset, Supernet, data::prepare, parse_device};
 
@@ -93,6 +93,12 @@ pub struct Args {
     /// Bilevel presets: ξ, the second-order hypergradient's virtual step (default: --lr).
     #[arg(long)]
     xi: Option<f64>,
+    /// Bilevel presets: a reference structure p′ with its weight λ_struct in the outer problem,
+    /// as `EDGE=s1,s2,...;EDGE=...@λ` (concentrations per op of the named searched edges, e.g.
+    /// `x->a=5,0.2,0.2@0.5`). λ > 0 pulls the structure towards p′, λ < 0 pushes it away.
+    /// Repeatable.
+    #[arg(long)]
+    reference: Vec<String>,
     /// Random search: train this many members drawn uniformly from the family, each as a
     /// fixed family for --epochs, and keep the best on the validation split in --out.
     #[arg(long, default_value_t = 0)]
@@ -187,16 +193,88 @@ pub fn family_for(spec: &std::path::Path, splits: &Splits) -> Result<Family> {
     Ok(retargeted)
 }
 
+/// Parses `--reference EDGE=s1,s2,...;EDGE=...@λ` against `family`'s searched edges.
+fn parse_reference(text: &str, family: &Family) -> Result<Reference> {
+    let bad = |why: String| anyhow::anyhow!("--reference `{text}`: {why}");
+    let (body, weight) = text
+        .rsplit_once('@')
+        .ok_or_else(|| bad("needs its weight after `@`, as in `x->a=5,1,1@0.5`".into()))?;
+    let weight: f64 = weight
+        .trim()
+        .parse()
+        .ok()
+        .filter(|w: &f64| w.is_finite())
+        .ok_or_else(|| bad(format!("the weight `{weight}` is not a finite number")))?;
+    let squeeze = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
+    let searched: Vec<(usize, String)> = family
+        .edges
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.structure.is_searched())
+        .map(|(e, _)| (e, squeeze(&family.edge_name(e))))
+        .collect();
+    let mut log_concentration = vec![None; family.edges.len()];
+    for item in body.split(';').filter(|s| !s.trim().is_empty()) {
+        let (edge, values) = item
+            .split_once('=')
+            .ok_or_else(|| bad(format!("`{item}` is not EDGE=s1,s2,...")))?;
+        let edge = squeeze(edge);
+        let Some(&(e, _)) = searched.iter().find(|(_, name)| *name == edge) else {
+            let names: Vec<&str> = searched.iter().map(|(_, n)| n.as_str()).collect();
+            return Err(bad(format!(
+                "`{edge}` is not a searched edge of `{}` (those are: {})",
+                family.name,
+                names.join(", ")
+            )));
+        };
+        let s: Vec<f64> = values
+            .split(',')
+            .map(|v| {
+                v.trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|x| x.is_finite() && *x > 0.0)
+            })
+            .collect::<Option<_>>()
+            .ok_or_else(|| bad(format!("`{values}`: concentrations must be numbers > 0")))?;
+        let k = family.edges[e].ops.len();
+        if s.len() != k {
+            return Err(bad(format!(
+                "`{edge}` has {k} ops, but {} values are given",
+                s.len()
+            )));
+        }
+        log_concentration[e] = Some(s.iter().map(|v| v.ln()).collect());
+    }
+    if log_concentration.iter().all(Option::is_none) {
+        return Err(bad("names no edge".into()));
+    }
+    Ok(Reference {
+        weight,
+        log_concentration,
+    })
+}
+
 /// The outer problem of the chosen preset, with the command line's overrides.
-fn outer_config(a: &Args) -> Result<Option<OuterConfig>> {
+fn outer_config(a: &Args, family: &Family) -> Result<Option<OuterConfig>> {
     let Some(mut o) = Objective::outer(a.preset.into(), a.xi.unwrap_or(a.lr)) else {
-        if a.hypergradient.is_some() || a.lik_q.is_some() || a.prior_q.is_some() || a.xi.is_some() {
+        if a.hypergradient.is_some()
+            || a.lik_q.is_some()
+            || a.prior_q.is_some()
+            || a.xi.is_some()
+            || !a.reference.is_empty()
+        {
             anyhow::bail!(
-                "--hypergradient, --lik-q, --prior-q and --xi set the outer problem, which only the bilevel presets have (--preset darts or evidence)"
+                "--hypergradient, --lik-q, --prior-q, --xi and --reference set the outer problem, which only the bilevel presets have (--preset darts or evidence)"
             );
         }
         return Ok(None);
     };
+    o.references = a
+        .reference
+        .iter()
+        .map(|r| parse_reference(r, family))
+        .collect::<Result<_>>()?;
     if let Some(order) = a.hypergradient {
         o.order = match order {
             OrderArg::First => Order::First,
@@ -252,7 +330,7 @@ pub fn run(a: Args) -> Result<()> {
         finetune: false,
         gamma_lr: a.gamma_lr,
         search_warmup: a.search_warmup,
-        outer: outer_config(&a)?,
+        outer: outer_config(&a, &family)?,
     };
     let (net, normalizer, start) = if a.resume {
         let loaded = train::load(&out, &device)

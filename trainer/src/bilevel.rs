@@ -2,7 +2,9 @@
 //!
 //! Both levels are written as losses to minimize, per training sample:
 //! - inner ℒ(w, h) = NLL_train + λ_prior^L · KL(q ‖ p(h)) / N (the negative of L),
-//! - outer 𝒬(w, h) = λ_lik^Q · NLL_valid + λ_prior^Q · KL(q ‖ p(h)) / N (the negative of Q).
+//! - outer 𝒬(w, h) = λ_lik^Q · NLL_valid + (λ_prior^Q · KL(q ‖ p(h)) + Σ_p′ λ_p′ · KL(q(γ) ‖ p′)) / N
+//!   (the negative of Q), with reference structures p′ over γ: a positive λ_p′ pulls the
+//!   structure towards p′, a negative one pushes it away.
 //!
 //! The outer variables h are each searched edge's prior log concentration ln s and, when the
 //! structure is an outer variable (as in DARTS), its q(γ) parameters θ. The ARD precisions are
@@ -32,8 +34,17 @@ pub enum Order {
     Second,
 }
 
+/// A reference structure p′ for the outer problem: per searched edge, the log concentration
+/// of a distribution over its γ in the edge's relaxation family (`None` for the other edges),
+/// and its weight λ_struct.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reference {
+    pub weight: f64,
+    pub log_concentration: Vec<Option<Vec<f64>>>,
+}
+
 /// The outer problem's weights and how its hypergradient is taken.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OuterConfig {
     /// λ_lik^Q.
     pub lik: f64,
@@ -44,6 +55,9 @@ pub struct OuterConfig {
     pub xi: f64,
     /// The structure's q(γ) parameters are outer variables (DARTS) rather than inner ones.
     pub structure_outer: bool,
+    /// Reference structures p′ and their weights λ_struct.
+    #[serde(default)]
+    pub references: Vec<Reference>,
 }
 
 /// What the hypergradient needs from a bilevel problem whose state holds w and h.
@@ -101,9 +115,13 @@ pub fn outer_loss(
     n_train: usize,
 ) -> Tensor<1> {
     let with_kl = outer.prior > 0.0;
-    let (out, structure_kl) = net.forward_with_kl(x, Mode::Sample, with_kl);
+    let (out, structure_kl, reference_term) =
+        net.forward_with_references(x, Mode::Sample, with_kl, &outer.references);
     let lv = net.log_noise_var.as_ref().map(|p| p.val());
     let mut loss = nll(out, y, lv).mul_scalar(outer.lik);
+    if let Some(r) = reference_term {
+        loss = loss + r.div_scalar(n_train as f64);
+    }
     if with_kl {
         let mut kl = net.kl(false);
         if let Some(s) = structure_kl {

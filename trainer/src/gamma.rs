@@ -34,11 +34,19 @@ pub struct EdgeQ {
     pub log_prior: Tensor<1>,
 }
 
-/// One relaxed sample of γ, with KL(q(γ) ‖ p(γ)) (exact or a one-sample estimate) when asked.
+/// One relaxed sample of γ, with KL(q(γ) ‖ p(γ)) (exact or a one-sample estimate) when asked,
+/// and KL(q(γ) ‖ p′) for each reference distribution p′ asked for, at the same sample.
 #[derive(Debug, Clone)]
 pub struct Relaxed {
     pub gamma: Tensor<1>,
     pub kl: Option<Tensor<1>>,
+    pub reference_kls: Vec<Tensor<1>>,
+}
+
+/// The samplers' KL terms, one per log concentration asked for.
+struct Sampled {
+    gamma: Tensor<1>,
+    kls: Vec<Tensor<1>>,
 }
 
 /// Uniform noise in (0, 1), away from its ends so the logs below stay finite.
@@ -69,62 +77,70 @@ fn logaddexp(a: Tensor<1>, b: Tensor<1>) -> Tensor<1> {
 
 /// Gumbel-softmax: softmax((θ + G) / τ) with G = −log(−log U).
 pub fn gumbel_softmax(logits: Tensor<1>, temperature: f64, hard: bool) -> Tensor<1> {
-    let log_s = logits.zeros_like();
-    concrete(logits, log_s, temperature, hard, false).gamma
+    concrete(logits, &[], temperature, hard).gamma
 }
 
 /// Binary concrete per component: sigmoid((θ + log U − log(1 − U)) / τ).
 pub fn binary_concrete(logits: Tensor<1>, temperature: f64, hard: bool) -> Tensor<1> {
-    let log_s = logits.zeros_like();
-    binary(logits, log_s, temperature, hard, false).gamma
+    binary(logits, &[], temperature, hard).gamma
 }
 
 /// The concrete (Gumbel-softmax) sample, and log q − log p at it. The density is
 /// (n−1)! τⁿ⁻¹ Πᵢ αᵢ xᵢ^(−τ−1) / (Σᵢ αᵢ xᵢ^(−τ))ⁿ (Maddison et al. 2017); in the difference
 /// of q (α = e^θ) and p (α = s) at the same τ only the location terms remain.
-fn concrete(theta: Tensor<1>, log_s: Tensor<1>, tau: f64, hard: bool, with_kl: bool) -> Relaxed {
+fn concrete(theta: Tensor<1>, priors: &[Tensor<1>], tau: f64, hard: bool) -> Sampled {
     let [k] = theta.dims();
     let device = theta.device();
     let g = uniform(k, &device).log().neg().log().neg();
     let log_x = log_softmax((theta.clone() + g).div_scalar(tau), 0);
-    let kl = with_kl.then(|| {
-        let scaled = log_x.clone().mul_scalar(tau);
-        (theta.clone() - log_s.clone()).sum()
-            - (logsumexp(theta - scaled.clone()) - logsumexp(log_s - scaled)).mul_scalar(k as f64)
-    });
+    let scaled = log_x.clone().mul_scalar(tau);
+    let kls = priors
+        .iter()
+        .map(|log_s| {
+            (theta.clone() - log_s.clone()).sum()
+                - (logsumexp(theta.clone() - scaled.clone())
+                    - logsumexp(log_s.clone() - scaled.clone()))
+                .mul_scalar(k as f64)
+        })
+        .collect();
     let soft = log_x.exp();
-    Relaxed {
+    Sampled {
         gamma: if hard { one_hot(soft) } else { soft },
-        kl,
+        kls,
     }
 }
 
 /// The binary concrete sample per op, and log q − log p at it, from the density
 /// τ α x^(−τ−1) (1−x)^(−τ−1) / (α x^(−τ) + (1−x)^(−τ))².
-fn binary(theta: Tensor<1>, log_s: Tensor<1>, tau: f64, hard: bool, with_kl: bool) -> Relaxed {
+fn binary(theta: Tensor<1>, priors: &[Tensor<1>], tau: f64, hard: bool) -> Sampled {
     let [k] = theta.dims();
     let device = theta.device();
     let u = uniform(k, &device);
     let noise = u.clone().log() - u.neg().add_scalar(1.0).log();
     let y = (theta.clone() + noise).div_scalar(tau);
-    let kl = with_kl.then(|| {
-        let a = log_sigmoid(y.clone()).mul_scalar(-tau);
-        let b = log_sigmoid(y.clone().neg()).mul_scalar(-tau);
-        ((theta.clone() - log_s.clone())
-            - (logaddexp(theta + a.clone(), b.clone()) - logaddexp(log_s + a, b)).mul_scalar(2.0))
-        .sum()
-    });
+    let a = log_sigmoid(y.clone()).mul_scalar(-tau);
+    let b = log_sigmoid(y.clone().neg()).mul_scalar(-tau);
+    let kls = priors
+        .iter()
+        .map(|log_s| {
+            ((theta.clone() - log_s.clone())
+                - (logaddexp(theta.clone() + a.clone(), b.clone())
+                    - logaddexp(log_s.clone() + a.clone(), b.clone()))
+                .mul_scalar(2.0))
+            .sum()
+        })
+        .collect();
     let soft = sigmoid(y);
-    Relaxed {
+    Sampled {
         gamma: if hard { threshold(soft) } else { soft },
-        kl,
+        kls,
     }
 }
 
 /// Dir(τ·e^θ) by normalised Gamma draws with implicit gradients; KL(Dir(τ·e^θ) ‖ Dir(τ·s))
 /// in closed form. The Gamma draws use a host generator seeded from the device's, so a seeded
 /// run stays reproducible.
-fn dirichlet(theta: Tensor<1>, log_s: Tensor<1>, tau: f64, hard: bool, with_kl: bool) -> Relaxed {
+fn dirichlet(theta: Tensor<1>, priors: &[Tensor<1>], tau: f64, hard: bool) -> Sampled {
     let [k] = theta.dims();
     let device = theta.device();
     let seed_bits = values(Tensor::<1>::random(
@@ -144,29 +160,32 @@ fn dirichlet(theta: Tensor<1>, log_s: Tensor<1>, tau: f64, hard: bool, with_kl: 
     let moving = alpha_t.clone() - alpha_t.clone().detach();
     let log_z = constant(draws.iter().map(|d| d.log_z).collect(), &device)
         + moving.clone() * constant(draws.iter().map(|d| d.dlog_z_da).collect(), &device);
-    let kl = with_kl.then(|| {
-        let beta_t = log_s.exp().mul_scalar(tau);
-        let beta: Vec<f64> = values(beta_t.clone().detach())
-            .iter()
-            .map(|&b| f64::from(b).max(1e-30))
-            .collect();
-        let (value, grad_alpha, grad_beta) = kl_dirichlet(&alpha, &beta);
-        let moving_beta = beta_t.clone() - beta_t.detach();
-        ((moving * constant(grad_alpha, &device)).sum()
-            + (moving_beta * constant(grad_beta, &device)).sum())
-        .add_scalar(value)
-    });
+    let kls = priors
+        .iter()
+        .map(|log_s| {
+            let beta_t = log_s.clone().exp().mul_scalar(tau);
+            let beta: Vec<f64> = values(beta_t.clone().detach())
+                .iter()
+                .map(|&b| f64::from(b).max(1e-30))
+                .collect();
+            let (value, grad_alpha, grad_beta) = kl_dirichlet(&alpha, &beta);
+            let moving_beta = beta_t.clone() - beta_t.detach();
+            ((moving.clone() * constant(grad_alpha, &device)).sum()
+                + (moving_beta * constant(grad_beta, &device)).sum())
+            .add_scalar(value)
+        })
+        .collect();
     let soft = softmax(log_z, 0);
     debug_assert_eq!(soft.dims(), [k]);
-    Relaxed {
+    Sampled {
         gamma: if hard { one_hot(soft) } else { soft },
-        kl,
+        kls,
     }
 }
 
 /// X ~ N(θ, σ²) by plain reparameterization, γ = softmax(X/τ) or sigmoid(X/τ) per op;
 /// KL(N(θ, σ²) ‖ N(ln s, 1)) per op.
-fn logit_normal(q: &EdgeQ, structure: &Structure, tau: f64, with_kl: bool) -> Relaxed {
+fn logit_normal(q: &EdgeQ, priors: &[Tensor<1>], structure: &Structure, tau: f64) -> Sampled {
     let [k] = q.theta.dims();
     let device = q.theta.device();
     let log_sigma = q
@@ -175,14 +194,16 @@ fn logit_normal(q: &EdgeQ, structure: &Structure, tau: f64, with_kl: bool) -> Re
         .unwrap_or_else(|| Tensor::zeros([k], &device));
     let eps = Tensor::random([k], Distribution::Normal(0.0, 1.0), &device);
     let x = (q.theta.clone() + log_sigma.clone().exp() * eps).div_scalar(tau);
-    let kl = with_kl.then(|| {
-        let log_s = q.log_prior.clone();
-        ((log_sigma.clone().mul_scalar(2.0).exp() + (q.theta.clone() - log_s).square())
-            .sub_scalar(1.0)
-            - log_sigma.mul_scalar(2.0))
-        .sum()
-        .mul_scalar(0.5)
-    });
+    let kls = priors
+        .iter()
+        .map(|log_s| {
+            ((log_sigma.clone().mul_scalar(2.0).exp() + (q.theta.clone() - log_s.clone()).square())
+                .sub_scalar(1.0)
+                - log_sigma.clone().mul_scalar(2.0))
+            .sum()
+            .mul_scalar(0.5)
+        })
+        .collect();
     let hard = structure.form == Form::Vertices;
     let gamma = match structure.constraint {
         Constraint::Simplex => {
@@ -194,7 +215,7 @@ fn logit_normal(q: &EdgeQ, structure: &Structure, tau: f64, with_kl: bool) -> Re
             if hard { threshold(soft) } else { soft }
         }
     };
-    Relaxed { gamma, kl }
+    Sampled { gamma, kls }
 }
 
 /// The one-hot argmax of `soft` forward, `soft`'s gradient backward.
@@ -223,16 +244,34 @@ fn straight_through(soft: Tensor<1>, hard: Vec<f64>) -> Tensor<1> {
 }
 
 /// One relaxed sample of γ for an edge with `structure` at `temperature`, with the KL of its
-/// q(γ) from the prior when `with_kl`.
+/// q(γ) from the prior when `with_kl`, and from each reference p′ in `references` (given by
+/// its log concentration, in the same family as the prior).
 ///
 /// Dirichlet on the cube is refused when the spec is resolved, so it never reaches here.
-pub fn sample(q: &EdgeQ, structure: &Structure, temperature: f64, with_kl: bool) -> Relaxed {
+pub fn sample(
+    q: &EdgeQ,
+    structure: &Structure,
+    temperature: f64,
+    with_kl: bool,
+    references: &[Tensor<1>],
+) -> Relaxed {
     let hard = structure.form == Form::Vertices;
-    let (theta, log_s) = (q.theta.clone(), q.log_prior.clone());
-    match (structure.relaxation, structure.constraint) {
-        (Relaxation::LogitNormal, _) => logit_normal(q, structure, temperature, with_kl),
-        (Relaxation::Dirichlet, _) => dirichlet(theta, log_s, temperature, hard, with_kl),
-        (_, Constraint::Simplex) => concrete(theta, log_s, temperature, hard, with_kl),
-        (_, Constraint::Cube) => binary(theta, log_s, temperature, hard, with_kl),
+    let mut priors: Vec<Tensor<1>> = Vec::with_capacity(1 + references.len());
+    if with_kl {
+        priors.push(q.log_prior.clone());
+    }
+    priors.extend(references.iter().cloned());
+    let theta = q.theta.clone();
+    let sampled = match (structure.relaxation, structure.constraint) {
+        (Relaxation::LogitNormal, _) => logit_normal(q, &priors, structure, temperature),
+        (Relaxation::Dirichlet, _) => dirichlet(theta, &priors, temperature, hard),
+        (_, Constraint::Simplex) => concrete(theta, &priors, temperature, hard),
+        (_, Constraint::Cube) => binary(theta, &priors, temperature, hard),
+    };
+    let mut kls = sampled.kls.into_iter();
+    Relaxed {
+        gamma: sampled.gamma,
+        kl: if with_kl { kls.next() } else { None },
+        reference_kls: kls.collect(),
     }
 }

@@ -61,6 +61,7 @@ impl Objective {
                 order: Order::First,
                 xi,
                 structure_outer: true,
+                references: Vec::new(),
             }),
             Preset::Evidence => Some(OuterConfig {
                 lik: 1.0,
@@ -68,6 +69,7 @@ impl Objective {
                 order: Order::Second,
                 xi,
                 structure_outer: false,
+                references: Vec::new(),
             }),
         }
     }

@@ -7,6 +7,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use ardent_models::structure::Relaxation;
 use ardent_models::{Aggregation, Family, Op, Shape, Task};
 
+use crate::bilevel::Reference;
 use crate::convert::values;
 
 use crate::error::TrainError;
@@ -209,24 +210,57 @@ impl Supernet {
         mode: Mode,
         with_kl: bool,
     ) -> (Tensor<2>, Option<Tensor<1>>) {
+        let (out, kl, _) = self.forward_with_references(x, mode, with_kl, &[]);
+        (out, kl)
+    }
+
+    /// [`Supernet::forward_with_kl`], plus Σ_p′ λ_p′ · Σ_edges KL(q(γ) ‖ p′) over the
+    /// `references` at the same samples (`None` without references, searched edges or
+    /// `Sample` mode).
+    pub fn forward_with_references(
+        &self,
+        x: Value,
+        mode: Mode,
+        with_kl: bool,
+        references: &[Reference],
+    ) -> (Tensor<2>, Option<Tensor<1>>, Option<Tensor<1>>) {
         let f = &self.family;
         let batch = x.batch();
         let device = match &x {
             Value::Vector(t) => t.device(),
             Value::Image(t) => t.device(),
         };
+        let add = |acc: &mut Option<Tensor<1>>, t: Tensor<1>| {
+            *acc = Some(match acc.take() {
+                None => t,
+                Some(a) => a + t,
+            });
+        };
         let mut structure_kl: Option<Tensor<1>> = None;
+        let mut reference_term: Option<Tensor<1>> = None;
         let sampled: Vec<Option<Tensor<1>>> = (0..f.edges.len())
             .map(|e| {
                 let q = self.gamma[e].as_ref().filter(|_| mode == Mode::Sample)?;
                 let structure = &f.edges[e].structure;
                 let t = structure.temperature_at(self.progress);
-                let r = crate::gamma::sample(&q.q(), structure, t, with_kl);
+                let (weights, logs): (Vec<f64>, Vec<Tensor<1>>) = references
+                    .iter()
+                    .filter_map(|r| {
+                        let c = r.log_concentration.get(e)?.as_ref()?;
+                        let v: Vec<f32> = c.iter().map(|&x| x as f32).collect();
+                        let n = v.len();
+                        Some((
+                            r.weight,
+                            Tensor::from_data(TensorData::new(v, [n]), &device),
+                        ))
+                    })
+                    .unzip();
+                let r = crate::gamma::sample(&q.q(), structure, t, with_kl, &logs);
                 if let Some(kl) = r.kl {
-                    structure_kl = Some(match structure_kl.take() {
-                        None => kl,
-                        Some(acc) => acc + kl,
-                    });
+                    add(&mut structure_kl, kl);
+                }
+                for (w, kl) in weights.into_iter().zip(r.reference_kls) {
+                    add(&mut reference_term, kl.mul_scalar(w));
                 }
                 Some(r.gamma)
             })
@@ -263,7 +297,7 @@ impl Supernet {
             .take()
             .map(Value::into_vector)
             .unwrap_or_else(|| Tensor::zeros([batch, f.task.outputs()], &device));
-        (out, structure_kl)
+        (out, structure_kl, reference_term)
     }
 
     /// γ of edge `e` when it is not sampled: the collapsed choice

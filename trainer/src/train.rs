@@ -355,7 +355,7 @@ pub fn train(
     // θ has its own Adam: its scale and pace differ from the weights'.
     let mut optim_gamma = AdamConfig::new().init();
     let searched = net.gamma.iter().any(Option::is_some);
-    let outer = cfg.outer.filter(|_| !cfg.finetune);
+    let outer = cfg.outer.as_ref().filter(|_| !cfg.finetune);
     if outer.is_some() && !searched {
         return Err(TrainError::Config(
             "the outer problem's variables are the structure and its prior, but this family has no searched edge: use a one-level preset (elbo, ml, single-level)".into(),
@@ -417,6 +417,8 @@ pub fn train(
             };
             net.progress = step as f64 / total_steps.max(1) as f64;
             if let Some(o) = outer.filter(|_| epoch >= cfg.search_warmup) {
+                let order = o.order;
+                let xi = o.xi;
                 if valid_pos + cfg.batch_size > valid_order.len() {
                     shuffle(&mut valid_order, epoch_seed ^ step);
                     valid_pos = 0;
@@ -430,8 +432,8 @@ pub fn train(
                 );
                 let seed = SplitMix64(epoch_seed ^ step.wrapping_mul(0xA24B_AED4)).next_u64();
                 let mut problem =
-                    NetProblem::new(net, (x.clone(), y.clone()), valid, kl_w, n, o, seed);
-                let h = hypergradient(&mut problem, o.order, o.xi);
+                    NetProblem::new(net, (x.clone(), y.clone()), valid, kl_w, n, o.clone(), seed);
+                let h = hypergradient(&mut problem, order, xi);
                 net = optim_outer.step(cfg.gamma_lr, problem.net, h);
             }
             let (loss, nll_t, out, structure_kl) = batch_loss(&net, x, &y, mode, kl_w, n);

@@ -6,8 +6,9 @@ use burn::module::{Module, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::{Int, Tensor, TensorData};
 
-use ardent_trainer::bilevel::{Bilevel, NetProblem, Order, OuterConfig, hypergradient};
+use ardent_trainer::bilevel::{Bilevel, NetProblem, Order, OuterConfig, Reference, hypergradient};
 use ardent_trainer::data::BatchTargets;
+use ardent_trainer::dirichlet::kl_dirichlet;
 use ardent_trainer::objective::{Objective, Preset, batch_loss};
 use ardent_trainer::{Mode, Supernet, Value};
 
@@ -232,6 +233,7 @@ fn single_level_outer_gradients_are_the_one_level_objectives() {
             order: Order::First,
             xi: 0.0,
             structure_outer: true,
+            references: Vec::new(),
         };
         let mut p = NetProblem::new(
             net.clone(),
@@ -263,4 +265,65 @@ fn single_level_outer_gradients_are_the_one_level_objectives() {
     }
     // The preset that names this limit is one level.
     assert_eq!(Objective::outer(Preset::SingleLevel, 1e-3), None);
+}
+
+#[test]
+fn a_reference_structure_enters_the_outer_gradient_by_its_kl() {
+    let _serial = crate::serial();
+    let d = device();
+    let ad = d.clone().autodiff();
+    let theta0 = [0.9f32, -0.4, 0.2];
+    let mut net = Supernet::new(&searched_family(), &d, 5).expect("net");
+    if let Some(edge) = net.gamma[0].as_mut() {
+        edge.theta =
+            Param::from_tensor(Tensor::from_data(TensorData::new(theta0.to_vec(), [3]), &d));
+    }
+    let net = net.fork(&ad).train();
+    let x = Value::Vector(Tensor::zeros([2, 6], &ad));
+    let y = BatchTargets::Classes(
+        Tensor::<1, Int>::from_data(TensorData::new(vec![0i64, 1], [2]), &ad),
+        vec![0, 1],
+    );
+    let s_ref = [5.0f64, 0.2, 0.2];
+    let (weight, n_train) = (0.7, 40);
+    let mut log_concentration = vec![None; 3];
+    log_concentration[0] = Some(s_ref.iter().map(|v| v.ln()).collect());
+    // Only the reference term: no likelihood, no prior.
+    let outer = OuterConfig {
+        lik: 0.0,
+        prior: 0.0,
+        order: Order::First,
+        xi: 0.0,
+        structure_outer: true,
+        references: vec![Reference {
+            weight,
+            log_concentration,
+        }],
+    };
+    let mut p = NetProblem::new(
+        net.clone(),
+        (x.clone(), y.clone()),
+        (x, y),
+        0.0,
+        n_train,
+        outer,
+        3,
+    );
+    let h = hypergradient(&mut p, Order::First, 0.0);
+    let theta = &net.gamma[0].as_ref().expect("searched").theta;
+    // The edge's temperature is 1: q = Dir(e^θ), p′ = Dir(s′), and ∂/∂θ = α ∂/∂α.
+    let alpha: Vec<f64> = theta0.iter().map(|&t| f64::from(t).exp()).collect();
+    let (_, grad_alpha, _) = kl_dirichlet(&alpha, &s_ref);
+    let want: Vec<f64> = (0..3)
+        .map(|j| weight * alpha[j] * grad_alpha[j] / n_train as f64)
+        .collect();
+    let got = grad_of(&h, theta);
+    for j in 0..3 {
+        assert!(
+            (f64::from(got[j]) - want[j]).abs() < 1e-5 * want[j].abs().max(1e-3),
+            "{got:?} vs {want:?}"
+        );
+    }
+    // Descending it moves q towards p′, whose first op dominates.
+    assert!(got[0] < 0.0 && got[1] > 0.0, "{got:?}");
 }

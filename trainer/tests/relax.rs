@@ -108,7 +108,7 @@ fn dirichlet_samples_differentiate_to_the_gradient_of_their_mean() {
             log_sigma: None,
             log_prior: Tensor::zeros([3], &ad),
         };
-        let g = sample(&q, &s, tau, false).gamma.narrow(0, 0, 1).sum();
+        let g = sample(&q, &s, tau, false, &[]).gamma.narrow(0, 0, 1).sum();
         mean_value += vec1(g.clone().detach())[0] / n as f64;
         let grads = g.backward();
         for (j, v) in vec1(theta.val().grad(&grads).expect("grad θ"))
@@ -192,7 +192,7 @@ fn mean_sampled_kl(s: &Structure, theta: &[f32], tau: f64, n: usize) -> f64 {
         log_prior: log(&s.concentration, &d),
     };
     (0..n)
-        .map(|_| vec1(sample(&q, s, tau, true).kl.expect("a KL term"))[0])
+        .map(|_| vec1(sample(&q, s, tau, true, &[]).kl.expect("a KL term"))[0])
         .sum::<f64>()
         / n as f64
 }
@@ -244,7 +244,16 @@ fn dirichlet_and_logit_normal_kl_terms_are_their_closed_forms() {
         log_prior: log(&s, &d),
     };
     let dir = structure(Relaxation::Dirichlet, Constraint::Simplex, &s);
-    let kl = vec1(sample(&q, &dir, tau, true).kl.expect("KL"))[0];
+    let r = sample(&q, &dir, tau, true, &[log(&s, &d), log(&[1.0; 3], &d)]);
+    let kl = vec1(r.kl.expect("KL"))[0];
+    // A reference equal to the prior has the prior's KL; another one has its own.
+    let refs: Vec<f64> = r.reference_kls.into_iter().map(|t| vec1(t)[0]).collect();
+    assert!((refs[0] - kl).abs() < 1e-6, "{refs:?} vs {kl}");
+    let to_uniform = kl_dirichlet(&theta.map(|t| tau * f64::from(t).exp()), &[tau; 3]).0;
+    assert!(
+        (refs[1] - to_uniform).abs() < 1e-4,
+        "{refs:?} vs {to_uniform}"
+    );
     let alpha: Vec<f64> = theta.iter().map(|&t| tau * f64::from(t).exp()).collect();
     let beta: Vec<f64> = s.iter().map(|v| tau * v).collect();
     // KL(Dir(α) ‖ Dir(β)) by its textbook formula with ln Γ only: E_q[ln xᵢ] by the
@@ -266,7 +275,7 @@ fn dirichlet_and_logit_normal_kl_terms_are_their_closed_forms() {
 
     for constraint in [Constraint::Simplex, Constraint::Cube] {
         let ln = structure(Relaxation::LogitNormal, constraint, &s);
-        let kl = vec1(sample(&q, &ln, tau, true).kl.expect("KL"))[0];
+        let kl = vec1(sample(&q, &ln, tau, true, &[]).kl.expect("KL"))[0];
         let sig = [-0.4f64, 0.1, 0.0];
         let want: f64 = (0..3)
             .map(|i| {
@@ -302,7 +311,7 @@ fn every_relaxation_samples_its_constraint_and_form() {
                     ..structure(relaxation, constraint, &[1.0; 4])
                 };
                 for _ in 0..50 {
-                    let g = vec1(sample(&q, &s, 0.5, false).gamma);
+                    let g = vec1(sample(&q, &s, 0.5, false, &[]).gamma);
                     assert!(g.iter().all(|v| (0.0..=1.0).contains(v)), "{g:?}");
                     if constraint == Constraint::Simplex {
                         assert!((g.iter().sum::<f64>() - 1.0).abs() < 1e-5, "{g:?}");
