@@ -57,6 +57,7 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     keep_freed_memory();
+    ardent_runtime::cli::quiet_broken_pipe();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check(a) => cmd::check::run(a),

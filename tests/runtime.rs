@@ -353,3 +353,22 @@ fn run_bad_input_exits_2_naming_the_file() {
         "old contents"
     );
 }
+
+#[test]
+fn a_closed_stdout_ends_info_without_a_panic() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let model = dir.path().join("tiny.onnx");
+    std::fs::write(&model, tiny(WeightType::F32)).expect("write");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ardent"))
+        .args(["info", &model.display().to_string()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // The reader goes away before the first line is written, as `ardent info m.onnx | head -0`.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_ne!(out.status.code(), Some(101), "{err}");
+}

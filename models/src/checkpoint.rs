@@ -1,6 +1,10 @@
 //! The checkpoint: one safetensors file holding every tensor of [`Family::tensor_layout`]
 //! (f32, little-endian) and, in the header's metadata under the single key `ardent`, a JSON
-//! object `{"spec": <the spec's TOML text>, "meta": <CheckpointMeta>}`. One key, because
+//! object `{"spec": <the spec's TOML text>, "meta": <CheckpointMeta>, "checksum": <16 hex
+//! digits>}`. The checksum is FNV-1a (64 bits) over the spec's bytes, then for every tensor in
+//! name order its name, its shape (u64 little-endian each) and its data bytes; any one changed
+//! byte changes it, so a corrupted file is refused (files without one are read unchecked).
+//! One key, because
 //! safetensors writes its metadata map in hash order and a single entry keeps the bytes
 //! reproducible. Python reads it with `safetensors` and
 //! `json.loads(f.metadata()["ardent"])`.
@@ -27,6 +31,41 @@ pub const METADATA_KEY: &str = "ardent";
 struct Header {
     spec: String,
     meta: CheckpointMeta,
+    #[serde(default)]
+    checksum: Option<String>,
+}
+
+/// FNV-1a, 64 bits: every step is a bijection of the state, so one changed byte always
+/// changes the result.
+struct Fnv(u64);
+
+impl Fnv {
+    fn new() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+
+    fn eat(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+}
+
+/// The checksum of a spec and its tensors (see the module docs).
+fn checksum<'a>(
+    spec: &str,
+    tensors: impl Iterator<Item = (&'a str, &'a [usize], &'a [u8])>,
+) -> String {
+    let mut h = Fnv::new();
+    h.eat(spec.as_bytes());
+    for (name, shape, data) in tensors {
+        h.eat(name.as_bytes());
+        for &d in shape {
+            h.eat(&(d as u64).to_le_bytes());
+        }
+        h.eat(data);
+    }
+    format!("{:016x}", h.0)
 }
 
 /// A dense f32 tensor.
@@ -112,6 +151,14 @@ pub enum CheckpointError {
         path: PathBuf,
         error: crate::SpecError,
     },
+    #[error(
+        "{path}: checksum mismatch (stored {stored}, computed {computed}): the file is corrupted"
+    )]
+    Checksum {
+        path: PathBuf,
+        stored: String,
+        computed: String,
+    },
     #[error("{path}: tensor `{name}`: {message}")]
     Tensor {
         path: PathBuf,
@@ -194,8 +241,17 @@ impl Checkpoint {
                     .map_err(|e| format!("tensor `{name}`: {e}"))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let sum = checksum(
+            &self.family.source,
+            raw.iter()
+                .map(|(n, s, b)| (n.as_str(), s.as_slice(), b.as_slice())),
+        );
         let mut info = HashMap::new();
-        let header = serde_json::json!({ "spec": self.family.source, "meta": self.meta });
+        let header = serde_json::json!({
+            "spec": self.family.source,
+            "meta": self.meta,
+            "checksum": sum,
+        });
         info.insert(METADATA_KEY.to_string(), header.to_string());
         safetensors::serialize(views, Some(info)).map_err(|e| e.to_string())
     }
@@ -216,6 +272,22 @@ impl Checkpoint {
                 format(format!("no `{METADATA_KEY}` entry in the header metadata"))
             })?)
             .map_err(|e| format(format!("the `{METADATA_KEY}` metadata is not valid: {e}")))?;
+        let st = SafeTensors::deserialize(bytes).map_err(|e| format(e.to_string()))?;
+        if let Some(stored) = header.checksum {
+            let mut views: Vec<_> = st.tensors();
+            views.sort_by(|a, b| a.0.cmp(&b.0));
+            let computed = checksum(
+                &header.spec,
+                views.iter().map(|(n, v)| (n.as_str(), v.shape(), v.data())),
+            );
+            if computed != stored {
+                return Err(CheckpointError::Checksum {
+                    path: path.to_path_buf(),
+                    stored,
+                    computed,
+                });
+            }
+        }
         let (spec, meta) = (header.spec, header.meta);
         if meta.format != FORMAT {
             return Err(format(format!(
@@ -227,7 +299,6 @@ impl Checkpoint {
             path: path.to_path_buf(),
             error,
         })?;
-        let st = SafeTensors::deserialize(bytes).map_err(|e| format(e.to_string()))?;
         let mut tensors = BTreeMap::new();
         for (name, view) in st.tensors() {
             if view.dtype() != Dtype::F32 {

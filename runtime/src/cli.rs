@@ -118,6 +118,18 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Runs every sample of `--input` through the model; prints or writes the predictions and,
 /// with labels, the accuracy (to standard error).
+/// Lets a closed stdout end the process quietly, as `head` expects of Unix tools. Rust ignores
+/// SIGPIPE, so without this every print after the reader has gone panics (exit 101).
+#[allow(unsafe_code)]
+pub fn quiet_broken_pipe() {
+    // SAFETY: restores the default disposition of one signal at start-up, before any thread
+    // is spawned; `signal` has no other preconditions.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 pub fn run(a: RunArgs) -> Result<()> {
     if a.batch == 0 {
         bail!("--batch must be at least 1");

@@ -109,6 +109,27 @@ fn tampered_checkpoints_are_refused() {
     let e = Checkpoint::read(&p).expect_err("truncated").to_string();
     assert!(e.contains("cut.safetensors"), "{e}");
 
+    // One flipped bit anywhere in the tensors, or in the stored spec, is caught by the checksum.
+    let name_at = bytes
+        .windows(5)
+        .position(|w| w == b"lenet")
+        .expect("the spec's name in the header");
+    for (at, what) in [
+        (bytes.len() - 3, "weights"),
+        (bytes.len() / 2, "weights"),
+        (name_at, "spec"),
+    ] {
+        let mut flipped = bytes.clone();
+        flipped[at] ^= 0x04;
+        let p = dir.path().join("flipped.safetensors");
+        std::fs::write(&p, &flipped).expect("write");
+        let e = Checkpoint::read(&p).expect_err(what).to_string();
+        assert!(
+            e.contains("flipped.safetensors") && e.contains("checksum mismatch"),
+            "{what}: {e}"
+        );
+    }
+
     let mut ck = Checkpoint::read(dir.path().join("e.safetensors")).expect("read");
     let t = ck
         .tensors

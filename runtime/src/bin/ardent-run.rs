@@ -27,6 +27,7 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    cli::quiet_broken_pipe();
     let result = match Cli::parse().command {
         Command::Run(a) => cli::run(a),
         Command::Bench(a) => cli::bench_cmd(a),
