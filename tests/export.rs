@@ -268,6 +268,19 @@ fn export_bad_input_exits_2_and_keeps_the_old_file() {
     let at = text.find(needle).expect("as set up") + "units = ".len();
     b[at..at + 3].copy_from_slice(b"200");
     std::fs::write(&tampered, &b).expect("write");
+    let o = export_to(&tampered, &out, &[]);
+    assert_bad_input(&o, &["tampered.safetensors", "checksum mismatch"]);
+    // With the checksum made to match, the layout check names the tensor that disagrees.
+    let err = stderr(&o);
+    let hex = |key: &str| {
+        let at = err.find(key).expect("in the message") + key.len();
+        err[at..at + 16].to_string()
+    };
+    let (stored, computed) = (hex("stored "), hex("computed "));
+    let text = String::from_utf8_lossy(&b).into_owned();
+    let at = text.find(&stored).expect("the stored checksum");
+    b[at..at + 16].copy_from_slice(computed.as_bytes());
+    std::fs::write(&tampered, &b).expect("write");
     assert_bad_input(
         &export_to(&tampered, &out, &[]),
         &["tampered.safetensors", "edge.0-1.op.0"],
