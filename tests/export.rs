@@ -304,7 +304,48 @@ fn export_bad_input_exits_2_and_keeps_the_old_file() {
 
 #[test]
 fn a_searched_family_trains_collapses_and_exports_as_the_trainer_measured_it() {
-    searched_run(&["--preset", "ml", "--epochs", "4"]);
+    let dir = searched_run(&["--preset", "ml", "--epochs", "4"]);
+    // Its member, trained from scratch as a fixed family, has exactly the searched ops.
+    let searched = dir.path().join("search.safetensors");
+    let member = dir.path().join("member.safetensors");
+    let o = ardent([
+        "train",
+        &zoo("mlp-search.toml").display().to_string(),
+        "--data",
+        "digits",
+        "--epochs",
+        "1",
+        "--member-of",
+        &searched.display().to_string(),
+        "--out",
+        &member.display().to_string(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ops = |report: &serde_json::Value| -> Vec<(serde_json::Value, serde_json::Value)> {
+        report["edges"]
+            .as_array()
+            .expect("edges")
+            .iter()
+            .map(|e| (e["edge"].clone(), e["ops"].clone()))
+            .collect()
+    };
+    let before = export_on_digits(&searched, &dir.path().join("again.onnx"));
+    let after = export_on_digits(&member, &dir.path().join("member.onnx"));
+    assert_eq!(ops(&after), ops(&before));
+    let ck = Checkpoint::read(&member).expect("member checkpoint");
+    assert!(ck.family.edges.iter().all(|e| !e.structure.is_searched()));
+    // A checkpoint of another family is refused.
+    let o = ardent([
+        "train",
+        &zoo("lenet-300-100.toml").display().to_string(),
+        "--data",
+        "digits",
+        "--member-of",
+        &searched.display().to_string(),
+        "--out",
+        &dir.path().join("x.safetensors").display().to_string(),
+    ]);
+    assert_bad_input(&o, &["--member-of", "spec differs"]);
 }
 
 #[test]

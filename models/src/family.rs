@@ -110,7 +110,7 @@ impl Family {
     /// The discrete member `choice` selects (a bit mask of ops per edge, as
     /// [`Family::member`] takes it) as a family of its own: every searched edge becomes
     /// `relaxation = "fixed"` with γ = 1 on the chosen ops and 0 elsewhere (so the simplex
-    /// must get exactly one op per edge). The spec text is rewritten and validated again, so
+    /// must get exactly one op per edge; none stands for its zero op, as collapse gives it). The spec text is rewritten and validated again, so
     /// checkpoints of the member carry a spec that reproduces it. Comments are not kept.
     pub fn fixed_member(&self, choice: &[u64]) -> Result<Family, SpecError> {
         let syntax = |e: toml::de::Error| SpecError::Syntax(e.message().to_string());
@@ -122,7 +122,14 @@ impl Family {
             if !edge.structure.is_searched() {
                 continue;
             }
-            let mask = choice.get(e).copied().unwrap_or(0);
+            let mut mask = choice.get(e).copied().unwrap_or(0);
+            // An empty simplex choice is the collapse of an edge whose zero op won.
+            if mask == 0
+                && edge.structure.constraint == crate::structure::Constraint::Simplex
+                && let Some(z) = edge.ops.iter().position(|op| *op == crate::ops::Op::Zero)
+            {
+                mask = 1 << z;
+            }
             let gamma: Vec<toml::Value> = (0..edge.ops.len())
                 .map(|r| toml::Value::Float(if mask >> r & 1 == 1 { 1.0 } else { 0.0 }))
                 .collect();

@@ -99,6 +99,10 @@ pub struct Args {
     /// Repeatable.
     #[arg(long)]
     reference: Vec<String>,
+    /// Train, from scratch, the member a searched checkpoint of this family collapses to (as
+    /// DARTS retrains the structure it found), as a fixed family.
+    #[arg(long)]
+    member_of: Option<PathBuf>,
     /// Random search: train this many members drawn uniformly from the family, each as a
     /// fixed family for --epochs, and keep the best on the validation split in --out.
     #[arg(long, default_value_t = 0)]
@@ -191,6 +195,40 @@ pub fn family_for(spec: &std::path::Path, splits: &Splits) -> Result<Family> {
         family.name, splits.train.name
     );
     Ok(retargeted)
+}
+
+/// The member the searched checkpoint `path` of `family` collapses to, as a fixed family.
+fn collapsed_member(family: &Family, path: &std::path::Path) -> Result<Family> {
+    let ck = ardent_models::Checkpoint::read(path)?;
+    if ck.family.source != family.source {
+        anyhow::bail!(
+            "--member-of {}: that checkpoint is of family `{}`, whose spec differs from {}",
+            path.display(),
+            ck.family.name,
+            family.name
+        );
+    }
+    let choice: Vec<u64> = family
+        .edges
+        .iter()
+        .enumerate()
+        .map(|(e, edge)| {
+            let logits: Vec<f64> = ck
+                .get(&format!("{}.gamma.logits", family.edge_key(e)))
+                .map(|t| t.data.iter().map(|&v| f64::from(v)).collect())
+                .unwrap_or_default();
+            edge.structure.collapse_mask(&edge.ops, &logits)
+        })
+        .collect();
+    let member = family
+        .fixed_member(&choice)
+        .with_context(|| format!("--member-of {}", path.display()))?;
+    eprintln!(
+        "training the member of {} from scratch: {} parameters before pruning",
+        path.display(),
+        family.member_cost(&choice).params
+    );
+    Ok(member)
 }
 
 /// Parses `--reference EDGE=s1,s2,...;EDGE=...@λ` against `family`'s searched edges.
@@ -305,7 +343,10 @@ pub fn run(a: Args) -> Result<()> {
     let device = parse_device(&a.device)?;
     let probe = Family::from_path(&a.spec)?;
     let splits = a.data.load(probe.task)?;
-    let family = family_for(&a.spec, &splits)?;
+    let mut family = family_for(&a.spec, &splits)?;
+    if let Some(searched) = &a.member_of {
+        family = collapsed_member(&family, searched)?;
+    }
     let out = a
         .out
         .clone()
