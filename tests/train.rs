@@ -115,6 +115,88 @@ fn train_resume_and_finetune() {
     }
 }
 
+/// Epoch numbers in a metrics file, in order.
+fn metric_epochs(path: &std::path::Path) -> Vec<u64> {
+    std::fs::read_to_string(path)
+        .expect("metrics file")
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).expect("JSON")["epoch"]
+                .as_u64()
+                .expect("epoch")
+        })
+        .collect()
+}
+
+#[test]
+fn a_killed_run_resumes_from_its_last_checkpoint() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let epochs = "12";
+    // The reference: the same run, uninterrupted.
+    let whole = dir.path().join("whole.safetensors");
+    let o = ardent(train_args(&whole, epochs));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let reference = metrics(&stdout(&o));
+
+    let ck = dir.path().join("killed.safetensors");
+    let log = dir.path().join("killed.jsonl");
+    let mut args = train_args(&ck, epochs);
+    args.extend(["--checkpoint-every", "2", "--metrics"].map(String::from));
+    args.push(log.display().to_string());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ardent"))
+        .args(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let start = std::time::Instant::now();
+    while !ck.exists() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(120),
+            "no checkpoint"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+    let at_kill = ardent_models::Checkpoint::read(&ck).expect("the checkpoint survives the kill");
+    let done_before = metric_epochs(&log).last().copied().unwrap_or(0);
+    assert!(
+        at_kill.meta.epoch > 0 && (at_kill.meta.epoch as u64) < 12,
+        "killed mid-run"
+    );
+    // At most one checkpoint interval (2 epochs) is trained again.
+    assert!(done_before - at_kill.meta.epoch as u64 <= 2);
+
+    args.push("--resume".into());
+    let o = ardent(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("at epoch {}", at_kill.meta.epoch)),
+        "{}",
+        stderr(&o)
+    );
+    let finished = ardent_models::Checkpoint::read(&ck).expect("a valid final checkpoint");
+    assert_eq!(finished.meta.epoch, 12);
+    assert_eq!(finished.meta.step, 12 * 8, "the step count continues");
+    // Each epoch's metrics once, in order, however the kill fell.
+    assert_eq!(metric_epochs(&log), (1..=12).collect::<Vec<u64>>());
+    // The resumed run sees the same batches and noise as the reference, but restarts Adam's
+    // moment estimates (they are not in the checkpoint): the result is close, not equal.
+    let resumed = metrics(&stdout(&o));
+    let last = |m: &[serde_json::Value]| {
+        m.last().expect("epochs")["valid_accuracy"]
+            .as_f64()
+            .expect("accuracy")
+    };
+    assert!(
+        (last(&resumed) - last(&reference)).abs() <= 0.05,
+        "resumed {} vs uninterrupted {}",
+        last(&resumed),
+        last(&reference)
+    );
+}
+
 #[test]
 fn train_bad_input_exits_2() {
     let dir = tempfile::tempdir().expect("tmp");

@@ -78,9 +78,11 @@ pub fn parse_npy(bytes: &[u8], source_name: &str) -> Result<NpyArray, DataError>
         if b.len() < 3 {
             return Err(err(format!("unsupported dtype `{descr}`")));
         }
-        let width: usize = descr[2..]
-            .parse()
-            .map_err(|_| err(format!("unsupported dtype `{descr}`")))?;
+        // By bytes: a fuzzed header may put a multi-byte character across index 2.
+        let width: usize = std::str::from_utf8(&b[2..])
+            .ok()
+            .and_then(|w| w.parse().ok())
+            .ok_or_else(|| err(format!("unsupported dtype `{descr}`")))?;
         (b[0], b[1], width)
     };
     let big = match endian {

@@ -99,3 +99,25 @@ fn bad_files() {
     .to_string();
     assert!(e.contains("Fortran"), "{e}");
 }
+
+/// Inputs the fuzz targets (`fuzz/`) once crashed on; each must now be a clean error.
+#[test]
+fn fuzz_regressions_are_errors() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz-regressions");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).expect("regressions directory") {
+        let path = entry.expect("entry").path();
+        let bytes = std::fs::read(&path).expect("read");
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        if name.starts_with("npy-") {
+            let e = ardent_data::parse_npy(&bytes, &name).expect_err("a bad file");
+            assert!(e.to_string().contains(&name), "{e}");
+            seen += 1;
+        }
+    }
+    assert!(seen > 0);
+}

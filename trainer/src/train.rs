@@ -376,6 +376,11 @@ pub fn train(
     let steps_per_epoch = n.div_ceil(cfg.batch_size) as u64;
     let total_steps = steps_per_epoch * cfg.epochs as u64;
     let (start_epoch, mut step) = start;
+    if let Some(p) = &run.metrics
+        && start_epoch > 0
+    {
+        keep_metrics_up_to(p, start_epoch)?;
+    }
     let mut metrics_file = match &run.metrics {
         Some(p) => Some(
             std::fs::OpenOptions::new()
@@ -528,6 +533,35 @@ pub fn train(
         }
     }
     Ok(net)
+}
+
+/// Before a resumed run appends to its metrics file: keeps the lines of epochs up to the
+/// checkpoint's, dropping those of epochs the interrupted run finished after its last
+/// checkpoint (they are trained again) and any line cut short by the interruption.
+fn keep_metrics_up_to(path: &Path, epoch: usize) -> Result<(), TrainError> {
+    let error = |error| TrainError::Metrics {
+        path: path.to_path_buf(),
+        error,
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(error(e)),
+    };
+    let kept: String = text
+        .lines()
+        .filter(|line| {
+            serde_json::from_str::<serde_json::Value>(line)
+                .ok()
+                .and_then(|m| m["epoch"].as_u64())
+                .is_some_and(|e| e as usize <= epoch)
+        })
+        .map(|line| format!("{line}\n"))
+        .collect();
+    if kept.len() == text.len() {
+        return Ok(());
+    }
+    ardent_models::checkpoint::write_atomic(path, kept.as_bytes()).map_err(error)
 }
 
 fn diverged(run: &Run, epoch: usize, step: u64, what: &str, value: f32) -> TrainError {
