@@ -355,11 +355,15 @@ impl Supernet {
     }
 
     /// Σ KL over every variational weight, with each op's ARD precisions at their optimum;
-    /// with `with_value` false the result carries the gradient only (its value is 0).
+    /// with `with_value` false the result carries the gradient only (its value is 0). Ops a
+    /// fixed edge gives γ = 0 never run, and their weights are left out.
     pub fn kl(&self, with_value: bool) -> Tensor<1> {
         let mut total: Option<Tensor<1>> = None;
         for (e, edge) in self.family.edges.iter().enumerate() {
             for (r, p) in self.ops[e].iter().enumerate() {
+                if !edge.structure.is_searched() && edge.structure.gamma[r] == 0.0 {
+                    continue;
+                }
                 let ard = &edge.ard[r];
                 let kl = match (&p.dense, &p.conv) {
                     (Some(d), _) => d.kl(ard, with_value).0,
