@@ -198,6 +198,25 @@ fn a_killed_run_resumes_from_its_last_checkpoint() {
 }
 
 #[test]
+fn a_diverging_run_stops_and_keeps_the_last_good_checkpoint() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let ck = dir.path().join("digits.safetensors");
+    let o = ardent(train_args(&ck, "1"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let good = std::fs::read(&ck).expect("checkpoint");
+    // A learning rate that sends the weights to infinity on the first steps.
+    let mut args = train_args(&ck, "3");
+    args.extend(["--lr", "1e30"].map(String::from));
+    let o = ardent(&args);
+    assert_bad_input(&o, &["diverged", "--lr", "digits.safetensors"]);
+    assert_eq!(
+        std::fs::read(&ck).expect("still there"),
+        good,
+        "kept as it was"
+    );
+}
+
+#[test]
 fn train_bad_input_exits_2() {
     let dir = tempfile::tempdir().expect("tmp");
     let ck = dir.path().join("x.safetensors");
