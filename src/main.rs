@@ -47,6 +47,11 @@ enum Command {
     /// Prune a checkpoint at λ, collapse its structure and write a compact ONNX file, checked
     /// in tract against the collapsed model.
     Export(cmd::export::Args),
+    /// The demo: search mlp-search on the bundled digits with ARD, export it dense and
+    /// compact, fine-tune, export again, and compare them in tract (under a minute).
+    Demo(cmd::pipeline::DemoArgs),
+    /// The demo's steps on any spec and data: train, export, fine-tune, export, compare.
+    Pipeline(cmd::pipeline::Args),
     /// Predict every sample of an input file with an ONNX model (as `ardent-run run`).
     Run(ardent_runtime::cli::RunArgs),
     /// Time an ONNX model at several batch sizes (as `ardent-run bench`).
@@ -65,6 +70,8 @@ fn main() -> std::process::ExitCode {
         Command::Train(a) => cmd::train::run(a),
         Command::Finetune(a) => cmd::train::run_finetune(a),
         Command::Export(a) => cmd::export::run(a),
+        Command::Demo(a) => cmd::pipeline::demo(a),
+        Command::Pipeline(a) => cmd::pipeline::run(a),
         Command::Run(a) => ardent_runtime::cli::run(a),
         Command::Bench(a) => ardent_runtime::cli::bench_cmd(a),
         Command::Info(a) => ardent_runtime::cli::info(a),

@@ -3,6 +3,7 @@
 mod check;
 mod data;
 mod export;
+mod pipeline;
 mod runtime;
 mod train;
 

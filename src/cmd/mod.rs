@@ -1,4 +1,5 @@
 pub mod check;
 pub mod data;
 pub mod export;
+pub mod pipeline;
 pub mod train;

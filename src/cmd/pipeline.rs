@@ -1,0 +1,288 @@
+//! `ardent pipeline` and `ardent demo`: train (and search) a family with ARD, export the
+//! collapsed member dense and compact, fine-tune the compact one, export it again, and compare
+//! them in tract. Each stage is the command a user would run, with the same arguments, so the
+//! folder it leaves holds exactly what those commands write.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use serde::Serialize;
+
+use ardent_runtime::bench::{BenchOptions, bench};
+use ardent_runtime::{LoadOptions, Model};
+
+/// The spec `ardent demo` searches, built in so the demo runs from any directory.
+const DEMO_SPEC: &str = include_str!("../../models/zoo/mlp-search.toml");
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The model-family spec (TOML).
+    #[arg(long)]
+    model: PathBuf,
+    /// Dataset, as for `ardent train`.
+    #[arg(long)]
+    data: String,
+    /// CSV: the label column's name (default: the last column).
+    #[arg(long)]
+    label: Option<String>,
+    /// Use at most this many training samples.
+    #[arg(long)]
+    max_samples: Option<usize>,
+    #[command(flatten)]
+    budget: Budget,
+}
+
+/// The demo's budget: the pipeline's settings, tuned for the 1,797 digits.
+#[derive(clap::Args, Debug)]
+pub struct DemoArgs {
+    /// The folder for checkpoints, ONNX files, reports and the summary (created).
+    #[arg(long, default_value = "ardent-demo")]
+    out: PathBuf,
+    #[arg(long, default_value_t = 60)]
+    epochs: usize,
+    #[arg(long, default_value_t = 10)]
+    finetune_epochs: usize,
+    /// λ_prior^L: with 1,617 training samples the prior weighs more per sample than on a large
+    /// set, hence a smaller default than the pipeline's.
+    #[arg(long, default_value_t = 0.1)]
+    kl_weight: f64,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+/// What every pipeline run shares.
+#[derive(clap::Args, Debug, Clone)]
+struct Budget {
+    /// The folder for checkpoints, ONNX files, reports and the summary (created).
+    #[arg(long, default_value = "ardent-out")]
+    out: PathBuf,
+    /// Training epochs (searched edges wait for the first quarter).
+    #[arg(long, default_value_t = 40)]
+    epochs: usize,
+    /// Fine-tuning epochs of the compact member.
+    #[arg(long, default_value_t = 10)]
+    finetune_epochs: usize,
+    /// λ_prior^L, the weight of the ARD prior.
+    #[arg(long, default_value_t = 0.33)]
+    kl_weight: f64,
+    /// The objective's preset, as for `ardent train`.
+    #[arg(long, default_value = "elbo")]
+    preset: String,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+#[derive(Parser)]
+struct TrainCli {
+    #[command(flatten)]
+    args: super::train::Args,
+}
+
+#[derive(Parser)]
+struct FinetuneCli {
+    #[command(flatten)]
+    args: super::train::FinetuneArgs,
+}
+
+#[derive(Parser)]
+struct ExportCli {
+    #[command(flatten)]
+    args: super::export::Args,
+}
+
+/// One exported model in the summary.
+#[derive(Debug, Serialize)]
+struct Row {
+    model: &'static str,
+    file: PathBuf,
+    accuracy: Option<f64>,
+    params: usize,
+    file_bytes: usize,
+    flops: u64,
+    /// Median latency of one sample in tract, one thread, microseconds.
+    latency_us: f64,
+}
+
+fn path(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// Parses a command's arguments as its own parser would, naming the stage on failure.
+fn parse<P: Parser>(stage: &str, args: Vec<String>) -> Result<P> {
+    P::try_parse_from(std::iter::once(format!("ardent {stage}")).chain(args))
+        .map_err(|e| anyhow::anyhow!("{stage}: {e}"))
+}
+
+fn export(
+    stage: &'static str,
+    checkpoint: &Path,
+    out: &Path,
+    data: &[String],
+    extra: &[&str],
+) -> Result<Row> {
+    let onnx = out.join(format!("{stage}.onnx"));
+    let report = out.join(format!("{stage}.json"));
+    let mut args = vec![
+        path(checkpoint),
+        "--out".into(),
+        path(&onnx),
+        "--report".into(),
+        path(&report),
+    ];
+    args.extend(data.iter().cloned());
+    args.extend(extra.iter().map(|s| s.to_string()));
+    super::export::run(parse::<ExportCli>("export", args)?.args)
+        .with_context(|| format!("exporting the {stage} model"))?;
+    let r: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(&report).with_context(|| format!("reading {}", report.display()))?,
+    )?;
+    let model = Model::load_path(&onnx, LoadOptions::default())?;
+    let sample = vec![0.5f32; model.input_size()];
+    let timing = bench(&model, &sample, 1, BenchOptions::default())?;
+    Ok(Row {
+        model: stage,
+        file: onnx,
+        accuracy: r["accuracy"].as_f64(),
+        params: r["params_after"].as_u64().unwrap_or(0) as usize,
+        file_bytes: r["file_bytes"].as_u64().unwrap_or(0) as usize,
+        flops: r["flops_after"].as_u64().unwrap_or(0),
+        latency_us: timing.p50_us,
+    })
+}
+
+fn run_pipeline(spec: &Path, data: Vec<String>, budget: &Budget) -> Result<()> {
+    let out = &budget.out;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let trained = out.join("trained.safetensors");
+    let finetuned = out.join("finetuned.safetensors");
+    let family = ardent_models::Family::from_path(spec)?;
+    let searched = family.edges.iter().any(|e| e.structure.is_searched());
+
+    let mut train = vec![path(spec)];
+    train.extend(data.iter().cloned());
+    train.extend(
+        [
+            "--epochs",
+            &budget.epochs.to_string(),
+            "--lr-schedule",
+            "cosine",
+            "--preset",
+            &budget.preset,
+            "--kl-weight",
+            &budget.kl_weight.to_string(),
+            "--seed",
+            &budget.seed.to_string(),
+            "--out",
+            &path(&trained),
+            "--metrics",
+            &path(&out.join("train.jsonl")),
+        ]
+        .map(String::from),
+    );
+    if searched {
+        train.extend(["--search-warmup".into(), (budget.epochs / 4).to_string()]);
+    }
+    eprintln!("== train {}", spec.display());
+    super::train::run(parse::<TrainCli>("train", train)?.args)?;
+
+    // Export's data arguments: the data flags minus those only training takes.
+    let export_data: Vec<String> = data
+        .chunks(2)
+        .filter(|kv| kv[0] != "--max-samples")
+        .flatten()
+        .cloned()
+        .collect();
+    eprintln!("== export, every weight kept");
+    // λ just below 1 keeps every weight whose posterior is not centred on 0 exactly.
+    let dense = export(
+        "dense",
+        &trained,
+        out,
+        &export_data,
+        &["--lambda", "0.999999", "--storage", "dense"],
+    )?;
+    eprintln!("== export, pruned");
+    let compact = export("compact", &trained, out, &export_data, &[])?;
+
+    eprintln!("== fine-tune the surviving weights");
+    let mut ft = vec![path(&trained)];
+    ft.extend(data.iter().cloned());
+    ft.extend(
+        [
+            "--epochs",
+            &budget.finetune_epochs.to_string(),
+            "--lr",
+            "3e-4",
+            "--out",
+            &path(&finetuned),
+        ]
+        .map(String::from),
+    );
+    super::train::run_finetune(parse::<FinetuneCli>("finetune", ft)?.args)?;
+    let tuned = export("finetuned", &finetuned, out, &export_data, &[])?;
+
+    let rows = [dense, compact, tuned];
+    let table = summary_table(&rows);
+    println!("{table}");
+    let json = serde_json::to_vec_pretty(&serde_json::json!({
+        "spec": path(spec),
+        "data": data,
+        "models": rows,
+    }))?;
+    ardent_models::write_atomic(&out.join("summary.json"), &json)
+        .with_context(|| format!("writing {}", out.join("summary.json").display()))?;
+    ardent_models::write_atomic(&out.join("summary.md"), table.as_bytes())
+        .with_context(|| format!("writing {}", out.join("summary.md").display()))?;
+    eprintln!("wrote {}", out.display());
+    Ok(())
+}
+
+fn summary_table(rows: &[Row]) -> String {
+    let mut t = String::from(
+        "| model | accuracy in tract | parameters | file | FLOPs/sample | latency, batch 1 |\n|---|---|---|---|---|---|\n",
+    );
+    for r in rows {
+        t.push_str(&format!(
+            "| {} | {} | {} | {} B | {} | {:.1} µs |\n",
+            r.model,
+            r.accuracy
+                .map_or_else(|| "–".into(), |a| format!("{:.2} %", 100.0 * a)),
+            r.params,
+            r.file_bytes,
+            r.flops,
+            r.latency_us
+        ));
+    }
+    t
+}
+
+/// `ardent pipeline --model SPEC --data SOURCE`.
+pub fn run(a: Args) -> Result<()> {
+    let mut data = vec!["--data".to_string(), a.data.clone()];
+    if let Some(l) = &a.label {
+        data.extend(["--label".into(), l.clone()]);
+    }
+    if let Some(n) = a.max_samples {
+        data.extend(["--max-samples".into(), n.to_string()]);
+    }
+    run_pipeline(&a.model, data, &a.budget)
+}
+
+/// `ardent demo`: the pipeline on the bundled digits with the built-in `mlp-search` family.
+pub fn demo(a: DemoArgs) -> Result<()> {
+    let budget = Budget {
+        out: a.out,
+        epochs: a.epochs,
+        finetune_epochs: a.finetune_epochs,
+        kl_weight: a.kl_weight,
+        preset: "elbo".into(),
+        seed: a.seed,
+    };
+    let out = &budget.out;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let spec = out.join("mlp-search.toml");
+    ardent_models::write_atomic(&spec, DEMO_SPEC.as_bytes())
+        .with_context(|| format!("writing {}", spec.display()))?;
+    run_pipeline(&spec, vec!["--data".into(), "digits".into()], &budget)
+}
