@@ -216,3 +216,25 @@ fn missing_file_names_the_path() {
     assert!(matches!(e, SpecError::InFile { .. }));
     assert!(e.to_string().contains("/no/such/spec.toml"), "{e}");
 }
+
+#[test]
+fn a_failed_atomic_write_leaves_the_old_file_and_no_temporary() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let target = dir.path().join("model.safetensors");
+    std::fs::write(&target, b"the previous checkpoint").expect("write");
+    // A failure injected at the last step: the rename lands on a non-empty directory.
+    let blocked = dir.path().join("blocked");
+    std::fs::create_dir(&blocked).expect("dir");
+    std::fs::write(blocked.join("inside"), b"x").expect("write");
+    assert!(ardent_models::write_atomic(&blocked, b"new bytes").is_err());
+    assert_eq!(std::fs::read(blocked.join("inside")).expect("kept"), b"x");
+    // And a good write replaces the old file whole.
+    ardent_models::write_atomic(&target, b"new bytes").expect("write");
+    assert_eq!(std::fs::read(&target).expect("read"), b"new bytes");
+    let left: Vec<String> = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp-"))
+        .collect();
+    assert!(left.is_empty(), "temporaries left: {left:?}");
+}
