@@ -74,15 +74,12 @@ impl Collapsed {
         for (e, edge) in f.edges.iter().enumerate() {
             let input = &f.vertices[edge.from].shape;
             params_before += edge.ops.iter().map(|op| op.params(input)).sum::<usize>();
-            let logits: Vec<f64> = if edge.structure.is_searched() {
-                tensor(&format!("{}.gamma.logits", f.edge_key(e)))?
-                    .data
-                    .iter()
-                    .map(|&v| f64::from(v))
-                    .collect()
-            } else {
-                Vec::new()
-            };
+            let logits = ckpt.edge_logits(e).ok_or_else(|| {
+                invalid(format!(
+                    "tensor `{}.gamma.logits` is missing",
+                    f.edge_key(e)
+                ))
+            })?;
             let to = &f.vertices[edge.to];
             let divisor = match to.agg {
                 Aggregation::Mean => to.incoming.len() as f64,

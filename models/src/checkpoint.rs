@@ -182,6 +182,16 @@ impl Checkpoint {
         self.tensors.get(name)
     }
 
+    /// The logits θ of edge `e` (`edge.{from}-{to}.gamma.logits`): empty for a fixed edge,
+    /// `None` when a searched edge's tensor is missing (a checkpoint that was read has it).
+    pub fn edge_logits(&self, e: usize) -> Option<Vec<f64>> {
+        if !self.family.edges[e].structure.is_searched() {
+            return Some(Vec::new());
+        }
+        let t = self.get(&format!("{}.gamma.logits", self.family.edge_key(e)))?;
+        Some(t.data.iter().map(|&v| f64::from(v)).collect())
+    }
+
     /// Checks that the tensors are exactly the family's layout, with the right shapes, and
     /// that their values make sense for their role.
     pub fn check(&self, path: &Path) -> Result<(), CheckpointError> {

@@ -196,6 +196,12 @@ impl Structure {
         self.relaxation != Relaxation::Fixed
     }
 
+    /// True when op `r` never runs: a fixed edge gives it γ = 0. Its weights still have a
+    /// place in the checkpoint, but training and counting leave them out.
+    pub fn never_runs(&self, r: usize) -> bool {
+        !self.is_searched() && self.gamma[r] == 0.0
+    }
+
     /// The probabilities a searched edge's logits θ stand for: softmax(θ) on the simplex,
     /// sigmoid(θ_r) per op in the cube. A fixed edge's γ is returned as it is.
     pub fn probabilities(&self, logits: &[f64]) -> Vec<f64> {

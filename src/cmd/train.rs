@@ -213,10 +213,8 @@ fn collapsed_member(family: &Family, path: &std::path::Path) -> Result<Family> {
         .iter()
         .enumerate()
         .map(|(e, edge)| {
-            let logits: Vec<f64> = ck
-                .get(&format!("{}.gamma.logits", family.edge_key(e)))
-                .map(|t| t.data.iter().map(|&v| f64::from(v)).collect())
-                .unwrap_or_default();
+            // Reading checked the layout, so a searched edge's logits are there.
+            let logits = ck.edge_logits(e).unwrap_or_default();
             edge.structure.collapse_mask(&edge.ops, &logits)
         })
         .collect();

@@ -128,27 +128,32 @@ mod tests {
         let alpha = [0.4, 2.0, 7.5];
         let beta = [1.0, 1.0, 3.0];
         let (_, ga, gb) = kl_dirichlet(&alpha, &beta);
+        // Central difference of f in component j of x, with a step relative to it.
+        let quotient = |f: &dyn Fn(&[f64; 3]) -> f64, x: [f64; 3], j: usize| {
+            let h = 1e-6 * x[j];
+            let (mut up, mut down) = (x, x);
+            up[j] += h;
+            down[j] -= h;
+            (f(&up) - f(&down)) / (2.0 * h)
+        };
         for j in 0..3 {
-            let h = 1e-6 * alpha[j];
-            let (mut up, mut down) = (alpha, alpha);
-            up[j] += h;
-            down[j] -= h;
-            let fd = (kl_dirichlet(&up, &beta).0 - kl_dirichlet(&down, &beta).0) / (2.0 * h);
-            assert!(
-                (ga[j] - fd).abs() < 1e-6 * fd.abs().max(1.0),
-                "α{j}: {} vs {fd}",
-                ga[j]
-            );
-            let h = 1e-6 * beta[j];
-            let (mut up, mut down) = (beta, beta);
-            up[j] += h;
-            down[j] -= h;
-            let fd = (kl_dirichlet(&alpha, &up).0 - kl_dirichlet(&alpha, &down).0) / (2.0 * h);
-            assert!(
-                (gb[j] - fd).abs() < 1e-6 * fd.abs().max(1.0),
-                "β{j}: {} vs {fd}",
-                gb[j]
-            );
+            for (name, grad, fd) in [
+                (
+                    "α",
+                    ga[j],
+                    quotient(&|a| kl_dirichlet(a, &beta).0, alpha, j),
+                ),
+                (
+                    "β",
+                    gb[j],
+                    quotient(&|b| kl_dirichlet(&alpha, b).0, beta, j),
+                ),
+            ] {
+                assert!(
+                    (grad - fd).abs() < 1e-6 * fd.abs().max(1.0),
+                    "{name}{j}: {grad} vs {fd}"
+                );
+            }
         }
         assert!(kl_dirichlet(&beta, &beta).0.abs() < 1e-12);
     }

@@ -8,9 +8,11 @@
 //! | logit-normal | softmax(X/τ), X ~ N(θ, σ²) | sigmoid(X/τ) per op | closed form in X |
 //!
 //! The prior has the concentration s in place of e^θ (GS(s, τ), Dir(τ·s), or X ~ N(ln s, 1)),
-//! at the same temperature τ. s is a hyperparameter: it starts at the spec's `concentration` and
-//! is learned (ln s is a parameter), so the KL carries gradients to both θ and ln s. In vertex form the forward value is the hard
-//! sample (one-hot, or 0/1 per op) and the gradient the soft sample's (straight-through).
+//! at the same temperature τ. s is a hyperparameter: it starts at the spec's `concentration`
+//! and is learned (ln s is a parameter), so the KL carries gradients to both θ and ln s.
+//!
+//! In vertex form the forward value is the hard sample (one-hot, or 0/1 per op) and the
+//! gradient the soft sample's (straight-through).
 //!
 //! The logit-normal KL is taken between the Gaussians of X; since softmax(X/τ) is not
 //! one-to-one it bounds the KL between the γ distributions from above.
@@ -55,7 +57,7 @@ fn uniform(k: usize, device: &burn::tensor::Device) -> Tensor<1> {
 }
 
 /// A tensor of host values (no gradient).
-fn constant(v: Vec<f64>, device: &burn::tensor::Device) -> Tensor<1> {
+pub(crate) fn constant(v: Vec<f64>, device: &burn::tensor::Device) -> Tensor<1> {
     let n = v.len();
     let v: Vec<f32> = v.into_iter().map(|x| x as f32).collect();
     Tensor::from_data(TensorData::new(v, [n]), device)

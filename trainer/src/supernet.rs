@@ -2,13 +2,14 @@
 //! mixes them by γ, and every vertex aggregates its edges, in topological order.
 
 use burn::module::{Module, Param};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 
 use ardent_models::structure::Relaxation;
 use ardent_models::{Aggregation, Family, Op, Shape, Task};
 
 use crate::bilevel::Reference;
 use crate::convert::values;
+use crate::gamma::constant;
 
 use crate::error::TrainError;
 use crate::ops::conv::VarConv;
@@ -115,18 +116,25 @@ impl EdgeGamma {
     /// for logit-normal.
     fn init(structure: &ardent_models::structure::Structure, device: &Device) -> EdgeGamma {
         let k = structure.concentration.len();
-        let log_s: Vec<f32> = structure
-            .concentration
-            .iter()
-            .map(|s| s.ln() as f32)
-            .collect();
-        let log_s = Tensor::from_data(TensorData::new(log_s, [k]), device);
+        let log_s = constant(
+            structure.concentration.iter().map(|s| s.ln()).collect(),
+            device,
+        );
         EdgeGamma {
             theta: Param::from_tensor(log_s.clone()),
             log_prior: Param::from_tensor(log_s),
             log_sigma: (structure.relaxation == Relaxation::LogitNormal)
                 .then(|| Param::from_tensor(Tensor::zeros([k], device))),
         }
+    }
+
+    /// The logits θ on the host, as [`ardent_models::structure::Structure::collapse`] takes
+    /// them.
+    pub fn logits(&self) -> Vec<f64> {
+        values(self.theta.val())
+            .iter()
+            .map(|&v| f64::from(v))
+            .collect()
     }
 
     /// The current q(γ) parameters as tensors.
@@ -247,12 +255,7 @@ impl Supernet {
                     .iter()
                     .filter_map(|r| {
                         let c = r.log_concentration.get(e)?.as_ref()?;
-                        let v: Vec<f32> = c.iter().map(|&x| x as f32).collect();
-                        let n = v.len();
-                        Some((
-                            r.weight,
-                            Tensor::from_data(TensorData::new(v, [n]), &device),
-                        ))
+                        Some((r.weight, constant(c.clone(), &device)))
                     })
                     .unzip();
                 let r = crate::gamma::sample(&q.q(), structure, t, with_kl, &logs);
@@ -304,14 +307,9 @@ impl Supernet {
     /// ([`ardent_models::structure::Structure::collapse`], exactly what the exporter writes).
     fn collapsed_gamma(&self, e: usize) -> Vec<f64> {
         let edge = &self.family.edges[e];
-        let logits: Vec<f64> = self.gamma[e]
+        let logits = self.gamma[e]
             .as_ref()
-            .map(|g| {
-                values(g.theta.val())
-                    .iter()
-                    .map(|&v| f64::from(v))
-                    .collect()
-            })
+            .map(EdgeGamma::logits)
             .unwrap_or_default();
         let mut g = vec![0.0; edge.ops.len()];
         for (r, factor) in edge.structure.collapse(&edge.ops, &logits) {
@@ -355,13 +353,14 @@ impl Supernet {
     }
 
     /// Σ KL over every variational weight, with each op's ARD precisions at their optimum;
-    /// with `with_value` false the result carries the gradient only (its value is 0). Ops a
-    /// fixed edge gives γ = 0 never run, and their weights are left out.
+    /// with `with_value` false the result carries the gradient only (its value is 0). The
+    /// weights of ops that never run
+    /// ([`never_runs`](ardent_models::structure::Structure::never_runs)) are left out.
     pub fn kl(&self, with_value: bool) -> Tensor<1> {
         let mut total: Option<Tensor<1>> = None;
         for (e, edge) in self.family.edges.iter().enumerate() {
             for (r, p) in self.ops[e].iter().enumerate() {
-                if !edge.structure.is_searched() && edge.structure.gamma[r] == 0.0 {
+                if edge.structure.never_runs(r) {
                     continue;
                 }
                 let ard = &edge.ard[r];

@@ -144,10 +144,7 @@ pub fn structure_metrics(net: &Supernet) -> (Vec<EdgeStructure>, Option<u64>) {
             choice.push(edge.structure.collapse_mask(&edge.ops, &[]));
             continue;
         };
-        let logits: Vec<f64> = values(theta.theta.val())
-            .iter()
-            .map(|&v| f64::from(v))
-            .collect();
+        let logits = theta.logits();
         let gamma = edge.structure.probabilities(&logits);
         let h = |p: f64| if p > 0.0 { -p * p.ln() } else { 0.0 };
         let entropy = match edge.structure.constraint {
@@ -193,8 +190,8 @@ fn lr_at(cfg: &TrainConfig, step: u64, total: u64) -> f64 {
     }
 }
 
-/// Counts surviving weights and live output units per parametric op at threshold λ. Ops a
-/// fixed edge gives γ = 0 never run, so they are not counted.
+/// Counts surviving weights and live output units per parametric op at threshold λ. Ops
+/// that never run (a fixed edge gives them γ = 0) are not counted.
 pub fn sparsity(net: &Supernet, lambda: f32) -> (usize, usize, Vec<(String, usize, usize)>) {
     let f = &net.family;
     let (mut kept, mut total) = (0, 0);
@@ -202,7 +199,7 @@ pub fn sparsity(net: &Supernet, lambda: f32) -> (usize, usize, Vec<(String, usiz
     for (e, ops) in net.ops.iter().enumerate() {
         let structure = &f.edges[e].structure;
         for (r, p) in ops.iter().enumerate() {
-            if !structure.is_searched() && structure.gamma[r] == 0.0 {
+            if structure.never_runs(r) {
                 continue;
             }
             // Masks as [out, fan_in] rows.
@@ -422,8 +419,6 @@ pub fn train(
             };
             net.progress = step as f64 / total_steps.max(1) as f64;
             if let Some(o) = outer.filter(|_| epoch >= cfg.search_warmup) {
-                let order = o.order;
-                let xi = o.xi;
                 if valid_pos + cfg.batch_size > valid_order.len() {
                     shuffle(&mut valid_order, epoch_seed ^ step);
                     valid_pos = 0;
@@ -438,7 +433,7 @@ pub fn train(
                 let seed = SplitMix64(epoch_seed ^ step.wrapping_mul(0xA24B_AED4)).next_u64();
                 let mut problem =
                     NetProblem::new(net, (x.clone(), y.clone()), valid, kl_w, n, o.clone(), seed);
-                let h = hypergradient(&mut problem, order, xi);
+                let h = hypergradient(&mut problem, o.order, o.xi);
                 net = optim_outer.step(cfg.gamma_lr, problem.net, h);
             }
             let (loss, nll_t, out, structure_kl) = batch_loss(&net, x, &y, mode, kl_w, n);
