@@ -52,6 +52,12 @@ enum Command {
     Demo(cmd::pipeline::DemoArgs),
     /// The demo's steps on any spec and data: train, export, fine-tune, export, compare.
     Pipeline(cmd::pipeline::Args),
+    /// Export checkpoints at many thresholds λ in memory, measure each in tract beside a
+    /// magnitude-pruning baseline of the same size; write a CSV and a Pareto plot.
+    Sweep(cmd::sweep::Args),
+    /// Draw the Gumbel-softmax and Dirichlet densities on the 2-simplex at several
+    /// temperatures, or γ per edge over training from a metrics log.
+    Viz(cmd::viz::Args),
     /// Predict every sample of an input file with an ONNX model (as `ardent-run run`).
     Run(ardent_runtime::cli::RunArgs),
     /// Time an ONNX model at several batch sizes (as `ardent-run bench`).
@@ -72,6 +78,8 @@ fn main() -> std::process::ExitCode {
         Command::Export(a) => cmd::export::run(a),
         Command::Demo(a) => cmd::pipeline::demo(a),
         Command::Pipeline(a) => cmd::pipeline::run(a),
+        Command::Sweep(a) => cmd::sweep::run(a),
+        Command::Viz(a) => cmd::viz::run(a),
         Command::Run(a) => ardent_runtime::cli::run(a),
         Command::Bench(a) => ardent_runtime::cli::bench_cmd(a),
         Command::Info(a) => ardent_runtime::cli::info(a),

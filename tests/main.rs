@@ -5,6 +5,7 @@ mod data;
 mod export;
 mod pipeline;
 mod runtime;
+mod sweep;
 mod train;
 
 use std::path::{Path, PathBuf};

@@ -7,7 +7,7 @@ use ardent_models::layout::op_prefix;
 use ardent_models::{Aggregation, Checkpoint, Family, Op};
 
 use crate::error::ExportError;
-use crate::masks::keep_mask;
+use crate::masks::{keep_mask, keep_mask_log_alpha};
 
 /// The weights of one kept op, pruned weights set to zero.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,11 +31,25 @@ pub struct Branch {
     pub weights: OpWeights,
 }
 
+/// Which weights of the kept ops survive.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Pruning {
+    /// The relative-density rule: prune w when ρ = exp(−μ²/2σ²) > λ.
+    RelativeDensity { lambda: f64 },
+    /// The same rule by its log α = log(σ²/μ²) threshold: prune w when log α > `threshold`
+    /// (λ = exp(−e^(−threshold)/2)). It reaches thresholds whose λ underflows f64 (below
+    /// log α ≈ −7.3), which the sweep needs for weakly regularised runs.
+    LogAlpha { threshold: f64 },
+    /// The baseline: keep the `keep` weights of largest |μ| over the whole collapsed member
+    /// (ties broken by position), prune the rest.
+    Magnitude { keep: usize },
+}
+
 /// A collapsed, masked model: the discrete member of the family the export writes.
 #[derive(Debug, Clone)]
 pub struct Collapsed {
     pub family: Family,
-    pub lambda: f64,
+    pub pruning: Pruning,
     /// Kept ops per edge (empty: the edge is dropped).
     pub branches: Vec<Vec<Branch>>,
     /// The input normaliser: the model computes on `(x − mean) / std`.
@@ -48,7 +62,18 @@ pub struct Collapsed {
 impl Collapsed {
     /// Collapses a checkpoint at threshold `lambda`; `name` (its path) goes into errors.
     pub fn new(ckpt: &Checkpoint, lambda: f64, name: &str) -> Result<Collapsed, ExportError> {
-        if !(lambda > 0.0 && lambda < 1.0) {
+        Collapsed::pruned(ckpt, Pruning::RelativeDensity { lambda }, name)
+    }
+
+    /// Collapses a checkpoint and prunes its kept ops' weights as `pruning` says.
+    pub fn pruned(
+        ckpt: &Checkpoint,
+        pruning: Pruning,
+        name: &str,
+    ) -> Result<Collapsed, ExportError> {
+        if let Pruning::RelativeDensity { lambda } = pruning
+            && !(lambda > 0.0 && lambda < 1.0)
+        {
             return Err(ExportError::Lambda(lambda));
         }
         let f = &ckpt.family;
@@ -104,7 +129,15 @@ impl Collapsed {
                             "`{prefix}.weight.mu` and `.log_sigma2` differ in size"
                         )));
                     }
-                    let keep = keep_mask(&mu.data, &ls.data, lambda as f32);
+                    let keep = match pruning {
+                        Pruning::RelativeDensity { lambda } => {
+                            keep_mask(&mu.data, &ls.data, lambda)
+                        }
+                        Pruning::LogAlpha { threshold } => {
+                            keep_mask_log_alpha(&mu.data, &ls.data, threshold)
+                        }
+                        Pruning::Magnitude { .. } => vec![true; mu.data.len()],
+                    };
                     w.weight = mu
                         .data
                         .iter()
@@ -127,9 +160,12 @@ impl Collapsed {
             }
             branches.push(list);
         }
+        if let Pruning::Magnitude { keep } = pruning {
+            keep_largest(&mut branches, keep);
+        }
         Ok(Collapsed {
             family: f.clone(),
-            lambda,
+            pruning,
             branches,
             mean,
             std,
@@ -140,5 +176,37 @@ impl Collapsed {
     /// Weights the rule keeps over all kept ops (before structural removal).
     pub fn kept_weights(&self) -> usize {
         self.branches.iter().flatten().map(|b| b.weights.kept).sum()
+    }
+
+    /// Weights of the kept ops, pruned or not: the most any pruning can keep.
+    pub fn prunable_weights(&self) -> usize {
+        self.branches
+            .iter()
+            .flatten()
+            .map(|b| b.weights.weight.len())
+            .sum()
+    }
+}
+
+/// Zeroes every weight but the `keep` of largest magnitude across all branches.
+fn keep_largest(branches: &mut [Vec<Branch>], keep: usize) {
+    let mut all: Vec<(f32, usize, usize, usize)> = Vec::new();
+    for (e, list) in branches.iter().enumerate() {
+        for (b, branch) in list.iter().enumerate() {
+            for (i, w) in branch.weights.weight.iter().enumerate() {
+                all.push((w.abs(), e, b, i));
+            }
+        }
+    }
+    // Largest |μ| first; among equals, the earlier position wins, so the result is deterministic.
+    all.sort_by(|a, b| {
+        b.0.total_cmp(&a.0)
+            .then((a.1, a.2, a.3).cmp(&(b.1, b.2, b.3)))
+    });
+    for &(_, e, b, i) in all.iter().skip(keep) {
+        branches[e][b].weights.weight[i] = 0.0;
+    }
+    for branch in branches.iter_mut().flatten() {
+        branch.weights.kept = branch.weights.weight.iter().filter(|v| **v != 0.0).count();
     }
 }

@@ -14,9 +14,10 @@ pub mod onnx;
 pub mod reference;
 pub mod report;
 pub mod shrink;
+pub mod sweep;
 pub mod verify;
 
-pub use collapse::Collapsed;
+pub use collapse::{Collapsed, Pruning};
 pub use emit::Storage;
 pub use error::ExportError;
 pub use onnx::WeightType;
@@ -99,6 +100,17 @@ pub fn export(
     options: &ExportOptions,
 ) -> Result<Exported, ExportError> {
     let collapsed = Collapsed::new(ckpt, options.lambda, name)?;
+    export_collapsed(ckpt, collapsed, name, options)
+}
+
+/// Exports a model already collapsed from `ckpt` (with any [`Pruning`]); `options.lambda` is
+/// not used, the collapse's pruning is. Verified as [`export`] is.
+pub fn export_collapsed(
+    ckpt: &Checkpoint,
+    collapsed: Collapsed,
+    name: &str,
+    options: &ExportOptions,
+) -> Result<Exported, ExportError> {
     let plan = shrink::Plan::new(&collapsed);
     let emitted = emit::emit(
         &collapsed,
@@ -124,7 +136,11 @@ pub fn export(
     let mut report = Report {
         checkpoint: name.to_string(),
         spec: f.name.clone(),
-        lambda: options.lambda,
+        lambda: match collapsed.pruning {
+            Pruning::RelativeDensity { lambda } => Some(lambda),
+            Pruning::LogAlpha { threshold } => Some(sweep::lambda_at_log_alpha(threshold)),
+            Pruning::Magnitude { .. } => None,
+        },
         weight_type: match options.weight_type {
             WeightType::F32 => "f32",
             WeightType::F16 => "f16",
@@ -265,7 +281,10 @@ fn argmax(row: &[f32]) -> usize {
 fn add_metadata(g: &mut onnx::GraphBuilder, r: &Report, ckpt: &Checkpoint) {
     g.metadata("ardent.version", env!("CARGO_PKG_VERSION"));
     g.metadata("ardent.spec", r.spec.clone());
-    g.metadata("ardent.lambda", r.lambda.to_string());
+    match r.lambda {
+        Some(l) => g.metadata("ardent.lambda", l.to_string()),
+        None => g.metadata("ardent.pruning", "magnitude"),
+    }
     g.metadata("ardent.params_before", r.params_before.to_string());
     g.metadata("ardent.params_after", r.params_after.to_string());
     g.metadata("ardent.kept_weights", r.kept_weights.to_string());

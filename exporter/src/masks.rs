@@ -17,11 +17,34 @@ pub fn log_alpha_threshold(lambda: f64) -> f64 {
     -(-2.0 * lambda.ln()).ln()
 }
 
-/// Keep-mask by the rule: `true` where the weight survives (ρ ≤ λ).
+/// Keep-mask by the rule: `true` where the weight survives (ρ ≤ λ), decided as
+/// μ² ≥ σ²·(−2 ln λ) in f64 (the trainer's form), so that tiny λ still separate weights whose
+/// ρ underflows: any λ down to f64's smallest positive value (log α ≈ −7.3) is meaningful.
 ///
 /// # Panics
 /// When `mu` and `log_sigma2` differ in length.
-pub fn keep_mask(mu: &[f32], log_sigma2: &[f32], lambda: f32) -> Vec<bool> {
+pub fn keep_mask(mu: &[f32], log_sigma2: &[f32], lambda: f64) -> Vec<bool> {
+    assert_eq!(
+        mu.len(),
+        log_sigma2.len(),
+        "mu and log_sigma2 lengths differ"
+    );
+    let threshold = -2.0 * lambda.ln();
+    mu.iter()
+        .zip(log_sigma2)
+        .map(|(&m, &s)| {
+            let m = f64::from(m);
+            m * m >= f64::from(s).exp() * threshold
+        })
+        .collect()
+}
+
+/// Keep-mask by a log α threshold: `true` where log σ² − log μ² ≤ `threshold`, decided as
+/// μ² ≥ σ²·e^(−threshold) in f64.
+///
+/// # Panics
+/// When `mu` and `log_sigma2` differ in length.
+pub fn keep_mask_log_alpha(mu: &[f32], log_sigma2: &[f32], threshold: f64) -> Vec<bool> {
     assert_eq!(
         mu.len(),
         log_sigma2.len(),
@@ -29,7 +52,10 @@ pub fn keep_mask(mu: &[f32], log_sigma2: &[f32], lambda: f32) -> Vec<bool> {
     );
     mu.iter()
         .zip(log_sigma2)
-        .map(|(&m, &s)| relative_density(m, s) <= lambda)
+        .map(|(&m, &s)| {
+            let m = f64::from(m);
+            m * m >= (f64::from(s) - threshold).exp()
+        })
         .collect()
 }
 
@@ -61,7 +87,38 @@ mod tests {
         // μ = 1, σ² = 0.01: ρ = e^-50, kept. μ = 0.01, σ² = 1: ρ ≈ 1, pruned.
         let m = keep_mask(&[1.0, 0.01], &[0.01f32.ln(), 0.0], 0.975);
         assert_eq!(m, vec![true, false]);
+        // ρ underflows here (log α = −6.9, ρ = e^-500), yet λ = e^-600 and e^-400 still tell
+        // the weight apart.
+        assert_eq!(
+            keep_mask(&[1.0], &[-(1000f32.ln())], (-600f64).exp()),
+            vec![false]
+        );
+        assert_eq!(
+            keep_mask(&[1.0], &[-(1000f32.ln())], (-400f64).exp()),
+            vec![true]
+        );
         // A mean of exactly zero is always pruned for λ < 1.
         assert_eq!(keep_mask(&[0.0], &[-20.0], 0.999), vec![false]);
+        assert_eq!(keep_mask(&[0.0], &[-20.0], 1e-300), vec![false]);
+    }
+
+    #[test]
+    fn log_alpha_masks_agree_with_lambda_masks_and_go_below_them() {
+        // log α of these weights: −9.2, −4.6, 0, 2.3, 4.6.
+        let mu = [1.0f32, 1.0, 1.0, 0.1, 0.1];
+        let ls = [1e-4f32.ln(), 1e-2f32.ln(), 0.0, 0.1f32.ln(), 0.0];
+        for t in [-3.0, 1.0, 3.0] {
+            let lambda = (-0.5 * f64::exp(-t)).exp();
+            assert_eq!(
+                keep_mask_log_alpha(&mu, &ls, t),
+                keep_mask(&mu, &ls, lambda),
+                "{t}"
+            );
+        }
+        // −8 has no λ in f64 (it underflows), yet separates −9.2 from −4.6.
+        assert_eq!(
+            keep_mask_log_alpha(&mu, &ls, -8.0),
+            vec![true, false, false, false, false]
+        );
     }
 }

@@ -92,7 +92,8 @@ pub struct Verification {
 pub struct Report {
     pub checkpoint: String,
     pub spec: String,
-    pub lambda: f64,
+    /// The relative-density threshold; `None` when the weights were pruned by magnitude.
+    pub lambda: Option<f64>,
     pub weight_type: String,
     /// Parameters of the whole family (every candidate of every edge).
     pub params_before: usize,
@@ -150,13 +151,16 @@ impl Report {
         }
         let _ = writeln!(
             out,
-            "parameters {} -> {} ({} in layers, {} constants; {} weights kept at λ = {})",
+            "parameters {} -> {} ({} in layers, {} constants; {} weights kept {})",
             self.params_before,
             self.params_after,
             self.layer_params,
             self.constants,
             self.kept_weights,
-            self.lambda
+            match self.lambda {
+                Some(l) => format!("at λ = {l}"),
+                None => "by magnitude".to_string(),
+            }
         );
         let _ = writeln!(
             out,

@@ -58,9 +58,15 @@ fn samples(a: &Args, ck: &Checkpoint) -> Result<Option<Samples>> {
     let Some(data) = &a.data else {
         return Ok(None);
     };
+    evaluation_samples(data, a.label.clone(), ck).map(Some)
+}
+
+/// The samples a checkpoint is measured on: `data`'s test split, or else the validation split
+/// the checkpoint was trained with (from its seed and validation fraction).
+pub fn evaluation_samples(data: &str, label: Option<String>, ck: &Checkpoint) -> Result<Samples> {
     let args = DataArgs {
-        data: data.clone(),
-        label: a.label.clone(),
+        data: data.to_string(),
+        label,
         max_samples: None,
     };
     let splits = args.load(ck.family.task)?;
@@ -94,11 +100,11 @@ fn samples(a: &Args, ck: &Checkpoint) -> Result<Option<Samples>> {
         Targets::Classes { labels, .. } => Some(labels.iter().map(|&l| l as usize).collect()),
         Targets::Real { .. } => None,
     };
-    Ok(Some(Samples {
+    Ok(Samples {
         inputs: set.features.clone(),
         labels,
         source,
-    }))
+    })
 }
 
 pub fn run(a: Args) -> Result<()> {

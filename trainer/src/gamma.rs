@@ -87,6 +87,30 @@ pub fn binary_concrete(logits: Tensor<1>, temperature: f64, hard: bool) -> Tenso
     binary(logits, &[], temperature, hard).gamma
 }
 
+/// ln of the concrete (Gumbel-softmax) density GS(α = e^`log_location`, τ) at a point `x`
+/// inside the simplex: ln((n−1)! τⁿ⁻¹ Πᵢ αᵢ xᵢ^(−τ−1) / (Σᵢ αᵢ xᵢ^(−τ))ⁿ), computed in logs
+/// so that points near a vertex at small τ do not overflow.
+pub fn concrete_ln_pdf(log_location: &[f64], tau: f64, x: &[f64]) -> f64 {
+    let n = x.len();
+    let log_x: Vec<f64> = x.iter().map(|v| v.ln()).collect();
+    let terms: Vec<f64> = log_location
+        .iter()
+        .zip(&log_x)
+        .map(|(a, lx)| a - tau * lx)
+        .collect();
+    let m = terms.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let lse = m + terms.iter().map(|t| (t - m).exp()).sum::<f64>().ln();
+    let ln_fact: f64 = (1..n).map(|i| (i as f64).ln()).sum();
+    ln_fact
+        + (n as f64 - 1.0) * tau.ln()
+        + log_location
+            .iter()
+            .zip(&log_x)
+            .map(|(a, lx)| a - (tau + 1.0) * lx)
+            .sum::<f64>()
+        - n as f64 * lse
+}
+
 /// The concrete (Gumbel-softmax) sample, and log q − log p at it. The density is
 /// (n−1)! τⁿ⁻¹ Πᵢ αᵢ xᵢ^(−τ−1) / (Σᵢ αᵢ xᵢ^(−τ))ⁿ (Maddison et al. 2017); in the difference
 /// of q (α = e^θ) and p (α = s) at the same τ only the location terms remain.

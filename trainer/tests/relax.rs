@@ -324,3 +324,58 @@ fn every_relaxation_samples_its_constraint_and_form() {
         }
     }
 }
+
+/// ∫ over the 2-simplex (in the coordinates x₁, x₂) by the centroid rule on n² small triangles.
+fn integrate_simplex(n: usize, f: impl Fn([f64; 3]) -> f64) -> f64 {
+    let h = 1.0 / n as f64;
+    let mut total = 0.0;
+    for i in 0..n {
+        for j in 0..n - i {
+            // The upward triangle with corners (i, j), (i+1, j), (i, j+1), and the downward one
+            // beside it when it fits.
+            let (a, b) = (i as f64, j as f64);
+            let mut add = |x1: f64, x2: f64| total += f([x1 * h, x2 * h, 1.0 - (x1 + x2) * h]);
+            add(a + 1.0 / 3.0, b + 1.0 / 3.0);
+            if i + j + 1 < n {
+                add(a + 2.0 / 3.0, b + 2.0 / 3.0);
+            }
+        }
+    }
+    total * h * h / 2.0
+}
+
+#[test]
+fn concrete_density_integrates_to_one_and_matches_the_sampler() {
+    use ardent_trainer::gamma::concrete_ln_pdf;
+    for (loc, tau) in [
+        ([1.0f64, 1.0, 1.0], 2.0),
+        ([2.0, 0.5, 1.0], 5.0),
+        ([3.0, 1.0, 0.2], 1.5),
+    ] {
+        let log_loc: Vec<f64> = loc.iter().map(|v: &f64| v.ln()).collect();
+        let mass = integrate_simplex(1200, |x| concrete_ln_pdf(&log_loc, tau, &x).exp());
+        assert!((mass - 1.0).abs() < 5e-3, "α {loc:?}, τ {tau}: mass {mass}");
+        // The density's mean of x₁ against the sampler's: softmax((log α + G)/τ).
+        let mean = integrate_simplex(1200, |x| x[0] * concrete_ln_pdf(&log_loc, tau, &x).exp());
+        let mut rng = SplitMix64(7);
+        let draws = 40_000;
+        let (mut sum, mut sq) = (0.0, 0.0);
+        for _ in 0..draws {
+            let z: Vec<f64> = log_loc
+                .iter()
+                .map(|l| (l - (-rng.uniform().max(1e-300).ln()).ln()) / tau)
+                .collect();
+            let m = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let e: Vec<f64> = z.iter().map(|v| (v - m).exp()).collect();
+            let x1 = e[0] / e.iter().sum::<f64>();
+            sum += x1;
+            sq += x1 * x1;
+        }
+        let mc = sum / draws as f64;
+        let se = ((sq / draws as f64 - mc * mc) / draws as f64).sqrt();
+        assert!(
+            (mean - mc).abs() < 4.0 * se + 2e-3,
+            "α {loc:?}, τ {tau}: {mean} vs {mc} ± {se}"
+        );
+    }
+}

@@ -1,0 +1,325 @@
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use ardent_exporter::sweep::{self, Method, SweepOptions, SweepPoint};
+use ardent_exporter::{ExportOptions, Storage};
+use ardent_models::Checkpoint;
+use ardent_plot::{Chart, Format, Mark, Reference, Series};
+
+use super::export::evaluation_samples;
+use crate::fmt::thousands;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Trained checkpoints (.safetensors); several (e.g. runs with different KL weights) are
+    /// swept one after another and drawn together.
+    #[arg(required = true)]
+    checkpoints: Vec<PathBuf>,
+    /// Labelled data: its test split, or else each checkpoint's validation split.
+    #[arg(long)]
+    data: String,
+    /// CSV data: the label column's name (default: the last column).
+    #[arg(long)]
+    label: Option<String>,
+    /// How many thresholds per checkpoint, chosen so the kept weights are spaced geometrically
+    /// from --min-fraction of the collapsed member's weights to all of them. Thresholds are
+    /// set in log α = log(σ²/μ²) (λ = exp(−e^(−log α)/2)), so they reach below log α ≈ −7.3,
+    /// where λ underflows to 0 (printed as 0).
+    #[arg(long, default_value_t = 30)]
+    points: usize,
+    /// The smallest fraction of weights the automatic thresholds keep.
+    #[arg(long, default_value_t = 0.002)]
+    min_fraction: f64,
+    /// Explicit thresholds instead of --points, e.g. `0.5,0.9,0.975,0.999`.
+    #[arg(long, value_delimiter = ',')]
+    lambdas: Option<Vec<f64>>,
+    /// Leave out the magnitude-pruning baseline.
+    #[arg(long)]
+    no_magnitude: bool,
+    /// Draw published results: `darts-cc` (Bakhteev's DARTS-CC on Fashion-MNIST: 88.9 % at
+    /// 11.5 K, 92.1 % at 30 K, 93.7 % at 73 K parameters).
+    #[arg(long, value_enum)]
+    published: Vec<Published>,
+    /// A reference point to draw, `PARAMS:ACCURACY_PERCENT:LABEL`. Repeatable.
+    #[arg(long, value_parser = parse_reference)]
+    reference: Vec<Reference>,
+    /// The folder to write sweep.csv, sweep.png and sweep.svg to.
+    #[arg(long, short, default_value = "sweep")]
+    out: PathBuf,
+    /// Picture size in pixels, `WIDTHxHEIGHT`.
+    #[arg(long, default_value = "1000x650", value_parser = parse_size)]
+    size: (u32, u32),
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy)]
+enum Published {
+    DartsCc,
+}
+
+fn published(p: Published) -> Vec<Reference> {
+    match p {
+        Published::DartsCc => [(11_500.0, 88.9), (30_000.0, 92.1), (73_000.0, 93.7)]
+            .iter()
+            .map(|&(x, y)| Reference {
+                x,
+                y,
+                label: "DARTS-CC".into(),
+            })
+            .collect(),
+    }
+}
+
+fn parse_reference(s: &str) -> Result<Reference, String> {
+    let mut parts = s.splitn(3, ':');
+    let (Some(x), Some(y)) = (parts.next(), parts.next()) else {
+        return Err(format!("`{s}`: expected PARAMS:ACCURACY_PERCENT[:LABEL]"));
+    };
+    let x: f64 = x
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}`: `{x}` is not a parameter count"))?;
+    let y: f64 = y
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}`: `{y}` is not an accuracy in percent"))?;
+    if !(x > 0.0 && x.is_finite() && (0.0..=100.0).contains(&y)) {
+        return Err(format!(
+            "`{s}`: parameters must be positive and accuracy within 0–100 %"
+        ));
+    }
+    Ok(Reference {
+        x,
+        y,
+        label: parts.next().unwrap_or("").to_string(),
+    })
+}
+
+pub(crate) fn parse_size(s: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("`{s}`: expected WIDTHxHEIGHT in pixels, e.g. 1000x650");
+    let (w, h) = s.split_once(['x', 'X']).ok_or_else(bad)?;
+    let w: u32 = w.trim().parse().map_err(|_| bad())?;
+    let h: u32 = h.trim().parse().map_err(|_| bad())?;
+    if !(200..=8192).contains(&w) || !(200..=8192).contains(&h) {
+        return Err(format!("`{s}`: each side must be 200 to 8192 pixels"));
+    }
+    Ok((w, h))
+}
+
+/// One checkpoint's sweep.
+struct Run {
+    name: String,
+    label: String,
+    kl_weight: Option<f64>,
+    points: Vec<SweepPoint>,
+}
+
+pub fn run(a: Args) -> Result<()> {
+    if let Some(l) = &a.lambdas {
+        if let Some(bad) = l.iter().find(|&&v| !(v > 0.0 && v < 1.0)) {
+            bail!("--lambdas: λ must lie in (0, 1), got {bad}");
+        }
+    } else if a.points == 0 {
+        bail!("--points must be at least 1");
+    }
+    if !(a.min_fraction > 0.0 && a.min_fraction <= 1.0) {
+        bail!("--min-fraction must lie in (0, 1], got {}", a.min_fraction);
+    }
+    let mut runs = Vec::new();
+    for path in &a.checkpoints {
+        let ck = Checkpoint::read(path)?;
+        if !matches!(ck.family.task, ardent_models::Task::Classification { .. }) {
+            bail!(
+                "{}: a sweep measures accuracy, but the checkpoint's `{}` is a regression model",
+                path.display(),
+                ck.family.name
+            );
+        }
+        let name = path.display().to_string();
+        let data = evaluation_samples(&a.data, a.label.clone(), &ck)?;
+        let thresholds = match &a.lambdas {
+            Some(l) => l
+                .iter()
+                .map(|&l| ardent_exporter::masks::log_alpha_threshold(l))
+                .collect(),
+            None => sweep::auto_thresholds(&ck, &name, a.points, a.min_fraction)?,
+        };
+        let kl_weight = ck
+            .meta
+            .settings
+            .pointer("/objective/kl_weight")
+            .and_then(|v| v.as_f64());
+        let stem = path
+            .file_stem()
+            .map_or(name.clone(), |s| s.to_string_lossy().into_owned());
+        let label = match kl_weight {
+            Some(k) => format!("{stem} (KL weight {k})"),
+            None => stem,
+        };
+        println!(
+            "{name}: {} thresholds on {} ({} samples)",
+            thresholds.len(),
+            data.source,
+            data.labels.as_ref().map_or(0, Vec::len)
+        );
+        println!(
+            "{:<10} {:>12} {:>9} {:>12} {:>12} {:>12} {:>9}",
+            "method", "λ", "log α", "kept", "params", "bytes", "accuracy"
+        );
+        let options = SweepOptions {
+            thresholds,
+            magnitude: !a.no_magnitude,
+            export: ExportOptions {
+                storage: Storage::Auto,
+                verify_samples: 32,
+                data: Some(data),
+                ..ExportOptions::default()
+            },
+        };
+        let points = sweep::sweep(&ck, &name, &options, &mut |p| {
+            println!(
+                "{:<10} {:>12} {:>9} {:>12} {:>12} {:>12} {:>8.2}%",
+                p.method.name(),
+                p.lambda.map_or("-".into(), |l| if l < 1e-3 {
+                    format!("{l:.3e}")
+                } else {
+                    format!("{l:.6}")
+                }),
+                p.log_alpha.map_or("-".into(), |l| format!("{l:.2}")),
+                thousands(p.kept_weights as u128),
+                thousands(p.params as u128),
+                thousands(p.file_bytes as u128),
+                100.0 * p.accuracy
+            );
+        })?;
+        runs.push(Run {
+            name,
+            label,
+            kl_weight,
+            points,
+        });
+    }
+
+    let all: Vec<(usize, f64)> = runs
+        .iter()
+        .flat_map(|r| r.points.iter().map(|p| (p.params, p.accuracy)))
+        .collect();
+    let front = sweep::pareto_front(&all);
+    let mut on_front = vec![false; all.len()];
+    for &i in &front {
+        on_front[i] = true;
+    }
+
+    std::fs::create_dir_all(&a.out)
+        .with_context(|| format!("{}: cannot create the folder", a.out.display()))?;
+    let csv = to_csv(&runs, &on_front);
+    let csv_path = a.out.join("sweep.csv");
+    ardent_models::write_atomic(&csv_path, csv.as_bytes())
+        .with_context(|| format!("{}: cannot write", csv_path.display()))?;
+
+    let mut references: Vec<Reference> = a.published.iter().flat_map(|&p| published(p)).collect();
+    references.extend(a.reference.iter().cloned());
+    let chart = chart(&runs, references);
+    for (format, file) in [(Format::Png, "sweep.png"), (Format::Svg, "sweep.svg")] {
+        let bytes = ardent_plot::charts(std::slice::from_ref(&chart), 1, a.size, format)?;
+        let path = a.out.join(file);
+        ardent_models::write_atomic(&path, &bytes)
+            .with_context(|| format!("{}: cannot write", path.display()))?;
+    }
+
+    println!("Pareto front (fewest parameters for the accuracy, over every point):");
+    let flat: Vec<(&Run, &SweepPoint)> = runs
+        .iter()
+        .flat_map(|r| r.points.iter().map(move |p| (r, p)))
+        .collect();
+    for &i in &front {
+        let (r, p) = flat[i];
+        println!(
+            "  {:>10} params {:>7.2}%  {} {}",
+            thousands(p.params as u128),
+            100.0 * p.accuracy,
+            p.method.name(),
+            r.label
+        );
+    }
+    println!(
+        "wrote {}, sweep.png and sweep.svg in {}",
+        csv_path.display(),
+        a.out.display()
+    );
+    Ok(())
+}
+
+fn to_csv(runs: &[Run], on_front: &[bool]) -> String {
+    let mut s = String::from(
+        "checkpoint,kl_weight,method,lambda,log_alpha,kept_weights,params,flops,file_bytes,accuracy,pareto\n",
+    );
+    let opt = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v}"));
+    let mut i = 0;
+    for r in runs {
+        for p in &r.points {
+            let _ = writeln!(
+                s,
+                "{},{},{},{},{},{},{},{},{},{},{}",
+                csv_field(&r.name),
+                opt(r.kl_weight),
+                p.method.name(),
+                opt(p.lambda),
+                opt(p.log_alpha),
+                p.kept_weights,
+                p.params,
+                p.flops,
+                p.file_bytes,
+                p.accuracy,
+                u8::from(on_front[i])
+            );
+            i += 1;
+        }
+    }
+    s
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn chart(runs: &[Run], references: Vec<Reference>) -> Chart {
+    let mut series = Vec::new();
+    for (i, r) in runs.iter().enumerate() {
+        for method in [Method::Ard, Method::Magnitude] {
+            let mut pts: Vec<(f64, f64)> = r
+                .points
+                .iter()
+                .filter(|p| p.method == method)
+                .map(|p| (p.params as f64, 100.0 * p.accuracy))
+                .collect();
+            if pts.is_empty() {
+                continue;
+            }
+            pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+            series.push(Series {
+                label: match method {
+                    Method::Ard => format!("{}: ARD, λ sweep", r.label),
+                    Method::Magnitude => format!("{}: magnitude", r.label),
+                },
+                points: pts,
+                mark: Mark::LinePoints,
+                color: i,
+                faint: method == Method::Magnitude,
+            });
+        }
+    }
+    Chart {
+        title: "Accuracy against exported parameters".into(),
+        x_label: "exported parameters (log scale)".into(),
+        y_label: "accuracy in tract, %".into(),
+        x_log: true,
+        series,
+        references,
+        y_range: None,
+    }
+}

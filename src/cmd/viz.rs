@@ -1,0 +1,243 @@
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use ardent_models::Family;
+use ardent_plot::{Chart, Format, Mark, Series, SimplexPanel};
+use ardent_trainer::dirichlet::dirichlet_ln_pdf;
+use ardent_trainer::gamma::concrete_ln_pdf;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(subcommand)]
+    what: What,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum What {
+    /// GS(s, λ_temp) and Dir(λ_temp·s) densities on the 2-simplex, one row per distribution
+    /// and one column per temperature (PNG).
+    Simplex(SimplexArgs),
+    /// γ of every searched edge over training, from a metrics log (`train --metrics`); PNG or
+    /// SVG by the output's extension.
+    Gamma(GammaArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct SimplexArgs {
+    /// Temperatures λ_temp, one column each (small values show the limit λ_temp → 0).
+    #[arg(long, value_delimiter = ',', default_value = "0.1,0.995,5")]
+    temperatures: Vec<f64>,
+    /// The concentration s, three positive values.
+    #[arg(long, value_delimiter = ',', default_value = "1,1,1")]
+    concentration: Vec<f64>,
+    #[arg(long, short, default_value = "simplex.png")]
+    out: PathBuf,
+    /// Picture size in pixels, `WIDTHxHEIGHT`.
+    #[arg(long, default_value = "1200x820", value_parser = super::sweep::parse_size)]
+    size: (u32, u32),
+}
+
+#[derive(clap::Args, Debug)]
+struct GammaArgs {
+    /// The metrics file (JSON lines) of a run with searched edges.
+    metrics: PathBuf,
+    /// The run's spec, to name each edge's ops (default: `op 0`, `op 1`, ...).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// `.png` or `.svg`.
+    #[arg(long, short, default_value = "gamma.png")]
+    out: PathBuf,
+    /// Picture size in pixels, `WIDTHxHEIGHT`.
+    #[arg(long, default_value = "1200x800", value_parser = super::sweep::parse_size)]
+    size: (u32, u32),
+}
+
+pub fn run(a: Args) -> Result<()> {
+    match a.what {
+        What::Simplex(a) => simplex(a),
+        What::Gamma(a) => gamma(a),
+    }
+}
+
+fn format_of(path: &Path) -> Result<Format> {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("png") => Ok(Format::Png),
+        Some("svg") => Ok(Format::Svg),
+        _ => bail!("{}: the picture must end in .png or .svg", path.display()),
+    }
+}
+
+fn simplex(a: SimplexArgs) -> Result<()> {
+    if format_of(&a.out)? != Format::Png {
+        bail!("{}: densities are drawn as PNG only", a.out.display());
+    }
+    if a.concentration.len() != 3 || a.concentration.iter().any(|&s| !(s > 0.0 && s.is_finite())) {
+        bail!(
+            "--concentration: three positive values are needed (the 2-simplex), got {:?}",
+            a.concentration
+        );
+    }
+    if a.temperatures.is_empty() || a.temperatures.iter().any(|&t| !(t > 0.0 && t.is_finite())) {
+        bail!(
+            "--temperatures: positive values are needed, got {:?}",
+            a.temperatures
+        );
+    }
+    let s = a.concentration.clone();
+    let log_s: Vec<f64> = s.iter().map(|v| v.ln()).collect();
+    let mut panels = Vec::new();
+    for &tau in &a.temperatures {
+        let log_s = log_s.clone();
+        panels.push(SimplexPanel {
+            title: format!("Gumbel-softmax, λ_temp = {tau}"),
+            ln_density: Box::new(move |g: [f64; 3]| concrete_ln_pdf(&log_s, tau, &g)),
+        });
+    }
+    for &tau in &a.temperatures {
+        let alpha: Vec<f64> = s.iter().map(|v| v * tau).collect();
+        panels.push(SimplexPanel {
+            title: format!("Dirichlet, λ_temp = {tau}"),
+            ln_density: Box::new(move |g: [f64; 3]| {
+                let log_g: Vec<f64> = g.iter().map(|v| v.ln()).collect();
+                dirichlet_ln_pdf(&alpha, &log_g)
+            }),
+        });
+    }
+    let title = format!(
+        "Densities on the simplex, s = ({}, {}, {}); colour: ln p, 2nd to 98th percentile per panel",
+        s[0], s[1], s[2]
+    );
+    let bytes = ardent_plot::simplex_grid(
+        &panels,
+        a.temperatures.len(),
+        a.size,
+        ["e1", "e2", "e3"],
+        &title,
+    )?;
+    ardent_models::write_atomic(&a.out, &bytes)
+        .with_context(|| format!("{}: cannot write", a.out.display()))?;
+    println!(
+        "wrote {} ({} panels, {} bytes)",
+        a.out.display(),
+        panels.len(),
+        bytes.len()
+    );
+    Ok(())
+}
+
+#[derive(serde::Deserialize)]
+struct Line {
+    epoch: f64,
+    #[serde(default)]
+    structure: Option<Vec<EdgeLine>>,
+}
+
+#[derive(serde::Deserialize)]
+struct EdgeLine {
+    edge: String,
+    gamma: Vec<f64>,
+}
+
+/// One epoch's γ of one edge.
+type Trace = (f64, Vec<f64>);
+
+fn gamma(a: GammaArgs) -> Result<()> {
+    let format = format_of(&a.out)?;
+    let family = a.model.as_ref().map(Family::from_path).transpose()?;
+    let text = std::fs::read_to_string(&a.metrics)
+        .with_context(|| format!("{}: cannot read", a.metrics.display()))?;
+    // Per edge (in first-seen order): its γ rows by epoch.
+    let mut edges: Vec<(String, Vec<Trace>)> = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        if raw.trim().is_empty() {
+            continue;
+        }
+        let line: Line = serde_json::from_str(raw).with_context(|| {
+            format!(
+                "{}:{}: not a metrics line (JSON with `epoch`)",
+                a.metrics.display(),
+                i + 1
+            )
+        })?;
+        for e in line.structure.unwrap_or_default() {
+            let slot = match edges.iter().position(|(name, _)| *name == e.edge) {
+                Some(p) => p,
+                None => {
+                    edges.push((e.edge.clone(), Vec::new()));
+                    edges.len() - 1
+                }
+            };
+            if let Some((_, first)) = edges[slot].1.first()
+                && first.len() != e.gamma.len()
+            {
+                bail!(
+                    "{}:{}: edge `{}` has {} γ values, earlier lines {}",
+                    a.metrics.display(),
+                    i + 1,
+                    e.edge,
+                    e.gamma.len(),
+                    first.len()
+                );
+            }
+            edges[slot].1.push((line.epoch, e.gamma));
+        }
+    }
+    if edges.is_empty() {
+        bail!(
+            "{}: no line has searched edges (`structure`); was the run's family searched?",
+            a.metrics.display()
+        );
+    }
+    let op_names = |edge: &str, k: usize| -> Vec<String> {
+        let found = family.as_ref().and_then(|f| {
+            (0..f.edges.len())
+                .find(|&e| f.edge_name(e) == edge)
+                .map(|e| &f.edges[e].ops)
+                .filter(|ops| ops.len() == k)
+        });
+        match found {
+            Some(ops) => ops.iter().map(|o| o.describe()).collect(),
+            None => (0..k).map(|r| format!("op {r}")).collect(),
+        }
+    };
+    let charts: Vec<Chart> = edges
+        .iter()
+        .map(|(name, rows)| {
+            let k = rows[0].1.len();
+            let names = op_names(name, k);
+            Chart {
+                title: name.clone(),
+                x_label: "epoch".into(),
+                y_label: "γ".into(),
+                x_log: false,
+                series: (0..k)
+                    .map(|r| Series {
+                        label: names[r].clone(),
+                        points: rows.iter().map(|(ep, g)| (*ep, g[r])).collect(),
+                        mark: Mark::LinePoints,
+                        color: r,
+                        faint: false,
+                    })
+                    .collect(),
+                references: Vec::new(),
+                y_range: Some((0.0, 1.0)),
+            }
+        })
+        .collect();
+    let cols = (charts.len() as f64).sqrt().ceil() as usize;
+    let bytes = ardent_plot::charts(&charts, cols, a.size, format)?;
+    ardent_models::write_atomic(&a.out, &bytes)
+        .with_context(|| format!("{}: cannot write", a.out.display()))?;
+    println!(
+        "wrote {} ({} edges, {} bytes)",
+        a.out.display(),
+        charts.len(),
+        bytes.len()
+    );
+    Ok(())
+}
