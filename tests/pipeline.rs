@@ -76,6 +76,15 @@ fn the_demo_checks_out_against_its_own_files() {
             .expect("summary.md")
             .contains("| compact |")
     );
+    // The pictures: the trained checkpoint's λ sweep and γ per searched edge.
+    let csv = std::fs::read_to_string(out.join("sweep.csv")).expect("sweep.csv");
+    assert!(
+        csv.lines().filter(|l| l.contains(",ard,")).count() >= 5,
+        "{csv}"
+    );
+    assert!(csv.lines().any(|l| l.contains(",magnitude,")), "{csv}");
+    assert_eq!(crate::sweep::png_size(&out.join("sweep.png")), (1000, 650));
+    assert_eq!(crate::sweep::png_size(&out.join("gamma.png")), (1200, 800));
 }
 
 #[test]

@@ -3,7 +3,8 @@
 
 use crate::{ardent, assert_bad_input, stderr, stdout, write, zoo};
 
-fn png_size(path: &std::path::Path) -> (u32, u32) {
+/// The size of a PNG file, after decoding all of it; fails on a blank picture.
+pub fn png_size(path: &std::path::Path) -> (u32, u32) {
     let file = std::fs::File::open(path).expect("picture");
     let decoder = png::Decoder::new(std::io::BufReader::new(file));
     let mut reader = decoder.read_info().expect("a PNG header");

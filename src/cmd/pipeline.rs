@@ -91,6 +91,18 @@ struct ExportCli {
     args: super::export::Args,
 }
 
+#[derive(Parser)]
+struct SweepCli {
+    #[command(flatten)]
+    args: super::sweep::Args,
+}
+
+#[derive(Parser)]
+struct VizCli {
+    #[command(flatten)]
+    args: super::viz::Args,
+}
+
 /// One exported model in the summary.
 #[derive(Debug, Serialize)]
 struct Row {
@@ -221,6 +233,28 @@ fn run_pipeline(spec: &Path, data: Vec<String>, budget: &Budget) -> Result<()> {
     );
     super::train::run_finetune(parse::<FinetuneCli>("finetune", ft)?.args)?;
     let tuned = export("finetuned", &finetuned, out, &export_data, &[])?;
+
+    if matches!(family.task, ardent_models::Task::Classification { .. }) {
+        eprintln!("== sweep λ over the trained checkpoint, beside the magnitude baseline");
+        let mut sweep = vec![path(&trained)];
+        sweep.extend(export_data.iter().cloned());
+        sweep.extend(["--points", "16", "--out", &path(out)].map(String::from));
+        super::sweep::run(parse::<SweepCli>("sweep", sweep)?.args)?;
+    }
+    if searched {
+        eprintln!("== γ per edge over training");
+        let viz = [
+            "gamma",
+            &path(&out.join("train.jsonl")),
+            "--model",
+            &path(spec),
+            "--out",
+            &path(&out.join("gamma.png")),
+        ]
+        .map(String::from)
+        .to_vec();
+        super::viz::run(parse::<VizCli>("viz", viz)?.args)?;
+    }
 
     let rows = [dense, compact, tuned];
     let table = summary_table(&rows);
