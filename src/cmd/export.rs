@@ -47,10 +47,20 @@ pub struct Args {
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy)]
-enum StorageArg {
+pub(crate) enum StorageArg {
     Dense,
     Sparse,
     Auto,
+}
+
+impl From<StorageArg> for Storage {
+    fn from(s: StorageArg) -> Storage {
+        match s {
+            StorageArg::Dense => Storage::Dense,
+            StorageArg::Sparse => Storage::Sparse,
+            StorageArg::Auto => Storage::Auto,
+        }
+    }
 }
 
 /// The samples to check the export on: the test split, or the trainer's validation split.
@@ -117,11 +127,7 @@ pub fn run(a: Args) -> Result<()> {
         } else {
             WeightType::F32
         },
-        storage: match a.storage {
-            StorageArg::Dense => Storage::Dense,
-            StorageArg::Sparse => Storage::Sparse,
-            StorageArg::Auto => Storage::Auto,
-        },
+        storage: a.storage.into(),
         softmax: a.softmax,
         nnef: a.nnef.is_some(),
         verify_samples: a.verify,

@@ -2,12 +2,12 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
+use ardent_exporter::ExportOptions;
 use ardent_exporter::sweep::{self, Method, SweepOptions, SweepPoint};
-use ardent_exporter::{ExportOptions, Storage};
 use ardent_models::Checkpoint;
 use ardent_plot::{Chart, Format, Mark, Reference, Series};
 
-use super::export::evaluation_samples;
+use super::export::{StorageArg, evaluation_samples};
 use crate::fmt::thousands;
 
 #[derive(clap::Args, Debug)]
@@ -34,6 +34,11 @@ pub struct Args {
     /// Explicit thresholds instead of --points, e.g. `0.5,0.9,0.975,0.999`.
     #[arg(long, value_delimiter = ',')]
     lambdas: Option<Vec<f64>>,
+    /// How the exports store weight matrices. `sparse` (the default) makes the exported
+    /// parameters the kept weights plus biases and constants, which grow with λ; `auto` and
+    /// `dense` count the zeros a dense matrix stores.
+    #[arg(long, value_enum, default_value_t = StorageArg::Sparse)]
+    storage: StorageArg,
     /// Leave out the magnitude-pruning baseline.
     #[arg(long)]
     no_magnitude: bool,
@@ -170,7 +175,7 @@ pub fn run(a: Args) -> Result<()> {
             thresholds,
             magnitude: !a.no_magnitude,
             export: ExportOptions {
-                storage: Storage::Auto,
+                storage: a.storage.into(),
                 verify_samples: 32,
                 data: Some(data),
                 ..ExportOptions::default()
@@ -254,7 +259,16 @@ fn to_csv(runs: &[Run], on_front: &[bool]) -> String {
     let mut s = String::from(
         "checkpoint,kl_weight,method,lambda,log_alpha,kept_weights,params,flops,file_bytes,accuracy,pareto\n",
     );
-    let opt = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v}"));
+    // Shortest round-trip form; tiny thresholds in exponent notation (λ reaches 1e-300).
+    let opt = |v: Option<f64>| {
+        v.map_or(String::new(), |v| {
+            if v != 0.0 && v.abs() < 1e-4 {
+                format!("{v:e}")
+            } else {
+                format!("{v}")
+            }
+        })
+    };
     let mut i = 0;
     for r in runs {
         for p in &r.points {
