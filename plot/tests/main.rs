@@ -127,12 +127,13 @@ fn bad_requests_are_errors() {
     let mut empty = pareto();
     empty.series.clear();
     empty.references.clear();
-    let e = ardent_plot::charts(&[empty], 1, (200, 200), Format::Svg).unwrap_err();
+    let e = ardent_plot::charts(&[empty], 1, (200, 200), Format::Svg).expect_err("no points");
     assert!(e.to_string().contains("no finite points"), "{e}");
     let nowhere = vec![SimplexPanel {
         title: "nan".into(),
         ln_density: Box::new(|_| f64::NAN),
     }];
-    let e = ardent_plot::simplex_grid(&nowhere, 1, (200, 200), ["a", "b", "c"], "").unwrap_err();
+    let e = ardent_plot::simplex_grid(&nowhere, 1, (200, 200), ["a", "b", "c"], "")
+        .expect_err("not finite");
     assert!(e.to_string().contains("not finite anywhere"), "{e}");
 }
