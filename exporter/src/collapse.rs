@@ -7,7 +7,7 @@ use ardent_models::layout::op_prefix;
 use ardent_models::{Aggregation, Checkpoint, Family, Op};
 
 use crate::error::ExportError;
-use crate::masks::{keep_mask, keep_mask_log_alpha};
+use crate::masks::{keep_mask, keep_mask_log_alpha, lambda_at_log_alpha, log_alpha_threshold};
 
 /// The weights of one kept op, pruned weights set to zero.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,6 +43,31 @@ pub enum Pruning {
     /// The baseline: keep the `keep` weights of largest |μ| over the whole collapsed member
     /// (ties broken by position), prune the rest.
     Magnitude { keep: usize },
+}
+
+impl Pruning {
+    /// Keeps every weight of the kept ops (μ² ≥ 0 at an infinite log α threshold).
+    pub const KEEP_ALL: Pruning = Pruning::LogAlpha {
+        threshold: f64::INFINITY,
+    };
+
+    /// The relative-density threshold λ, for the rule's two forms.
+    pub fn lambda(self) -> Option<f64> {
+        match self {
+            Pruning::RelativeDensity { lambda } => Some(lambda),
+            Pruning::LogAlpha { threshold } => Some(lambda_at_log_alpha(threshold)),
+            Pruning::Magnitude { .. } => None,
+        }
+    }
+
+    /// The same threshold as log α, for the rule's two forms.
+    pub fn log_alpha(self) -> Option<f64> {
+        match self {
+            Pruning::RelativeDensity { lambda } => Some(log_alpha_threshold(lambda)),
+            Pruning::LogAlpha { threshold } => Some(threshold),
+            Pruning::Magnitude { .. } => None,
+        }
+    }
 }
 
 /// A collapsed, masked model: the discrete member of the family the export writes.
@@ -160,17 +185,19 @@ impl Collapsed {
             }
             branches.push(list);
         }
-        if let Pruning::Magnitude { keep } = pruning {
-            keep_largest(&mut branches, keep);
-        }
-        Ok(Collapsed {
+        let mut c = Collapsed {
             family: f.clone(),
             pruning,
             branches,
             mean,
             std,
             params_before,
-        })
+        };
+        if let Pruning::Magnitude { keep } = pruning {
+            let order = c.magnitude_order();
+            c.keep_first(&order, keep);
+        }
+        Ok(c)
     }
 
     /// Weights the rule keeps over all kept ops (before structural removal).
@@ -178,35 +205,30 @@ impl Collapsed {
         self.branches.iter().flatten().map(|b| b.weights.kept).sum()
     }
 
-    /// Weights of the kept ops, pruned or not: the most any pruning can keep.
-    pub fn prunable_weights(&self) -> usize {
-        self.branches
-            .iter()
-            .flatten()
-            .map(|b| b.weights.weight.len())
-            .sum()
-    }
-}
-
-/// Zeroes every weight but the `keep` of largest magnitude across all branches.
-fn keep_largest(branches: &mut [Vec<Branch>], keep: usize) {
-    let mut all: Vec<(f32, usize, usize, usize)> = Vec::new();
-    for (e, list) in branches.iter().enumerate() {
-        for (b, branch) in list.iter().enumerate() {
-            for (i, w) in branch.weights.weight.iter().enumerate() {
-                all.push((w.abs(), e, b, i));
+    /// Positions (edge, branch, index) of every weight of the kept ops, largest |μ| first;
+    /// among equals the earlier position first, so magnitude pruning is deterministic.
+    pub fn magnitude_order(&self) -> Vec<(usize, usize, usize)> {
+        let mut all: Vec<(f32, (usize, usize, usize))> = Vec::new();
+        for (e, list) in self.branches.iter().enumerate() {
+            for (b, branch) in list.iter().enumerate() {
+                for (i, w) in branch.weights.weight.iter().enumerate() {
+                    all.push((w.abs(), (e, b, i)));
+                }
             }
         }
+        all.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        all.into_iter().map(|(_, at)| at).collect()
     }
-    // Largest |μ| first; among equals, the earlier position wins, so the result is deterministic.
-    all.sort_by(|a, b| {
-        b.0.total_cmp(&a.0)
-            .then((a.1, a.2, a.3).cmp(&(b.1, b.2, b.3)))
-    });
-    for &(_, e, b, i) in all.iter().skip(keep) {
-        branches[e][b].weights.weight[i] = 0.0;
-    }
-    for branch in branches.iter_mut().flatten() {
-        branch.weights.kept = branch.weights.weight.iter().filter(|v| **v != 0.0).count();
+
+    /// Zeroes every weight but the first `keep` of `order` (from [`Self::magnitude_order`]):
+    /// magnitude pruning, recorded as [`Pruning::Magnitude`].
+    pub fn keep_first(&mut self, order: &[(usize, usize, usize)], keep: usize) {
+        for &(e, b, i) in order.iter().skip(keep) {
+            self.branches[e][b].weights.weight[i] = 0.0;
+        }
+        for branch in self.branches.iter_mut().flatten() {
+            branch.weights.kept = branch.weights.weight.iter().filter(|v| **v != 0.0).count();
+        }
+        self.pruning = Pruning::Magnitude { keep };
     }
 }

@@ -136,11 +136,7 @@ pub fn export_collapsed(
     let mut report = Report {
         checkpoint: name.to_string(),
         spec: f.name.clone(),
-        lambda: match collapsed.pruning {
-            Pruning::RelativeDensity { lambda } => Some(lambda),
-            Pruning::LogAlpha { threshold } => Some(sweep::lambda_at_log_alpha(threshold)),
-            Pruning::Magnitude { .. } => None,
-        },
+        lambda: collapsed.pruning.lambda(),
         weight_type: match options.weight_type {
             WeightType::F32 => "f32",
             WeightType::F16 => "f16",

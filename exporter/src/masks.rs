@@ -17,6 +17,12 @@ pub fn log_alpha_threshold(lambda: f64) -> f64 {
     -(-2.0 * lambda.ln()).ln()
 }
 
+/// λ = exp(−e^(−log α)/2): the inverse of [`log_alpha_threshold`] (0 below log α ≈ −7.3,
+/// where it underflows).
+pub fn lambda_at_log_alpha(log_alpha: f64) -> f64 {
+    (-0.5 * (-log_alpha).exp()).exp()
+}
+
 /// Keep-mask by the rule: `true` where the weight survives (ρ ≤ λ), decided as
 /// μ² ≥ σ²·(−2 ln λ) in f64 (the trainer's form), so that tiny λ still separate weights whose
 /// ρ underflows: any λ down to f64's smallest positive value (log α ≈ −7.3) is meaningful.
@@ -24,19 +30,7 @@ pub fn log_alpha_threshold(lambda: f64) -> f64 {
 /// # Panics
 /// When `mu` and `log_sigma2` differ in length.
 pub fn keep_mask(mu: &[f32], log_sigma2: &[f32], lambda: f64) -> Vec<bool> {
-    assert_eq!(
-        mu.len(),
-        log_sigma2.len(),
-        "mu and log_sigma2 lengths differ"
-    );
-    let threshold = -2.0 * lambda.ln();
-    mu.iter()
-        .zip(log_sigma2)
-        .map(|(&m, &s)| {
-            let m = f64::from(m);
-            m * m >= f64::from(s).exp() * threshold
-        })
-        .collect()
+    keep_where_mu2_exceeds(mu, log_sigma2, |log_s2| log_s2.exp() * (-2.0 * lambda.ln()))
 }
 
 /// Keep-mask by a log α threshold: `true` where log σ² − log μ² ≤ `threshold`, decided as
@@ -45,6 +39,11 @@ pub fn keep_mask(mu: &[f32], log_sigma2: &[f32], lambda: f64) -> Vec<bool> {
 /// # Panics
 /// When `mu` and `log_sigma2` differ in length.
 pub fn keep_mask_log_alpha(mu: &[f32], log_sigma2: &[f32], threshold: f64) -> Vec<bool> {
+    keep_where_mu2_exceeds(mu, log_sigma2, |log_s2| (log_s2 - threshold).exp())
+}
+
+/// `true` where μ² ≥ `bound(log σ²)`, both in f64: both forms of the rule.
+fn keep_where_mu2_exceeds(mu: &[f32], log_sigma2: &[f32], bound: impl Fn(f64) -> f64) -> Vec<bool> {
     assert_eq!(
         mu.len(),
         log_sigma2.len(),
@@ -54,7 +53,7 @@ pub fn keep_mask_log_alpha(mu: &[f32], log_sigma2: &[f32], threshold: f64) -> Ve
         .zip(log_sigma2)
         .map(|(&m, &s)| {
             let m = f64::from(m);
-            m * m >= (f64::from(s) - threshold).exp()
+            m * m >= bound(f64::from(s))
         })
         .collect()
 }
@@ -71,6 +70,15 @@ mod tests {
             let b = relative_density_from_log_alpha(log_alpha);
             assert!((a - b).abs() < 1e-6, "{a} vs {b}");
         }
+    }
+
+    #[test]
+    fn lambda_and_log_alpha_are_inverse() {
+        for t in [-3.0, 0.0, 3.0, 8.0] {
+            let l = lambda_at_log_alpha(t);
+            assert!((log_alpha_threshold(l) - t).abs() < 1e-6, "{t}");
+        }
+        assert_eq!(lambda_at_log_alpha(-10.0), 0.0);
     }
 
     #[test]

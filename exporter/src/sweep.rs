@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::collapse::{Collapsed, Pruning};
 use crate::error::ExportError;
-use crate::masks::log_alpha_threshold;
+
 use crate::{ExportOptions, emit, export_collapsed, shrink};
 
 /// How a point's weights were chosen.
@@ -63,7 +63,7 @@ pub struct SweepOptions {
 /// log α = log σ² − log μ² of every weight of the ops the checkpoint collapses to
 /// (+∞ where μ = 0), sorted.
 pub fn collapsed_log_alphas(ckpt: &Checkpoint, name: &str) -> Result<Vec<f64>, ExportError> {
-    let c = Collapsed::pruned(ckpt, Pruning::Magnitude { keep: usize::MAX }, name)?;
+    let c = Collapsed::pruned(ckpt, Pruning::KEEP_ALL, name)?;
     let mut out = Vec::new();
     for b in c.branches.iter().flatten() {
         if b.weights.weight.is_empty() {
@@ -85,12 +85,6 @@ pub fn collapsed_log_alphas(ckpt: &Checkpoint, name: &str) -> Result<Vec<f64>, E
     }
     out.sort_by(f64::total_cmp);
     Ok(out)
-}
-
-/// λ = exp(−e^(−log α)/2), the relative-density threshold of a log α threshold (0 below
-/// log α ≈ −7.3, where it underflows).
-pub fn lambda_at_log_alpha(log_alpha: f64) -> f64 {
-    (-0.5 * (-log_alpha).exp()).exp()
 }
 
 /// `n` log α thresholds, increasing, whose masks keep geometrically spaced numbers of the
@@ -150,25 +144,31 @@ fn exported_params(c: &Collapsed, options: &ExportOptions) -> usize {
 }
 
 /// The magnitude mask that keeps the most weights while its export has at most `target`
-/// parameters (exported parameters grow with the weights kept; binary search on that).
+/// parameters (exported parameters grow with the weights kept; binary search on that). The
+/// member is collapsed and its weights ranked once; each probe only zeroes a tail.
 fn magnitude_matching(
     ckpt: &Checkpoint,
     name: &str,
     target: usize,
-    total: usize,
     options: &ExportOptions,
 ) -> Result<Collapsed, ExportError> {
-    let at = |keep: usize| Collapsed::pruned(ckpt, Pruning::Magnitude { keep }, name);
-    let (mut lo, mut hi) = (0usize, total);
+    let all = Collapsed::pruned(ckpt, Pruning::KEEP_ALL, name)?;
+    let order = all.magnitude_order();
+    let at = |keep: usize| {
+        let mut c = all.clone();
+        c.keep_first(&order, keep);
+        c
+    };
+    let (mut lo, mut hi) = (0usize, order.len());
     while lo < hi {
         let mid = lo + (hi - lo).div_ceil(2);
-        if exported_params(&at(mid)?, options) <= target {
+        if exported_params(&at(mid), options) <= target {
             lo = mid;
         } else {
             hi = mid - 1;
         }
     }
-    at(lo)
+    Ok(at(lo))
 }
 
 /// Sweeps one checkpoint: for each threshold (in the order given), the ARD export and, when asked,
@@ -193,15 +193,7 @@ pub fn sweep(
     }
     let measure = |c: Collapsed, method: Method| -> Result<SweepPoint, ExportError> {
         let kept_weights = c.kept_weights();
-        let (lambda, log_alpha) = match c.pruning {
-            Pruning::RelativeDensity { lambda } => {
-                (Some(lambda), Some(log_alpha_threshold(lambda)))
-            }
-            Pruning::LogAlpha { threshold } => {
-                (Some(lambda_at_log_alpha(threshold)), Some(threshold))
-            }
-            Pruning::Magnitude { .. } => (None, None),
-        };
+        let (lambda, log_alpha) = (c.pruning.lambda(), c.pruning.log_alpha());
         let r = export_collapsed(ckpt, c, name, &options.export)?.report;
         Ok(SweepPoint {
             method,
@@ -217,13 +209,12 @@ pub fn sweep(
     let mut points = Vec::new();
     for &threshold in &options.thresholds {
         let c = Collapsed::pruned(ckpt, Pruning::LogAlpha { threshold }, name)?;
-        let total = c.prunable_weights();
         let ard = measure(c, Method::Ard)?;
         progress(&ard);
         let target = ard.params;
         points.push(ard);
         if options.magnitude {
-            let c = magnitude_matching(ckpt, name, target, total, &options.export)?;
+            let c = magnitude_matching(ckpt, name, target, &options.export)?;
             let m = measure(c, Method::Magnitude)?;
             progress(&m);
             points.push(m);
@@ -260,15 +251,6 @@ pub fn pareto_front(points: &[(usize, f64)]) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn lambda_and_log_alpha_are_inverse() {
-        for t in [-3.0, 0.0, 3.0, 8.0] {
-            let l = lambda_at_log_alpha(t);
-            assert!((log_alpha_threshold(l) - t).abs() < 1e-6, "{t}");
-        }
-        assert_eq!(lambda_at_log_alpha(-10.0), 0.0);
-    }
 
     #[test]
     fn front_by_hand() {

@@ -124,15 +124,7 @@ pub fn charts(
     let cols = cols.clamp(1, charts.len());
     let rows = charts.len().div_ceil(cols);
     match format {
-        Format::Png => {
-            let mut buf = vec![255u8; size.0 as usize * size.1 as usize * 3];
-            {
-                let root = BitMapBackend::with_buffer(&mut buf, size).into_drawing_area();
-                draw_grid(&root, charts, rows, cols)?;
-                root.present().map_err(draw_err)?;
-            }
-            encode_png(&buf, size)
-        }
+        Format::Png => png(size, |root| draw_grid(root, charts, rows, cols)),
         Format::Svg => {
             let mut s = String::new();
             {
@@ -367,9 +359,7 @@ pub fn simplex_grid(
     register_font();
     let cols = cols.clamp(1, panels.len());
     let rows = panels.len().div_ceil(cols);
-    let mut buf = vec![255u8; size.0 as usize * size.1 as usize * 3];
-    {
-        let root = BitMapBackend::with_buffer(&mut buf, size).into_drawing_area();
+    png(size, |root| {
         root.fill(&WHITE).map_err(draw_err)?;
         let body = if title.is_empty() {
             root.clone()
@@ -379,9 +369,8 @@ pub fn simplex_grid(
         for (area, panel) in body.split_evenly((rows, cols)).iter().zip(panels) {
             draw_simplex(area, panel, corner_labels)?;
         }
-        root.present().map_err(draw_err)?;
-    }
-    encode_png(&buf, size)
+        Ok(())
+    })
 }
 
 fn draw_simplex<DB: DrawingBackend>(
@@ -508,6 +497,20 @@ pub fn viridis(t: f64) -> RGBColor {
     let lerp = |a: u8, b: u8| (a as f64 + (b as f64 - a as f64) * f).round() as u8;
     let (a, b) = (STOPS[i], STOPS[i + 1]);
     RGBColor(lerp(a.0, b.0), lerp(a.1, b.1), lerp(a.2, b.2))
+}
+
+/// Draws on a white RGB canvas of `size` and encodes it as PNG.
+fn png(
+    size: (u32, u32),
+    draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, Shift>) -> Result<(), PlotError>,
+) -> Result<Vec<u8>, PlotError> {
+    let mut buf = vec![255u8; size.0 as usize * size.1 as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, size).into_drawing_area();
+        draw(&root)?;
+        root.present().map_err(draw_err)?;
+    }
+    encode_png(&buf, size)
 }
 
 fn encode_png(rgb: &[u8], (w, h): (u32, u32)) -> Result<Vec<u8>, PlotError> {

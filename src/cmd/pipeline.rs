@@ -264,10 +264,8 @@ fn run_pipeline(spec: &Path, data: Vec<String>, budget: &Budget) -> Result<()> {
         "data": data,
         "models": rows,
     }))?;
-    ardent_models::write_atomic(&out.join("summary.json"), &json)
-        .with_context(|| format!("writing {}", out.join("summary.json").display()))?;
-    ardent_models::write_atomic(&out.join("summary.md"), table.as_bytes())
-        .with_context(|| format!("writing {}", out.join("summary.md").display()))?;
+    super::write_file(&out.join("summary.json"), &json)?;
+    super::write_file(&out.join("summary.md"), table.as_bytes())?;
     eprintln!("wrote {}", out.display());
     Ok(())
 }
@@ -316,7 +314,6 @@ pub fn demo(a: DemoArgs) -> Result<()> {
     let out = &budget.out;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let spec = out.join("mlp-search.toml");
-    ardent_models::write_atomic(&spec, DEMO_SPEC.as_bytes())
-        .with_context(|| format!("writing {}", spec.display()))?;
+    super::write_file(&spec, DEMO_SPEC.as_bytes())?;
     run_pipeline(&spec, vec!["--data".into(), "digits".into()], &budget)
 }

@@ -219,8 +219,7 @@ pub fn run(a: Args) -> Result<()> {
         .with_context(|| format!("{}: cannot create the folder", a.out.display()))?;
     let csv = to_csv(&runs, &on_front);
     let csv_path = a.out.join("sweep.csv");
-    ardent_models::write_atomic(&csv_path, csv.as_bytes())
-        .with_context(|| format!("{}: cannot write", csv_path.display()))?;
+    super::write_file(&csv_path, csv.as_bytes())?;
 
     let mut references: Vec<Reference> = a.published.iter().flat_map(|&p| published(p)).collect();
     references.extend(a.reference.iter().cloned());
@@ -228,8 +227,7 @@ pub fn run(a: Args) -> Result<()> {
     for (format, file) in [(Format::Png, "sweep.png"), (Format::Svg, "sweep.svg")] {
         let bytes = ardent_plot::charts(std::slice::from_ref(&chart), 1, a.size, format)?;
         let path = a.out.join(file);
-        ardent_models::write_atomic(&path, &bytes)
-            .with_context(|| format!("{}: cannot write", path.display()))?;
+        super::write_file(&path, &bytes)?;
     }
 
     println!("Pareto front (fewest parameters for the accuracy, over every point):");

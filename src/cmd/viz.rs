@@ -119,8 +119,7 @@ fn simplex(a: SimplexArgs) -> Result<()> {
         ["e1", "e2", "e3"],
         &title,
     )?;
-    ardent_models::write_atomic(&a.out, &bytes)
-        .with_context(|| format!("{}: cannot write", a.out.display()))?;
+    super::write_file(&a.out, &bytes)?;
     println!(
         "wrote {} ({} panels, {} bytes)",
         a.out.display(),
@@ -231,8 +230,7 @@ fn gamma(a: GammaArgs) -> Result<()> {
         .collect();
     let cols = (charts.len() as f64).sqrt().ceil() as usize;
     let bytes = ardent_plot::charts(&charts, cols, a.size, format)?;
-    ardent_models::write_atomic(&a.out, &bytes)
-        .with_context(|| format!("{}: cannot write", a.out.display()))?;
+    super::write_file(&a.out, &bytes)?;
     println!(
         "wrote {} ({} edges, {} bytes)",
         a.out.display(),
