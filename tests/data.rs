@@ -74,3 +74,63 @@ fn fashion_mnist_when_installed() {
     assert!(out.contains("60,000 samples of shape [1, 28, 28]"), "{out}");
     assert!(out.contains("10,000 samples"), "{out}");
 }
+
+/// `numpy.savetxt(f, np.c_[x, y], delimiter=",", fmt="%g")` of 50 rows, 4 features and a class.
+fn headerless(rows: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            format!(
+                "{},{},{},{},{}\n",
+                r,
+                r as f64 * 0.5,
+                -(r as f64),
+                1e-3,
+                r % 3
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_headerless_csv_reads_every_row_and_says_why() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = write(dir.path(), "x.csv", headerless(50));
+    let o = ardent(["data", &p.display().to_string()]);
+    assert!(o.status.success(), "{}", crate::stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("50 samples of shape [4]"), "{out}");
+    assert!(
+        out.contains("no header") && out.contains("--header"),
+        "{out}"
+    );
+    assert!(out.contains("3 classes, counts: 17 17 16"), "{out}");
+    // Told there is a header, the first row becomes names, as asked.
+    let o = ardent(["data", "--header", &p.display().to_string()]);
+    assert!(stdout(&o).contains("49 samples"), "{}", stdout(&o));
+    // A named first line is a header, and the summary says it was guessed.
+    let p = write(
+        dir.path(),
+        "h.csv",
+        format!("a,b,c,d,y\n{}", headerless(10)),
+    );
+    let out = stdout(&ardent(["data", &p.display().to_string()]));
+    assert!(
+        out.contains("10 samples") && out.contains("column names"),
+        "{out}"
+    );
+}
+
+#[test]
+fn class_labels_must_be_whole_numbers() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = write(dir.path(), "f.csv", "a,y\n1,0\n2,1.5\n");
+    assert_bad_input(
+        &ardent(["data", &p.display().to_string()]),
+        &["f.csv", "line 3", "`1.5`", "not a class index"],
+    );
+    let p = write(dir.path(), "d.csv", "a,y\n1,0.000\n2,2.000\n");
+    let o = ardent(["data", &p.display().to_string()]);
+    let out = stdout(&o);
+    assert!(out.contains("3 classes, counts: 1 0 1"), "{out}");
+    assert!(out.contains("`0.000` on line 2"), "{out}");
+}

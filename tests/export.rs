@@ -286,7 +286,10 @@ fn export_bad_input_exits_2_and_keeps_the_old_file() {
         &["tampered.safetensors", "edge.0-1.op.0"],
     );
 
-    assert_bad_input(&export_to(&ck, &out, &["--lambda", "1.5"]), &["λ"]);
+    assert_bad_input(
+        &export_to(&ck, &out, &["--lambda", "1.5"]),
+        &["--lambda", "strictly between 0 and 1"],
+    );
     assert_bad_input(
         &export_to(&ck, &dir.path().join("missing/dir/model.onnx"), &[]),
         &["missing/dir/model.onnx"],

@@ -3,6 +3,7 @@
 mod check;
 mod data;
 mod export;
+mod options;
 mod pipeline;
 mod runtime;
 mod sweep;

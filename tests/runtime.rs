@@ -372,3 +372,34 @@ fn a_closed_stdout_ends_info_without_a_panic() {
     assert!(!err.contains("panicked"), "{err}");
     assert_ne!(out.status.code(), Some(101), "{err}");
 }
+
+#[test]
+fn run_reads_every_row_of_a_headerless_csv() {
+    let (dir, model) = model_dir();
+    let rows: Vec<String> = X
+        .chunks(3)
+        .cycle()
+        .take(5)
+        .map(|r| format!("{},{},{}", r[0], r[1], r[2]))
+        .collect();
+    let csv = crate::write(dir.path(), "x.csv", rows.join("\n") + "\n");
+    let o = crate::ardent([
+        "run",
+        &model.display().to_string(),
+        "--input",
+        &csv.display().to_string(),
+    ]);
+    assert!(o.status.success(), "{}", crate::stderr(&o));
+    let out = crate::stdout(&o);
+    let predictions: Vec<&str> = out.lines().skip(1).collect();
+    assert_eq!(predictions.len(), 5, "{out}");
+    let classes = expected_classes();
+    for (i, line) in predictions.iter().enumerate() {
+        let class: usize = line
+            .split(',')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .expect("class");
+        assert_eq!(class, classes[i % 3], "{out}");
+    }
+}

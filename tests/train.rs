@@ -206,7 +206,7 @@ fn a_diverging_run_stops_and_keeps_the_last_good_checkpoint() {
     let good = std::fs::read(&ck).expect("checkpoint");
     // A learning rate that sends the weights to infinity on the first steps.
     let mut args = train_args(&ck, "3");
-    args.extend(["--lr", "1e30"].map(String::from));
+    args.extend(["--lr", "1000"].map(String::from));
     let o = ardent(&args);
     assert_bad_input(&o, &["diverged", "--lr", "digits.safetensors"]);
     assert_eq!(
@@ -249,5 +249,44 @@ fn train_bad_input_exits_2() {
     assert_bad_input(
         &ardent(["finetune", &cut.display().to_string(), "--data", "digits"]),
         &["cut.safetensors"],
+    );
+}
+
+/// The typos the option walk generalises, as a user made them: each is refused before any
+/// work, with nothing written; a batch larger than the data is cut to it, with a note.
+#[test]
+fn nonsense_options_are_refused_before_any_work() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let ck = dir.path().join("x.safetensors");
+    let with = |opt: &str, value: &str| -> Vec<String> {
+        let mut args = train_args(&ck, "1");
+        match args.iter().position(|a| a == opt) {
+            Some(at) => args[at + 1] = value.into(),
+            None => args.push(format!("{opt}={value}")),
+        }
+        args
+    };
+    for (opt, value, needle) in [
+        ("--lambda", "2", "strictly between 0 and 1"),
+        ("--epochs", "0", "from 1 to 1,000,000"),
+        ("--lr", "nan", "learning rate in (0, 1000]"),
+        ("--kl-weight", "-1", "[0, 1000]"),
+        ("--valid-fraction", "1", "[0, 1)"),
+    ] {
+        let o = ardent(with(opt, value));
+        assert_bad_input(&o, &[opt, needle]);
+        assert!(stdout(&o).is_empty(), "no training output");
+        assert!(
+            std::fs::read_dir(dir.path()).expect("dir").next().is_none(),
+            "{opt} {value}: nothing written"
+        );
+    }
+    let o = ardent(with("--batch-size", "100000"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o)
+            .contains("--batch-size 100000 is larger than the 360 training samples; using 360"),
+        "{}",
+        stderr(&o)
     );
 }

@@ -1,7 +1,7 @@
 //! Two small real datasets shipped inside the crate (see `data/bundled/README.md` for their
 //! licence and citation), for the demo and the tests.
 
-use crate::csv::{CsvOptions, LabelColumn, parse_csv};
+use crate::csv::{CsvOptions, Header, LabelColumn, parse_csv};
 use crate::dataset::{Dataset, TargetKind, from_table};
 use crate::error::DataError;
 
@@ -13,7 +13,7 @@ const DIGITS: &[u8] = include_bytes!("../bundled/digits.csv.gz");
 pub fn wine() -> Result<Dataset, DataError> {
     let name = "bundled:winequality-red";
     let options = CsvOptions {
-        header: true,
+        header: Header::Present,
         label: LabelColumn::Name("quality".into()),
     };
     let table = parse_csv(WINE, name, &options)?;
@@ -25,7 +25,7 @@ pub fn wine() -> Result<Dataset, DataError> {
 pub fn digits() -> Result<Dataset, DataError> {
     let name = "bundled:digits";
     let options = CsvOptions {
-        header: false,
+        header: Header::Absent,
         label: LabelColumn::Last,
     };
     let table = parse_csv(DIGITS, name, &options)?;

@@ -1,5 +1,10 @@
 //! CSV tables of numbers: comma-separated, optional header, one label column. Quoted fields
 //! (`"alcohol"`, `"a ""b"""`) are understood; every other field must be a number.
+//!
+//! Whether the first line names the columns is decided, never assumed: many writers of numeric
+//! tables (`numpy.savetxt`, most exporters) write none, and taking a data row for names would
+//! drop it without a word. Under [`Header::Auto`] a first line whose every field is a number is
+//! data; anything else is a header. [`CsvTable::header`] says what was decided and how.
 
 use crate::error::DataError;
 use crate::gz::maybe_gunzip;
@@ -16,20 +21,54 @@ pub enum LabelColumn {
     Name(String),
 }
 
-/// How to read a CSV table.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CsvOptions {
-    pub header: bool,
-    pub label: LabelColumn,
+/// Whether the first non-empty line of a CSV file names its columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Header {
+    /// Decided from the line itself: data when every field is a number, a header otherwise.
+    #[default]
+    Auto,
+    /// The first line is a header, whatever it holds (`--header`).
+    Present,
+    /// There is no header: the first line is data (`--no-header`).
+    Absent,
 }
 
-impl Default for CsvOptions {
-    fn default() -> Self {
-        CsvOptions {
-            header: true,
-            label: LabelColumn::Last,
+/// What a reader decided about the first line, and whether it was told or guessed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeaderDecision {
+    /// The first non-empty line was read as column names.
+    pub present: bool,
+    /// Decided from the line's contents ([`Header::Auto`]) rather than by the caller.
+    pub guessed: bool,
+    /// The 1-based line it was decided on.
+    pub line: usize,
+}
+
+impl std::fmt::Display for HeaderDecision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let line = self.line;
+        match (self.present, self.guessed) {
+            (true, true) => write!(
+                f,
+                "line {line} read as column names, as it holds a field that is not a number \
+                 (--no-header reads it as data)"
+            ),
+            (false, true) => write!(
+                f,
+                "no header: every field of line {line} is a number, so it is data \
+                 (--header reads it as column names)"
+            ),
+            (true, false) => write!(f, "line {line} read as column names (as asked)"),
+            (false, false) => write!(f, "no header (as asked)"),
         }
     }
+}
+
+/// How to read a CSV table.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CsvOptions {
+    pub header: Header,
+    pub label: LabelColumn,
 }
 
 /// A parsed table: features row-major, one label per row.
@@ -40,12 +79,24 @@ pub struct CsvTable {
     pub label_name: String,
     pub features: Vec<f32>,
     pub labels: Vec<f32>,
+    /// The 1-based line of each row, for messages about a row found bad later (a label that
+    /// is not a class index).
+    pub lines: Vec<usize>,
+    /// The first label written with a fraction part or an exponent (`2.000`, `1e0`), with its
+    /// line: such a column is read as classes only when every value in it is whole.
+    pub first_decimal_label: Option<(usize, String)>,
+    pub header: HeaderDecision,
 }
 
 impl CsvTable {
     pub fn rows(&self) -> usize {
         self.labels.len()
     }
+}
+
+/// True when every field of `fields` reads as a number, i.e. the line is data.
+fn all_numbers(fields: &[String]) -> bool {
+    fields.iter().all(|f| f.trim().parse::<f32>().is_ok())
 }
 
 /// Splits one CSV line into fields, unquoting quoted ones.
@@ -115,26 +166,44 @@ pub fn parse_csv(
         line,
         message,
     };
-    let mut lines = text
+    let lines = text
         .lines()
         .enumerate()
         .map(|(i, l)| (i + 1, l.trim_end_matches('\r')))
         .filter(|(_, l)| !l.trim().is_empty());
 
+    let mut lines = lines.peekable();
+    let Some(&(first_line, first)) = lines.peek() else {
+        return Err(err(1, "empty file: no header and no data rows".into()));
+    };
+    let first_fields = split_line(first).map_err(|m| err(first_line, m))?;
+    let header = HeaderDecision {
+        present: match options.header {
+            Header::Auto => !all_numbers(&first_fields),
+            Header::Present => true,
+            Header::Absent => false,
+        },
+        guessed: options.header == Header::Auto,
+        line: first_line,
+    };
     let mut width = None;
     let mut names: Option<Vec<String>> = None;
-    if options.header {
-        let (n, line) = lines
-            .next()
-            .ok_or_else(|| err(1, "empty file: expected a header line".into()))?;
-        let header = split_line(line).map_err(|m| err(n, m))?;
-        width = Some(header.len());
-        names = Some(header.into_iter().map(|h| h.trim().to_string()).collect());
+    if header.present {
+        lines.next();
+        width = Some(first_fields.len());
+        names = Some(
+            first_fields
+                .into_iter()
+                .map(|h| h.trim().to_string())
+                .collect(),
+        );
     }
 
     let mut label_index = None;
     let mut features = Vec::new();
     let mut labels = Vec::new();
+    let mut row_lines = Vec::new();
+    let mut first_decimal_label = None;
     for (n, line) in lines {
         let fields = split_line(line).map_err(|m| err(n, m))?;
         let w = *width.get_or_insert(fields.len());
@@ -153,8 +222,8 @@ pub fn parse_csv(
         let li = match label_index {
             Some(li) => li,
             None => {
-                let li =
-                    resolve_label(&options.label, names.as_deref(), w).map_err(|m| err(1, m))?;
+                let li = resolve_label(&options.label, names.as_deref(), &header, w)
+                    .map_err(|m| err(first_line, m))?;
                 label_index = Some(li);
                 li
             }
@@ -171,14 +240,18 @@ pub fn parse_csv(
                 )
             })?;
             if c == li {
+                if first_decimal_label.is_none() && field.trim().parse::<i64>().is_err() {
+                    first_decimal_label = Some((n, field.trim().to_string()));
+                }
                 labels.push(value);
             } else {
                 features.push(value);
             }
         }
+        row_lines.push(n);
     }
     let Some(li) = label_index else {
-        return Err(err(1, "no data rows".into()));
+        return Err(err(first_line, "no data rows after the header".into()));
     };
     let w = width.unwrap_or(0);
     let all_names = names.unwrap_or_else(|| (0..w).map(|c| format!("column {}", c + 1)).collect());
@@ -192,12 +265,16 @@ pub fn parse_csv(
         label_name: all_names[li].clone(),
         features,
         labels,
+        lines: row_lines,
+        first_decimal_label,
+        header,
     })
 }
 
 fn resolve_label(
     label: &LabelColumn,
     names: Option<&[String]>,
+    header: &HeaderDecision,
     width: usize,
 ) -> Result<usize, String> {
     match label {
@@ -207,7 +284,12 @@ fn resolve_label(
             "label column {i} is out of range for {width} columns"
         )),
         LabelColumn::Name(name) => {
-            let names = names.ok_or("a label column by name needs a header")?;
+            let names = names.ok_or(if header.guessed {
+                "a label column by name needs a header, and the first line is all numbers, \
+                 so it was read as data (--header reads it as column names)"
+            } else {
+                "a label column by name needs a header, and the file is read without one"
+            })?;
             names
                 .iter()
                 .position(|h| h == name)

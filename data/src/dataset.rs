@@ -33,6 +33,9 @@ pub struct Dataset {
     pub sample_shape: Vec<usize>,
     pub features: Vec<f32>,
     pub targets: Targets,
+    /// What the reader decided that a person should hear about: how a CSV header was decided,
+    /// class labels written as decimals. Commands print them; nothing depends on them.
+    pub notes: Vec<String>,
 }
 
 /// Options shared by the loaders.
@@ -127,6 +130,7 @@ impl Dataset {
             sample_shape,
             features,
             targets,
+            notes: Vec::new(),
         })
     }
 
@@ -184,6 +188,7 @@ impl Dataset {
             sample_shape: self.sample_shape.clone(),
             features,
             targets,
+            notes: self.notes.clone(),
         }
     }
 
@@ -297,7 +302,7 @@ pub(crate) fn labels_to_targets(
         TargetKind::Classes => {
             let mut out = Vec::with_capacity(labels.len());
             for (i, &l) in labels.iter().enumerate() {
-                if !(l.is_finite() && l >= 0.0 && l.fract() == 0.0 && l < u32::MAX as f32) {
+                if !is_class_index(l) {
                     return Err(DataError::invalid(
                         source,
                         format!(
@@ -372,16 +377,53 @@ pub fn load_csv(path: &Path, kind: TargetKind, opts: &LoadOptions) -> Result<Dat
     )
 }
 
-/// Turns a parsed CSV table into a dataset of vectors.
+/// Turns a parsed CSV table into a dataset of vectors. A class label that is not a whole
+/// number is an error naming its line; whole labels written as decimals (`2.000`) are classes,
+/// with a note saying so.
 pub(crate) fn from_table(
     name: &str,
     table: CsvTable,
     kind: TargetKind,
     allow_non_finite: bool,
 ) -> Result<Dataset, DataError> {
+    let mut notes = Vec::new();
+    if table.header.guessed {
+        notes.push(format!("{name}: {}", table.header));
+    }
+    if kind == TargetKind::Classes {
+        if let Some((i, l)) = table
+            .labels
+            .iter()
+            .enumerate()
+            .find(|(_, l)| !is_class_index(**l))
+        {
+            return Err(DataError::Csv {
+                source_name: name.to_string(),
+                line: table.lines[i],
+                message: format!(
+                    "label `{l}` in column `{}` is not a class index (a whole number ≥ 0); \
+                     real targets need a regression task",
+                    table.label_name
+                ),
+            });
+        }
+        if let Some((line, text)) = &table.first_decimal_label {
+            notes.push(format!(
+                "{name}: labels written as decimals (`{text}` on line {line}) are read as class \
+                 indices, since every label in column `{}` is a whole number",
+                table.label_name
+            ));
+        }
+    }
     let targets = labels_to_targets(name, &table.labels, kind)?;
     let width = table.columns.len();
-    Dataset::new(name, vec![width], table.features, targets, allow_non_finite)
+    let mut d = Dataset::new(name, vec![width], table.features, targets, allow_non_finite)?;
+    d.notes = notes;
+    Ok(d)
+}
+
+fn is_class_index(l: f32) -> bool {
+    l.is_finite() && l >= 0.0 && l.fract() == 0.0 && l < u32::MAX as f32
 }
 
 /// Loads features and labels from two NPY files; the first axis indexes samples.

@@ -1,5 +1,5 @@
-//! ardent's dataset readers: IDX (gzip or raw), CSV with a header and a label column, NPY;
-//! deterministic splits; normalisation; two small bundled datasets.
+//! ardent's dataset readers: IDX (gzip or raw), CSV with or without a header and a label
+//! column, NPY; deterministic splits; normalisation; two small bundled datasets.
 //!
 //! Every reader takes bytes and a source name (a path or `bundled:NAME`) so that errors say
 //! where the problem is: a byte offset for IDX, a line for CSV.
@@ -13,7 +13,7 @@ mod idx;
 mod normalize;
 mod npy;
 
-pub use csv::{CsvOptions, CsvTable, LabelColumn, parse_csv, read_csv};
+pub use csv::{CsvOptions, CsvTable, Header, HeaderDecision, LabelColumn, parse_csv, read_csv};
 pub use dataset::{
     Dataset, LoadOptions, SplitMix64, Splits, TargetKind, Targets, load_csv, load_idx_pair,
     load_npy_pair, load_path, shuffle,

@@ -172,3 +172,40 @@ fn image_label_count_mismatch() {
         .to_string();
     assert!(e.contains("3 images but 2 labels"), "{e}");
 }
+
+fn csv_file(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("t.csv");
+    std::fs::write(&path, text).expect("write");
+    (dir, path)
+}
+
+#[test]
+fn a_fractional_class_label_names_its_line() {
+    let (_d, path) = csv_file("a,quality\n1,0\n2,1\n3,2.5\n");
+    let e = ardent_data::load_csv(&path, TargetKind::Classes, &LoadOptions::default())
+        .expect_err("2.5 is no class")
+        .to_string();
+    assert!(
+        e.contains("t.csv: line 4: label `2.5` in column `quality` is not a class index"),
+        "{e}"
+    );
+    // The same column is fine as real targets.
+    let d = ardent_data::load_csv(&path, TargetKind::Real, &LoadOptions::default()).expect("real");
+    assert_eq!(d.len(), 3);
+}
+
+#[test]
+fn whole_labels_written_as_decimals_are_classes_with_a_note() {
+    let (_d, path) = csv_file("1,0.000\n2,2.000\n3,1.000\n");
+    let d = ardent_data::load_csv(&path, TargetKind::Classes, &LoadOptions::default())
+        .expect("integral column");
+    assert_eq!(d.targets, classes(vec![0, 2, 1], 3));
+    assert_eq!(d.notes.len(), 2, "{:?}", d.notes);
+    assert!(d.notes[0].contains("no header"), "{:?}", d.notes);
+    assert!(
+        d.notes[1].contains("`0.000` on line 1") && d.notes[1].contains("class indices"),
+        "{:?}",
+        d.notes
+    );
+}

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
+use crate::args::{HeaderArgs, int_in, u64_in};
 use crate::bench::{BenchOptions, bench};
 use crate::input::{read_labels, read_samples};
 use crate::{LoadOptions, Model, set_threads};
@@ -23,7 +24,8 @@ pub enum OutputFormat {
 pub struct RunArgs {
     /// The ONNX model.
     pub model: PathBuf,
-    /// Samples: IDX (gzip or raw), NPY, or CSV with a header; the first axis indexes samples.
+    /// Samples: IDX (gzip or raw), NPY, or CSV (with or without a header line); the first axis
+    /// indexes samples.
     #[arg(long)]
     pub input: PathBuf,
     /// Class labels (IDX, NPY, or a CSV's last column); prints the accuracy.
@@ -37,11 +39,13 @@ pub struct RunArgs {
     /// Write the predictions here (atomically) instead of to standard output.
     #[arg(long)]
     pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub csv: HeaderArgs,
     /// Samples per run of the model.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 256, value_parser = int_in::<1, 65_536>)]
     pub batch: usize,
     /// Threads for matrix products.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = int_in::<1, 256>)]
     pub threads: usize,
 }
 
@@ -51,20 +55,24 @@ pub struct BenchArgs {
     /// The ONNX model.
     pub model: PathBuf,
     /// Batch sizes, comma-separated.
-    #[arg(long, default_value = "1,32,256", value_delimiter = ',')]
+    #[arg(long, default_value = "1,32,256", value_delimiter = ',', value_parser = int_in::<1, 65_536>)]
     pub batch: Vec<usize>,
     /// Threads for matrix products.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = int_in::<1, 256>)]
     pub threads: usize,
     /// Take the first sample of this file (any `--input` format) instead of a synthetic one.
     #[arg(long)]
     pub input: Option<PathBuf>,
-    #[arg(long, default_value_t = 10)]
+    #[command(flatten)]
+    pub csv: HeaderArgs,
+    /// Untimed runs per batch size before timing.
+    #[arg(long, default_value_t = 10, value_parser = int_in::<0, 100_000>)]
     pub warmup: usize,
-    #[arg(long, default_value_t = 30)]
+    /// Timed runs per batch size, at least.
+    #[arg(long, default_value_t = 30, value_parser = int_in::<1, 1_000_000>)]
     pub min_runs: usize,
     /// Time each batch size for at least this many milliseconds.
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 500, value_parser = u64_in::<0, 3_600_000>)]
     pub min_time_ms: u64,
     /// One JSON object per batch size instead of the table.
     #[arg(long)]
@@ -131,12 +139,9 @@ pub fn quiet_broken_pipe() {
 }
 
 pub fn run(a: RunArgs) -> Result<()> {
-    if a.batch == 0 {
-        bail!("--batch must be at least 1");
-    }
     set_threads(a.threads);
     let model = Model::load_path(&a.model, LoadOptions::default())?;
-    let (samples, csv_labels) = read_samples(&a.input, a.label_column.as_deref())?;
+    let (samples, csv_labels) = read_samples(&a.input, a.label_column.as_deref(), a.csv.header())?;
     if samples.width != model.input_size() {
         bail!(
             "{}: samples have {} values each, but {} takes {} (shape {:?})",
@@ -148,7 +153,7 @@ pub fn run(a: RunArgs) -> Result<()> {
         );
     }
     let labels = match (&a.labels, csv_labels) {
-        (Some(p), _) => Some((p.display().to_string(), read_labels(p)?)),
+        (Some(p), _) => Some((p.display().to_string(), read_labels(p, a.csv.header())?)),
         (None, Some(l)) => Some((a.input.display().to_string(), l)),
         (None, None) => None,
     };
@@ -227,7 +232,7 @@ pub fn bench_cmd(a: BenchArgs) -> Result<()> {
     let per = probe.input_size();
     let sample: Vec<f32> = match &a.input {
         Some(p) => {
-            let (s, _) = read_samples(p, None)?;
+            let (s, _) = read_samples(p, None, a.csv.header())?;
             if s.width != per {
                 bail!(
                     "{}: samples have {} values each, but {} takes {per}",
@@ -245,7 +250,7 @@ pub fn bench_cmd(a: BenchArgs) -> Result<()> {
     };
     let options = BenchOptions {
         warmup: a.warmup,
-        min_runs: a.min_runs.max(1),
+        min_runs: a.min_runs,
         min_time: Duration::from_millis(a.min_time_ms),
     };
     if !a.json {

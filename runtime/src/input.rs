@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use ardent_data::{CsvOptions, DataError, LabelColumn, parse_csv, parse_idx, parse_npy};
+use ardent_data::{CsvOptions, DataError, Header, LabelColumn, parse_csv, parse_idx, parse_npy};
 
 /// Samples read from a file, row-major.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,10 +40,12 @@ fn sniff(path: &Path, bytes: &[u8]) -> Format {
 }
 
 /// Reads a file of samples. With `label` set, a CSV file's column of that name is taken out of
-/// the features and returned as the labels; every other CSV column is a feature.
+/// the features and returned as the labels; every other CSV column is a feature. `header` says
+/// whether a CSV file's first line names its columns (see [`Header`]).
 pub fn read_samples(
     path: &Path,
     label: Option<&str>,
+    header: Header,
 ) -> Result<(Samples, Option<Vec<f32>>), DataError> {
     let name = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|e| DataError::io(&name, e))?;
@@ -58,7 +60,7 @@ pub fn read_samples(
         }
         Format::Csv => {
             let options = CsvOptions {
-                header: true,
+                header,
                 label: label.map_or(LabelColumn::Last, |l| LabelColumn::Name(l.to_string())),
             };
             let t = parse_csv(&bytes, &name, &options)?;
@@ -105,7 +107,7 @@ pub fn read_samples(
 }
 
 /// Reads class labels: a one-dimensional IDX or NPY array, or a CSV file's last column.
-pub fn read_labels(path: &Path) -> Result<Vec<f32>, DataError> {
+pub fn read_labels(path: &Path, header: Header) -> Result<Vec<f32>, DataError> {
     let name = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|e| DataError::io(&name, e))?;
     let (dims, values) = match sniff(path, &bytes) {
@@ -118,7 +120,14 @@ pub fn read_labels(path: &Path) -> Result<Vec<f32>, DataError> {
             (a.shape, a.data)
         }
         Format::Csv => {
-            let t = parse_csv(&bytes, &name, &CsvOptions::default())?;
+            let t = parse_csv(
+                &bytes,
+                &name,
+                &CsvOptions {
+                    header,
+                    label: LabelColumn::Last,
+                },
+            )?;
             (vec![t.rows()], t.labels)
         }
     };

@@ -4,6 +4,7 @@
 //! This crate depends on tract and ardent-data only, never on burn, the trainer or the
 //! exporter, so it builds for a board on its own.
 
+pub mod args;
 pub mod bench;
 pub mod cli;
 mod error;

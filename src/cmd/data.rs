@@ -1,8 +1,9 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use ardent_data::{CsvOptions, Dataset, LabelColumn, LoadOptions, TargetKind, Targets, bundled};
+use ardent_data::{Dataset, LoadOptions, TargetKind, Targets, bundled};
 
+use super::train::CsvArgs;
 use crate::fmt::thousands;
 
 #[derive(clap::Args, Debug)]
@@ -13,12 +14,8 @@ pub struct Args {
     /// Read labels as real targets (regression) instead of classes.
     #[arg(long)]
     regression: bool,
-    /// CSV: the label column's name (default: the last column).
-    #[arg(long)]
-    label: Option<String>,
-    /// CSV: the file has no header line.
-    #[arg(long)]
-    no_header: bool,
+    #[command(flatten)]
+    csv: CsvArgs,
     /// Accept NaN and inf in features.
     #[arg(long)]
     allow_non_finite: bool,
@@ -30,13 +27,7 @@ pub fn run(args: Args) -> Result<()> {
         None => {
             let options = LoadOptions {
                 allow_non_finite: args.allow_non_finite,
-                csv: CsvOptions {
-                    header: !args.no_header,
-                    label: args
-                        .label
-                        .clone()
-                        .map_or(LabelColumn::Last, LabelColumn::Name),
-                },
+                csv: args.csv.options(),
             };
             let kind = if args.regression {
                 TargetKind::Real
@@ -62,6 +53,9 @@ fn print(d: &Dataset, split: &str) {
         thousands(d.len() as u128),
         d.sample_shape
     );
+    for n in &d.notes {
+        println!("  note: {n}");
+    }
     let (lo, hi, sum) = d.features.iter().fold(
         (f32::INFINITY, f32::NEG_INFINITY, 0f64),
         |(lo, hi, s), &x| (lo.min(x), hi.max(x), s + f64::from(x)),

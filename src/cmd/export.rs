@@ -5,7 +5,9 @@ use ardent_data::{Dataset, Targets};
 use ardent_exporter::{ExportOptions, Samples, Storage, WeightType};
 use ardent_models::Checkpoint;
 
-use super::train::DataArgs;
+use ardent_runtime::args::{int_in, open_unit};
+
+use super::train::{CsvArgs, DataArgs};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -15,7 +17,7 @@ pub struct Args {
     #[arg(long, short)]
     out: PathBuf,
     /// Relative-density threshold: a weight is pruned when q(0)/q(μ) = exp(−μ²/2σ²) > λ.
-    #[arg(long, default_value_t = ardent_exporter::DEFAULT_LAMBDA)]
+    #[arg(long, default_value_t = ardent_exporter::DEFAULT_LAMBDA, value_parser = open_unit)]
     lambda: f64,
     /// Store weights as f16 (the model's input and output stay f32).
     #[arg(long)]
@@ -35,11 +37,11 @@ pub struct Args {
     /// or else the validation split the checkpoint was trained with.
     #[arg(long)]
     data: Option<String>,
-    /// CSV data: the label column's name (default: the last column).
-    #[arg(long, requires = "data")]
-    label: Option<String>,
-    /// Samples the built-in check compares with the collapsed model (0 skips it).
-    #[arg(long, default_value_t = 256)]
+    #[command(flatten)]
+    csv: CsvArgs,
+    /// Samples the built-in check compares with the collapsed model (0 skips it); with
+    /// `--data`, at most the samples it has.
+    #[arg(long, default_value_t = 256, value_parser = int_in::<0, 100_000>)]
     verify: usize,
     /// Also write the report as JSON to this file.
     #[arg(long)]
@@ -68,15 +70,15 @@ fn samples(a: &Args, ck: &Checkpoint) -> Result<Option<Samples>> {
     let Some(data) = &a.data else {
         return Ok(None);
     };
-    evaluation_samples(data, a.label.clone(), ck).map(Some)
+    evaluation_samples(data, &a.csv, ck).map(Some)
 }
 
 /// The samples a checkpoint is measured on: `data`'s test split, or else the validation split
 /// the checkpoint was trained with (from its seed and validation fraction).
-pub fn evaluation_samples(data: &str, label: Option<String>, ck: &Checkpoint) -> Result<Samples> {
+pub fn evaluation_samples(data: &str, csv: &CsvArgs, ck: &Checkpoint) -> Result<Samples> {
     let args = DataArgs {
         data: data.to_string(),
-        label,
+        csv: csv.clone(),
         max_samples: None,
     };
     let splits = args.load(ck.family.task)?;

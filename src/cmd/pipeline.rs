@@ -9,7 +9,10 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use serde::Serialize;
 
+use ardent_runtime::args::{int_in, term_weight};
 use ardent_runtime::bench::{BenchOptions, bench};
+
+use super::train::DataArgs;
 use ardent_runtime::{LoadOptions, Model};
 
 /// The spec `ardent demo` searches, built in so the demo runs from any directory.
@@ -20,15 +23,8 @@ pub struct Args {
     /// The model-family spec (TOML).
     #[arg(long)]
     model: PathBuf,
-    /// Dataset, as for `ardent train`.
-    #[arg(long)]
-    data: String,
-    /// CSV: the label column's name (default: the last column).
-    #[arg(long)]
-    label: Option<String>,
-    /// Use at most this many training samples.
-    #[arg(long)]
-    max_samples: Option<usize>,
+    #[command(flatten)]
+    data: DataArgs,
     #[command(flatten)]
     budget: Budget,
 }
@@ -39,13 +35,13 @@ pub struct DemoArgs {
     /// The folder for checkpoints, ONNX files, reports and the summary (created).
     #[arg(long, default_value = "ardent-demo")]
     out: PathBuf,
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = 60, value_parser = int_in::<1, 1_000_000>)]
     epochs: usize,
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = int_in::<1, 1_000_000>)]
     finetune_epochs: usize,
     /// λ_prior^L: with 1,617 training samples the prior weighs more per sample than on a large
     /// set, hence a smaller default than the pipeline's.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, value_parser = term_weight)]
     kl_weight: f64,
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -58,13 +54,13 @@ struct Budget {
     #[arg(long, default_value = "ardent-out")]
     out: PathBuf,
     /// Training epochs (searched edges wait for the first quarter).
-    #[arg(long, default_value_t = 40)]
+    #[arg(long, default_value_t = 40, value_parser = int_in::<1, 1_000_000>)]
     epochs: usize,
     /// Fine-tuning epochs of the compact member.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = int_in::<1, 1_000_000>)]
     finetune_epochs: usize,
     /// λ_prior^L, the weight of the ARD prior.
-    #[arg(long, default_value_t = 0.33)]
+    #[arg(long, default_value_t = 0.33, value_parser = term_weight)]
     kl_weight: f64,
     /// The objective's preset, as for `ardent train`.
     #[arg(long, default_value = "elbo")]
@@ -163,7 +159,14 @@ fn export(
     })
 }
 
-fn run_pipeline(spec: &Path, data: Vec<String>, budget: &Budget) -> Result<()> {
+/// Runs the stages; `data` holds the data flags of `train` and `finetune`, `export_data` those
+/// of `export` and `sweep` (without what only training takes).
+fn run_pipeline(
+    spec: &Path,
+    data: Vec<String>,
+    export_data: Vec<String>,
+    budget: &Budget,
+) -> Result<()> {
     let out = &budget.out;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let trained = out.join("trained.safetensors");
@@ -198,13 +201,6 @@ fn run_pipeline(spec: &Path, data: Vec<String>, budget: &Budget) -> Result<()> {
     eprintln!("== train {}", spec.display());
     super::train::run(parse::<TrainCli>("train", train)?.args)?;
 
-    // Export's data arguments: the data flags minus those only training takes.
-    let export_data: Vec<String> = data
-        .chunks(2)
-        .filter(|kv| kv[0] != "--max-samples")
-        .flatten()
-        .cloned()
-        .collect();
     eprintln!("== export, every weight kept");
     // λ just below 1 keeps every weight whose posterior is not centred on 0 exactly.
     let dense = export(
@@ -291,14 +287,13 @@ fn summary_table(rows: &[Row]) -> String {
 
 /// `ardent pipeline --model SPEC --data SOURCE`.
 pub fn run(a: Args) -> Result<()> {
-    let mut data = vec!["--data".to_string(), a.data.clone()];
-    if let Some(l) = &a.label {
-        data.extend(["--label".into(), l.clone()]);
-    }
-    if let Some(n) = a.max_samples {
+    let mut export_data = vec!["--data".to_string(), a.data.data.clone()];
+    export_data.extend(a.data.csv.to_args());
+    let mut data = export_data.clone();
+    if let Some(n) = a.data.max_samples {
         data.extend(["--max-samples".into(), n.to_string()]);
     }
-    run_pipeline(&a.model, data, &a.budget)
+    run_pipeline(&a.model, data, export_data, &a.budget)
 }
 
 /// `ardent demo`: the pipeline on the bundled digits with the built-in `mlp-search` family.
@@ -315,5 +310,6 @@ pub fn demo(a: DemoArgs) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let spec = out.join("mlp-search.toml");
     super::write_file(&spec, DEMO_SPEC.as_bytes())?;
-    run_pipeline(&spec, vec!["--data".into(), "digits".into()], &budget)
+    let data = vec!["--data".to_string(), "digits".to_string()];
+    run_pipeline(&spec, data.clone(), data, &budget)
 }

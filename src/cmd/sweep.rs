@@ -7,7 +7,10 @@ use ardent_exporter::sweep::{self, Method, SweepOptions, SweepPoint};
 use ardent_models::Checkpoint;
 use ardent_plot::{Chart, Format, Mark, Reference, Series};
 
+use ardent_runtime::args::{fraction, int_in, open_unit};
+
 use super::export::{StorageArg, evaluation_samples};
+use super::train::CsvArgs;
 use crate::fmt::thousands;
 
 #[derive(clap::Args, Debug)]
@@ -19,20 +22,19 @@ pub struct Args {
     /// Labelled data: its test split, or else each checkpoint's validation split.
     #[arg(long)]
     data: String,
-    /// CSV data: the label column's name (default: the last column).
-    #[arg(long)]
-    label: Option<String>,
+    #[command(flatten)]
+    csv: CsvArgs,
     /// How many thresholds per checkpoint, chosen so the kept weights are spaced geometrically
     /// from --min-fraction of the collapsed member's weights to all of them. Thresholds are
     /// set in log α = log(σ²/μ²) (λ = exp(−e^(−log α)/2)), so they reach below log α ≈ −7.3,
     /// where λ underflows to 0 (printed as 0).
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 30, value_parser = int_in::<1, 1000>)]
     points: usize,
     /// The smallest fraction of weights the automatic thresholds keep.
-    #[arg(long, default_value_t = 0.002)]
+    #[arg(long, default_value_t = 0.002, value_parser = fraction)]
     min_fraction: f64,
     /// Explicit thresholds instead of --points, e.g. `0.5,0.9,0.975,0.999`.
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = open_unit)]
     lambdas: Option<Vec<f64>>,
     /// How the exports store weight matrices. `sparse` (the default) makes the exported
     /// parameters the kept weights plus biases and constants, which grow with λ; `auto` and
@@ -120,16 +122,6 @@ struct Run {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    if let Some(l) = &a.lambdas {
-        if let Some(bad) = l.iter().find(|&&v| !(v > 0.0 && v < 1.0)) {
-            bail!("--lambdas: λ must lie in (0, 1), got {bad}");
-        }
-    } else if a.points == 0 {
-        bail!("--points must be at least 1");
-    }
-    if !(a.min_fraction > 0.0 && a.min_fraction <= 1.0) {
-        bail!("--min-fraction must lie in (0, 1], got {}", a.min_fraction);
-    }
     let mut runs = Vec::new();
     for path in &a.checkpoints {
         let ck = Checkpoint::read(path)?;
@@ -141,7 +133,7 @@ pub fn run(a: Args) -> Result<()> {
             );
         }
         let name = path.display().to_string();
-        let data = evaluation_samples(&a.data, a.label.clone(), &ck)?;
+        let data = evaluation_samples(&a.data, &a.csv, &ck)?;
         let thresholds = match &a.lambdas {
             Some(l) => l
                 .iter()

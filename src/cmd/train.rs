@@ -3,9 +3,49 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use ardent_data::{CsvOptions, LabelColumn, LoadOptions, Splits, TargetKind, bundled};
 use ardent_models::{Family, Task};
+use ardent_runtime::args::{
+    HeaderArgs, held_out_fraction, int_in, learning_rate, non_negative, open_unit_f32, term_weight,
+};
 use ardent_trainer::bilevel::{Order, OuterConfig, Reference};
 use ardent_trainer::train::{self, EpochMetrics, Run, TrainConfig};
 use ardent_trainer::{LrSchedule, Objective, Preset, Supernet, data::prepare, parse_device};
+
+/// How a CSV file is read, shared by the commands that read data.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct CsvArgs {
+    /// CSV: the label column's name (default: the last column).
+    #[arg(long)]
+    pub label: Option<String>,
+    #[command(flatten)]
+    pub header: HeaderArgs,
+}
+
+impl CsvArgs {
+    pub fn options(&self) -> CsvOptions {
+        CsvOptions {
+            header: self.header.header(),
+            label: self
+                .label
+                .clone()
+                .map_or(LabelColumn::Last, LabelColumn::Name),
+        }
+    }
+
+    /// The same settings as command-line words, for the pipeline's stages.
+    pub fn to_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if let Some(l) = &self.label {
+            args.extend(["--label".into(), l.clone()]);
+        }
+        if self.header.header {
+            args.push("--header".into());
+        }
+        if self.header.no_header {
+            args.push("--no-header".into());
+        }
+        args
+    }
+}
 
 /// Where the data comes from, shared by the commands that read data.
 #[derive(clap::Args, Debug, Clone)]
@@ -14,15 +54,16 @@ pub struct DataArgs {
     /// file, or a bundled set: `digits` or `wine`.
     #[arg(long)]
     pub data: String,
-    /// CSV: the label column's name (default: the last column).
-    #[arg(long)]
-    pub label: Option<String>,
+    #[command(flatten)]
+    pub csv: CsvArgs,
     /// Use at most this many training samples (quick runs).
-    #[arg(long)]
+    #[arg(long, value_parser = int_in::<1, { u64::MAX }>)]
     pub max_samples: Option<usize>,
 }
 
 impl DataArgs {
+    /// Loads the data as `task` reads it; what the readers decided (a guessed CSV header,
+    /// labels written as decimals) goes to standard error as notes.
     pub fn load(&self, task: Task) -> Result<Splits> {
         let kind = match task {
             Task::Classification { .. } => TargetKind::Classes,
@@ -36,17 +77,16 @@ impl DataArgs {
             None => {
                 let options = LoadOptions {
                     allow_non_finite: false,
-                    csv: CsvOptions {
-                        header: true,
-                        label: self
-                            .label
-                            .clone()
-                            .map_or(LabelColumn::Last, LabelColumn::Name),
-                    },
+                    csv: self.csv.options(),
                 };
                 ardent_data::load_path(&PathBuf::from(&self.data), kind, &options)?
             }
         };
+        for d in std::iter::once(&splits.train).chain(&splits.test) {
+            for n in &d.notes {
+                eprintln!("note: {n}");
+            }
+        }
         if let Some(n) = self.max_samples {
             splits.train = splits.train.take(n);
         }
@@ -66,11 +106,12 @@ pub struct Args {
     /// Continue the run stored in the `--out` checkpoint.
     #[arg(long)]
     resume: bool,
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = int_in::<1, 1_000_000>)]
     epochs: usize,
-    #[arg(long, default_value_t = 100)]
+    /// Samples per step; a batch larger than the training split is cut to it, with a note.
+    #[arg(long, default_value_t = 100, value_parser = int_in::<1, { u64::MAX }>)]
     batch_size: usize,
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-3, value_parser = learning_rate)]
     lr: f64,
     #[arg(long, value_enum, default_value = "constant")]
     lr_schedule: Schedule,
@@ -85,13 +126,13 @@ pub struct Args {
     #[arg(long, value_enum)]
     hypergradient: Option<OrderArg>,
     /// Bilevel presets: override λ_lik^Q.
-    #[arg(long)]
+    #[arg(long, value_parser = term_weight)]
     lik_q: Option<f64>,
     /// Bilevel presets: override λ_prior^Q.
-    #[arg(long)]
+    #[arg(long, value_parser = term_weight)]
     prior_q: Option<f64>,
     /// Bilevel presets: ξ, the second-order hypergradient's virtual step (default: --lr).
-    #[arg(long)]
+    #[arg(long, value_parser = learning_rate)]
     xi: Option<f64>,
     /// Bilevel presets: a reference structure p′ with its weight λ_struct in the outer problem,
     /// as `EDGE=s1,s2,...;EDGE=...@λ` (concentrations per op of the named searched edges, e.g.
@@ -105,27 +146,28 @@ pub struct Args {
     member_of: Option<PathBuf>,
     /// Random search: train this many members drawn uniformly from the family, each as a
     /// fixed family for --epochs, and keep the best on the validation split in --out.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = int_in::<0, 10_000>)]
     random_search: usize,
     /// Override the preset's KL weight λ_prior^L.
-    #[arg(long)]
+    #[arg(long, value_parser = term_weight)]
     kl_weight: Option<f64>,
     /// Epochs over which the KL weight rises from 0.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = non_negative)]
     warmup: f64,
     /// Pruning threshold on ρ = exp(−μ²/2σ²) for the metrics.
-    #[arg(long, default_value_t = 0.975)]
+    #[arg(long, default_value_t = 0.975, value_parser = open_unit_f32)]
     lambda: f32,
-    #[arg(long, default_value_t = 0.1)]
+    /// The share of the training data held out for validation.
+    #[arg(long, default_value_t = 0.1, value_parser = held_out_fraction)]
     valid_fraction: f64,
     /// Adam's learning rate for the structure logits θ of searched edges.
-    #[arg(long, default_value_t = 3e-3)]
+    #[arg(long, default_value_t = 3e-3, value_parser = learning_rate)]
     gamma_lr: f64,
     /// Epochs before θ starts to move (the candidates' weights warm up first).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = int_in::<0, 1_000_000>)]
     search_warmup: usize,
     /// Checkpoint every N epochs (and at the end); 0: only at the end.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = int_in::<0, 1_000_000>)]
     checkpoint_every: usize,
     /// Append per-epoch metrics as JSON lines to this file (they always go to stdout too).
     #[arg(long)]
@@ -317,20 +359,21 @@ fn outer_config(a: &Args, family: &Family) -> Result<Option<OuterConfig>> {
             OrderArg::Second => Order::Second,
         };
     }
-    for (name, value) in [
-        ("--lik-q", a.lik_q),
-        ("--prior-q", a.prior_q),
-        ("--xi", a.xi),
-    ] {
-        if let Some(v) = value
-            && !(v.is_finite() && v >= 0.0)
-        {
-            anyhow::bail!("{name} must be a finite number ≥ 0, got {v}");
-        }
-    }
     o.lik = a.lik_q.unwrap_or(o.lik);
     o.prior = a.prior_q.unwrap_or(o.prior);
     Ok(Some(o))
+}
+
+/// Cuts the batch size to the training split, saying so: a batch cannot hold more samples
+/// than there are.
+fn fit_batch(cfg: &mut TrainConfig, train_samples: usize) {
+    if cfg.batch_size > train_samples {
+        eprintln!(
+            "note: --batch-size {} is larger than the {train_samples} training samples; using {train_samples}",
+            cfg.batch_size
+        );
+        cfg.batch_size = train_samples;
+    }
 }
 
 fn print_epoch(m: &EpochMetrics) {
@@ -402,6 +445,7 @@ pub fn run(a: Args) -> Result<()> {
         cfg.seed,
         normalizer,
     )?;
+    fit_batch(&mut cfg, data.train.len());
     let run = Run {
         checkpoint: out,
         metrics: a.metrics.clone(),
@@ -509,20 +553,22 @@ pub struct FinetuneArgs {
     /// Continue the fine-tuning run stored in `--out`.
     #[arg(long)]
     resume: bool,
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = int_in::<1, 1_000_000>)]
     epochs: usize,
-    #[arg(long, default_value_t = 100)]
+    /// Samples per step; a batch larger than the training split is cut to it, with a note.
+    #[arg(long, default_value_t = 100, value_parser = int_in::<1, { u64::MAX }>)]
     batch_size: usize,
-    #[arg(long, default_value_t = 1e-4)]
+    #[arg(long, default_value_t = 1e-4, value_parser = learning_rate)]
     lr: f64,
     #[arg(long, value_enum, default_value = "cosine")]
     lr_schedule: Schedule,
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// Weights with ρ = exp(−μ²/2σ²) > λ are removed and stay removed.
-    #[arg(long, default_value_t = 0.975)]
+    #[arg(long, default_value_t = 0.975, value_parser = open_unit_f32)]
     lambda: f32,
-    #[arg(long, default_value_t = 1)]
+    /// Checkpoint every N epochs (and at the end); 0: only at the end.
+    #[arg(long, default_value_t = 1, value_parser = int_in::<0, 1_000_000>)]
     checkpoint_every: usize,
     #[arg(long)]
     metrics: Option<PathBuf>,
@@ -585,6 +631,7 @@ pub fn run_finetune(a: FinetuneArgs) -> Result<()> {
         cfg.seed,
         Some(loaded.normalizer),
     )?;
+    fit_batch(&mut cfg, data.train.len());
     let net = train::freeze_masks(loaded.net, cfg.lambda);
     let run = Run {
         checkpoint: out,

@@ -3,6 +3,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use ardent_models::Family;
 use ardent_plot::{Chart, Format, Mark, Series, SimplexPanel};
+use ardent_runtime::args::positive_scale;
 use ardent_trainer::dirichlet::dirichlet_ln_pdf;
 use ardent_trainer::gamma::concrete_ln_pdf;
 
@@ -25,10 +26,10 @@ enum What {
 #[derive(clap::Args, Debug)]
 struct SimplexArgs {
     /// Temperatures λ_temp, one column each (small values show the limit λ_temp → 0).
-    #[arg(long, value_delimiter = ',', default_value = "0.1,0.995,5")]
+    #[arg(long, value_delimiter = ',', default_value = "0.1,0.995,5", value_parser = positive_scale)]
     temperatures: Vec<f64>,
     /// The concentration s, three positive values.
-    #[arg(long, value_delimiter = ',', default_value = "1,1,1")]
+    #[arg(long, value_delimiter = ',', default_value = "1,1,1", value_parser = positive_scale)]
     concentration: Vec<f64>,
     #[arg(long, short, default_value = "simplex.png")]
     out: PathBuf,
@@ -76,16 +77,10 @@ fn simplex(a: SimplexArgs) -> Result<()> {
     if format_of(&a.out)? != Format::Png {
         bail!("{}: densities are drawn as PNG only", a.out.display());
     }
-    if a.concentration.len() != 3 || a.concentration.iter().any(|&s| !(s > 0.0 && s.is_finite())) {
+    if a.concentration.len() != 3 {
         bail!(
             "--concentration: three positive values are needed (the 2-simplex), got {:?}",
             a.concentration
-        );
-    }
-    if a.temperatures.is_empty() || a.temperatures.iter().any(|&t| !(t > 0.0 && t.is_finite())) {
-        bail!(
-            "--temperatures: positive values are needed, got {:?}",
-            a.temperatures
         );
     }
     let s = a.concentration.clone();
