@@ -2,6 +2,7 @@
 
 mod bilevel;
 mod checkpoint;
+mod fused;
 mod gamma;
 mod kl;
 mod lrt;

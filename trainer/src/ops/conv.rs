@@ -65,10 +65,14 @@ impl VarConv {
                 if let Some(m) = &self.mask {
                     sigma2 = sigma2 * m.clone();
                 }
-                let mean = conv2d(x.clone(), mu, bias, self.options());
-                let var = conv2d(x.square(), sigma2, None, self.options());
-                let eps = mean.random_like(Distribution::Normal(0.0, 1.0));
-                mean + var.add_scalar(1e-8).sqrt() * eps
+                if super::fused::fused_available(&x.device()) {
+                    let out = self.sample_fused(x, mu, sigma2);
+                    return match bias {
+                        Some(b) => out + b.reshape([1, self.mu.dims()[0], 1, 1]),
+                        None => out,
+                    };
+                }
+                self.sample_plain(x, mu, sigma2, bias)
             }
             Mode::Mean { prune } => match (prune, &self.mask) {
                 (Some(lambda), None) => {
@@ -78,6 +82,30 @@ impl VarConv {
                 _ => conv2d(x, mu, bias, self.options()),
             },
         }
+    }
+
+    /// The sampled pre-activation by burn's convolutions: x ⋆ μ + b + sqrt(x² ⋆ σ² + 1e-8)·ε.
+    pub fn sample_plain(
+        &self,
+        x: Tensor<4>,
+        mu: Tensor<4>,
+        sigma2: Tensor<4>,
+        bias: Option<Tensor<1>>,
+    ) -> Tensor<4> {
+        let mean = conv2d(x.clone(), mu, bias, self.options());
+        let var = conv2d(x.square(), sigma2, None, self.options());
+        let eps = mean.random_like(Distribution::Normal(0.0, 1.0));
+        mean + var.add_scalar(1e-8).sqrt() * eps
+    }
+
+    /// The same without the bias, by the fused operation (burn-flex only). Its noise comes
+    /// from a seed drawn from the device's generator, so a seeded run stays reproducible.
+    pub fn sample_fused(&self, x: Tensor<4>, mu: Tensor<4>, sigma2: Tensor<4>) -> Tensor<4> {
+        let seed = Tensor::<1>::random([2], Distribution::Uniform(0.0, 1.0), &x.device())
+            .into_data()
+            .iter::<f32>()
+            .fold(0u64, |acc, v| (acc << 32) | u64::from(v.to_bits()));
+        super::fused::variational_conv2d(x, mu, sigma2, seed, self.stride, self.padding)
     }
 
     /// KL and α (`[out, in, k, k]` flattened to `[out, in·k·k]`, `[out, 1]` or `[in, 1]`);

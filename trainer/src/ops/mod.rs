@@ -2,6 +2,7 @@
 
 pub mod conv;
 pub mod dense;
+pub mod fused;
 mod kl;
 pub mod stateless;
 

@@ -14,6 +14,9 @@ pub fn pool(
     padding: usize,
 ) -> Tensor<4> {
     match kind {
+        PoolKind::Max if super::fused::fused_available(&x.device()) => {
+            super::fused::max_pool2d(x, kernel, stride, padding)
+        }
         PoolKind::Max => max_pool2d(
             x,
             MaxPoolOptions::new([kernel; 2])

@@ -1,0 +1,682 @@
+//! The variational convolution as one operation on burn-flex, with its own backward pass.
+//!
+//! Through burn's ops a sampled conv layer costs two convolutions forward (x ⋆ μ and x² ⋆ σ²),
+//! two weight-gradient convolutions and two transposed convolutions backward, each building its
+//! own im2col; that was about 60 % of a LeNet-5 step (BENCHMARKS.md). Here the columns of x are
+//! built once per step: the columns of x² are their squares, both forward products and both
+//! weight gradients read them, and the input gradient is one col2im. Samples are spread over
+//! rayon's threads, each running its products with the gemm crate on its own columns.
+//!
+//! The operation is `out = x ⋆ μ + sqrt(x² ⋆ σ² + 1e-8) · ε` (no bias), with the noise ε
+//! drawn inside it, in parallel, from a seed the caller takes from burn's generator.
+//! Max-pooling is here too: flex's pooling with indices was the next cost centre (15 % of a
+//! LeNet-5 step); this one keeps each window's argmax from the forward pass and scatters the
+//! gradient through it, one image plane per task.
+//!
+//! Both run on the `flex` device only; [`fused_available`] says when, and other devices use
+//! burn's ops, which `tests/fused.rs` holds these to.
+
+use std::sync::Arc;
+
+use ardent_data::SplitMix64;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
+use burn::tensor::{Device, Tensor, TensorData};
+use rand::TryRng;
+use rand_distr::{Distribution, StandardNormal};
+use rayon::prelude::*;
+
+/// Added to the variance before the square root, as the plain path does.
+const VARIANCE_FLOOR: f32 = 1e-8;
+
+#[backend_extension(Flex, Autodiff)]
+pub trait VariationalOps: Backend {
+    /// `x ⋆ μ + sqrt(x² ⋆ σ² + 1e-8) · ε` with x `[b, c, h, w]`, μ and σ² `[o, c, k, k]`,
+    /// zero padding `padding`, stride `stride`, and ε `[b, o, ho, wo]` standard normal noise
+    /// drawn from `seed` as [`noise`] draws it.
+    fn variational_conv2d(
+        x: FloatTensor<Self>,
+        mu: FloatTensor<Self>,
+        sigma2: FloatTensor<Self>,
+        seed: u64,
+        stride: usize,
+        padding: usize,
+    ) -> FloatTensor<Self>;
+
+    /// 2-D max-pooling of x `[b, c, h, w]` over `kernel`×`kernel` windows; padding never wins.
+    fn max_pool2d_fused(
+        x: FloatTensor<Self>,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    ) -> FloatTensor<Self>;
+}
+
+/// Whether tensors on `device` take the fused path (burn-flex, with or without autodiff).
+pub fn fused_available(device: &Device) -> bool {
+    *device == Device::flex()
+}
+
+/// The sampled pre-activation of a variational conv layer (no bias), by the fused operation,
+/// with the noise drawn from `seed` (see [`noise`]).
+pub fn variational_conv2d(
+    x: Tensor<4>,
+    mu: Tensor<4>,
+    sigma2: Tensor<4>,
+    seed: u64,
+    stride: usize,
+    padding: usize,
+) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as VariationalOps>::variational_conv2d(
+        x.into_dispatch(),
+        mu.into_dispatch(),
+        sigma2.into_dispatch(),
+        seed,
+        stride,
+        padding,
+    ))
+}
+
+/// Standard normal noise for `samples` samples of `per_sample` values each, drawn from `seed`:
+/// sample n's values come from its own SplitMix64 stream (started at a hashed point of the
+/// cycle, from `seed` and n) through rand_distr's ziggurat, so the samples are drawn in
+/// parallel and the result does not depend on the thread count. burn-flex draws its noise one
+/// value at a time on one thread, which was 7 % of a LeNet-5 step.
+pub fn noise(seed: u64, samples: usize, per_sample: usize) -> Vec<f32> {
+    let mut out = vec![0f32; samples * per_sample];
+    out.par_chunks_mut(per_sample.max(1))
+        .enumerate()
+        .for_each(|(n, values)| {
+            // Seeding with `seed ^ n·γ` directly would make sample n's stream sample n+1's,
+            // shifted.
+            let start =
+                SplitMix64(seed ^ (n as u64).wrapping_mul(0xD1B5_4A32_D192_ED03)).next_u64();
+            let mut rng = Stream(SplitMix64(start));
+            for v in values.iter_mut() {
+                *v = StandardNormal.sample(&mut rng);
+            }
+        });
+    out
+}
+
+/// Max-pooling of `x` by the fused operation (burn-flex only).
+pub fn max_pool2d(x: Tensor<4>, kernel: usize, stride: usize, padding: usize) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as VariationalOps>::max_pool2d_fused(
+        x.into_dispatch(),
+        kernel,
+        stride,
+        padding,
+    ))
+}
+
+/// SplitMix64 as a `rand` generator.
+struct Stream(SplitMix64);
+
+impl TryRng for Stream {
+    type Error = std::convert::Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        Ok((self.0.next_u64() >> 32) as u32)
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        Ok(self.0.next_u64())
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        for chunk in dst.chunks_mut(8) {
+            let bytes = self.0.next_u64().to_le_bytes();
+            chunk.copy_from_slice(&bytes[..chunk.len()]);
+        }
+        Ok(())
+    }
+}
+
+/// The sizes of one convolution.
+#[derive(Debug, Clone, Copy)]
+struct Geometry {
+    batch: usize,
+    channels: usize,
+    height: usize,
+    width: usize,
+    outputs: usize,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+    out_h: usize,
+    out_w: usize,
+}
+
+impl Geometry {
+    fn new(x: &[usize], w: &[usize], stride: usize, padding: usize) -> Geometry {
+        let (kernel, height, width) = (w[2], x[2], x[3]);
+        Geometry {
+            batch: x[0],
+            channels: x[1],
+            height,
+            width,
+            outputs: w[0],
+            kernel,
+            stride,
+            padding,
+            out_h: (height + 2 * padding - kernel) / stride + 1,
+            out_w: (width + 2 * padding - kernel) / stride + 1,
+        }
+    }
+
+    /// Output positions per sample.
+    fn positions(&self) -> usize {
+        self.out_h * self.out_w
+    }
+
+    /// Column length: one kernel's weights.
+    fn taps(&self) -> usize {
+        self.channels * self.kernel * self.kernel
+    }
+}
+
+/// A tensor's values in row-major order.
+fn values(t: &FloatTensor<Flex>) -> Arc<Vec<f32>> {
+    match t.as_slice::<f32>() {
+        Some(s) => Arc::new(s.to_vec()),
+        None => Arc::new(
+            t.to_contiguous()
+                .as_slice::<f32>()
+                .map(<[f32]>::to_vec)
+                .unwrap_or_default(),
+        ),
+    }
+}
+
+fn tensor(v: Vec<f32>, shape: [usize; 4]) -> FloatTensor<Flex> {
+    <FloatTensor<Flex>>::from_data(TensorData::new(v, shape))
+}
+
+/// `dst[m×n] = a[m×k] · b[k×n]` on the calling thread (the callers run one sample per task),
+/// each operand given by its row and column strides.
+fn matmul_serial(
+    dst: &mut [f32],
+    shape: (usize, usize, usize),
+    a: &[f32],
+    a_strides: (usize, usize),
+    b: &[f32],
+    b_strides: (usize, usize),
+) {
+    gemm_call(
+        dst,
+        shape,
+        a,
+        a_strides,
+        b,
+        b_strides,
+        gemm::Parallelism::None,
+    );
+}
+
+fn gemm_call(
+    dst: &mut [f32],
+    (m, n, k): (usize, usize, usize),
+    a: &[f32],
+    (a_rs, a_cs): (usize, usize),
+    b: &[f32],
+    (b_rs, b_cs): (usize, usize),
+    parallelism: gemm::Parallelism,
+) {
+    assert!(dst.len() >= m * n, "matmul: destination too small");
+    assert!(
+        m == 0 || k == 0 || (m - 1) * a_rs + (k - 1) * a_cs < a.len(),
+        "matmul: lhs"
+    );
+    assert!(
+        k == 0 || n == 0 || (k - 1) * b_rs + (n - 1) * b_cs < b.len(),
+        "matmul: rhs"
+    );
+    #[allow(unsafe_code)]
+    // SAFETY: the asserts above keep every index the strides reach inside the three slices;
+    // `dst` is borrowed mutably, so it aliases neither operand.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            a.as_ptr(),
+            a_cs as isize,
+            a_rs as isize,
+            b.as_ptr(),
+            b_cs as isize,
+            b_rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
+/// What the backward pass needs: the columns of x and of x², the standard deviations, the
+/// noise and the weights.
+#[derive(Debug, Clone)]
+struct Saved {
+    geometry: Geometry,
+    cols: Arc<Vec<f32>>,
+    cols2: Arc<Vec<f32>>,
+    std: Arc<Vec<f32>>,
+    eps: Arc<Vec<f32>>,
+    mu: Arc<Vec<f32>>,
+    sigma2: Arc<Vec<f32>>,
+}
+
+/// The columns of one sample, `[taps, positions]`: for each kernel tap, the input values it
+/// meets at every output position. Along one output row a tap reads one input row, so each
+/// run is a strided (stride 1: contiguous) copy.
+fn im2col(g: &Geometry, x: &[f32], cols: &mut [f32]) {
+    let (k, positions) = (g.kernel, g.positions());
+    for (t, out) in cols.chunks_mut(positions).enumerate() {
+        let (ci, kh, kw) = (t / (k * k), (t / k) % k, t % k);
+        for (oh, row) in out.chunks_mut(g.out_w).enumerate() {
+            let Some(r) = (oh * g.stride + kh)
+                .checked_sub(g.padding)
+                .filter(|r| *r < g.height)
+            else {
+                row.fill(0.0);
+                continue;
+            };
+            let src = &x[(ci * g.height + r) * g.width..(ci * g.height + r + 1) * g.width];
+            for (ow, v) in row.iter_mut().enumerate() {
+                *v = (ow * g.stride + kw)
+                    .checked_sub(g.padding)
+                    .and_then(|c| src.get(c))
+                    .copied()
+                    .unwrap_or(0.0);
+            }
+        }
+    }
+}
+
+/// Adds the column gradients of one sample, `[taps, positions]`, back onto its input.
+fn col2im(g: &Geometry, dcols: &[f32], gx: &mut [f32]) {
+    let (k, positions) = (g.kernel, g.positions());
+    for (t, d) in dcols.chunks(positions).enumerate() {
+        let (ci, kh, kw) = (t / (k * k), (t / k) % k, t % k);
+        for (oh, row) in d.chunks(g.out_w).enumerate() {
+            let Some(r) = (oh * g.stride + kh)
+                .checked_sub(g.padding)
+                .filter(|r| *r < g.height)
+            else {
+                continue;
+            };
+            let dst = &mut gx[(ci * g.height + r) * g.width..(ci * g.height + r + 1) * g.width];
+            for (ow, v) in row.iter().enumerate() {
+                if let Some(c) = (ow * g.stride + kw)
+                    .checked_sub(g.padding)
+                    .filter(|c| *c < g.width)
+                {
+                    dst[c] += v;
+                }
+            }
+        }
+    }
+}
+
+/// Σ over samples of `d_n · cols_nᵀ` (`[o, taps]`), for `d` `[b][o, positions]` and `cols`
+/// `[b][taps, positions]`: the samples are split across threads and the partial sums added.
+fn weight_gradient(g: &Geometry, d: &[f32], cols: &[f32]) -> Vec<f32> {
+    let (o, taps, positions) = (g.outputs, g.taps(), g.positions());
+    let parts = rayon::current_num_threads().clamp(1, g.batch.max(1));
+    let chunk = g.batch.div_ceil(parts);
+    (0..parts)
+        .into_par_iter()
+        .map(|i| {
+            let mut part = vec![0f32; o * taps];
+            let mut one = vec![0f32; o * taps];
+            for n in i * chunk..((i + 1) * chunk).min(g.batch) {
+                let dn = &d[n * o * positions..(n + 1) * o * positions];
+                let cn = &cols[n * taps * positions..(n + 1) * taps * positions];
+                matmul_serial(
+                    &mut one,
+                    (o, taps, positions),
+                    dn,
+                    (positions, 1),
+                    cn,
+                    (1, positions),
+                );
+                part.iter_mut().zip(&one).for_each(|(a, b)| *a += b);
+            }
+            part
+        })
+        .reduce(
+            || vec![0f32; o * taps],
+            |mut a, b| {
+                a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
+                a
+            },
+        )
+}
+
+fn forward(
+    x: &FloatTensor<Flex>,
+    mu: &FloatTensor<Flex>,
+    sigma2: &FloatTensor<Flex>,
+    seed: u64,
+    stride: usize,
+    padding: usize,
+) -> (FloatTensor<Flex>, Saved) {
+    let g = Geometry::new(
+        x.layout().shape().as_slice(),
+        mu.layout().shape().as_slice(),
+        stride,
+        padding,
+    );
+    let (xs, mu, sigma2) = (values(x), values(mu), values(sigma2));
+    let (positions, taps, o) = (g.positions(), g.taps(), g.outputs);
+    let eps = Arc::new(noise(seed, g.batch, o * positions));
+    let per_sample = g.channels * g.height * g.width;
+    let mut cols = vec![0f32; g.batch * taps * positions];
+    let mut cols2 = vec![0f32; g.batch * taps * positions];
+    let mut out = vec![0f32; g.batch * o * positions];
+    let mut std = vec![0f32; g.batch * o * positions];
+    // Per sample, in the output's own layout `[o, positions]`: mean = μ · cols, var = σ² · cols².
+    cols.par_chunks_mut(taps * positions)
+        .zip(cols2.par_chunks_mut(taps * positions))
+        .zip(out.par_chunks_mut(o * positions))
+        .zip(std.par_chunks_mut(o * positions))
+        .enumerate()
+        .for_each(|(n, (((cols, cols2), out), std))| {
+            im2col(&g, &xs[n * per_sample..(n + 1) * per_sample], cols);
+            cols2
+                .iter_mut()
+                .zip(cols.iter())
+                .for_each(|(q, c)| *q = c * c);
+            matmul_serial(
+                out,
+                (o, positions, taps),
+                &mu,
+                (taps, 1),
+                cols,
+                (positions, 1),
+            );
+            matmul_serial(
+                std,
+                (o, positions, taps),
+                &sigma2,
+                (taps, 1),
+                cols2,
+                (positions, 1),
+            );
+            let eps = &eps[n * o * positions..(n + 1) * o * positions];
+            for ((m, s), e) in out.iter_mut().zip(std.iter_mut()).zip(eps) {
+                *s = (*s + VARIANCE_FLOOR).sqrt();
+                *m += *s * e;
+            }
+        });
+    let saved = Saved {
+        geometry: g,
+        cols: Arc::new(cols),
+        cols2: Arc::new(cols2),
+        std: Arc::new(std),
+        eps,
+        mu,
+        sigma2,
+    };
+    (tensor(out, [g.batch, o, g.out_h, g.out_w]), saved)
+}
+
+/// Gradients of x (when `want_x`), μ and σ² from the output's gradient `grad`.
+fn backward(
+    s: &Saved,
+    grad: &FloatTensor<Flex>,
+    want_x: bool,
+) -> (
+    Option<FloatTensor<Flex>>,
+    FloatTensor<Flex>,
+    FloatTensor<Flex>,
+) {
+    let g = s.geometry;
+    let gm = values(grad);
+    let (positions, taps, o) = (g.positions(), g.taps(), g.outputs);
+    // The variance's share: ∂ sqrt(v + c)·ε / ∂v = ε / 2 sqrt(v + c).
+    let gv: Vec<f32> = gm
+        .par_iter()
+        .zip(s.eps.par_iter())
+        .zip(s.std.par_iter())
+        .map(|((d, e), sd)| d * e / (2.0 * sd))
+        .collect();
+    let shape = [o, g.channels, g.kernel, g.kernel];
+    let grad_mu = weight_gradient(&g, &gm, &s.cols);
+    let grad_sigma2 = weight_gradient(&g, &gv, &s.cols2);
+    let grad_x = want_x.then(|| {
+        // ∂/∂cols = μᵀ · gm + 2 cols ⊙ (σ²ᵀ · gv), per sample, then back onto the input.
+        let per_sample = g.channels * g.height * g.width;
+        let mut gx = vec![0f32; g.batch * per_sample];
+        gx.par_chunks_mut(per_sample)
+            .enumerate()
+            .for_each(|(n, gx)| {
+                let block = n * o * positions..(n + 1) * o * positions;
+                let cols = &s.cols[n * taps * positions..(n + 1) * taps * positions];
+                let mut dc = vec![0f32; taps * positions];
+                let mut dv = vec![0f32; taps * positions];
+                let (gmn, gvn) = (&gm[block.clone()], &gv[block]);
+                matmul_serial(
+                    &mut dc,
+                    (taps, positions, o),
+                    &s.mu,
+                    (1, taps),
+                    gmn,
+                    (positions, 1),
+                );
+                matmul_serial(
+                    &mut dv,
+                    (taps, positions, o),
+                    &s.sigma2,
+                    (1, taps),
+                    gvn,
+                    (positions, 1),
+                );
+                dc.iter_mut()
+                    .zip(&dv)
+                    .zip(cols)
+                    .for_each(|((a, v), c)| *a += 2.0 * c * v);
+                col2im(&g, &dc, gx);
+            });
+        tensor(gx, [g.batch, g.channels, g.height, g.width])
+    });
+    (grad_x, tensor(grad_mu, shape), tensor(grad_sigma2, shape))
+}
+
+/// What the pooling's backward pass needs: the input's shape and, per output, the input
+/// element that won (an index into the whole input).
+#[derive(Debug, Clone)]
+struct Winners {
+    input: [usize; 4],
+    index: Arc<Vec<u32>>,
+}
+
+fn pool_forward(
+    x: &FloatTensor<Flex>,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+) -> (FloatTensor<Flex>, Winners) {
+    let shape: [usize; 4] = x
+        .layout()
+        .shape()
+        .as_slice()
+        .try_into()
+        .expect("a 4-D input");
+    let [b, c, h, w] = shape;
+    let (ho, wo) = (
+        (h + 2 * padding - kernel) / stride + 1,
+        (w + 2 * padding - kernel) / stride + 1,
+    );
+    let xs = values(x);
+    let mut out = vec![0f32; b * c * ho * wo];
+    let mut index = vec![0u32; b * c * ho * wo];
+    out.par_chunks_mut(ho * wo)
+        .zip(index.par_chunks_mut(ho * wo))
+        .enumerate()
+        .for_each(|(plane, (out, index))| {
+            let base = plane * h * w;
+            let x = &xs[base..base + h * w];
+            for oh in 0..ho {
+                // Padding never wins, so a window is its part inside the image (never empty:
+                // padding is less than the kernel).
+                let r0 = (oh * stride).saturating_sub(padding);
+                let r1 = (oh * stride + kernel - padding).min(h);
+                for ow in 0..wo {
+                    let c0 = (ow * stride).saturating_sub(padding);
+                    let c1 = (ow * stride + kernel - padding).min(w);
+                    let mut at = r0 * w + c0;
+                    let mut best = x[at];
+                    for r in r0..r1 {
+                        let row = &x[r * w..r * w + c1];
+                        for (c, &v) in row.iter().enumerate().skip(c0) {
+                            // Strictly greater: the first maximum wins, as in burn and PyTorch.
+                            if v > best {
+                                (best, at) = (v, r * w + c);
+                            }
+                        }
+                    }
+                    out[oh * wo + ow] = best;
+                    index[oh * wo + ow] = (base + at) as u32;
+                }
+            }
+        });
+    let winners = Winners {
+        input: shape,
+        index: Arc::new(index),
+    };
+    (tensor(out, [b, c, ho, wo]), winners)
+}
+
+fn pool_backward(winners: &Winners, grad: &FloatTensor<Flex>) -> FloatTensor<Flex> {
+    let [b, c, h, w] = winners.input;
+    let grad = values(grad);
+    let plane_out = grad.len() / (b * c).max(1);
+    let mut gx = vec![0f32; b * c * h * w];
+    gx.par_chunks_mut(h * w)
+        .enumerate()
+        .for_each(|(plane, gx)| {
+            let base = plane * h * w;
+            let range = plane * plane_out..(plane + 1) * plane_out;
+            for (g, &i) in grad[range.clone()].iter().zip(&winners.index[range]) {
+                gx[i as usize - base] += g;
+            }
+        });
+    tensor(gx, winners.input)
+}
+
+impl VariationalOps for Flex {
+    fn variational_conv2d(
+        x: FloatTensor<Self>,
+        mu: FloatTensor<Self>,
+        sigma2: FloatTensor<Self>,
+        seed: u64,
+        stride: usize,
+        padding: usize,
+    ) -> FloatTensor<Self> {
+        forward(&x, &mu, &sigma2, seed, stride, padding).0
+    }
+
+    fn max_pool2d_fused(
+        x: FloatTensor<Self>,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    ) -> FloatTensor<Self> {
+        pool_forward(&x, kernel, stride, padding).0
+    }
+}
+
+#[derive(Debug)]
+struct MaxPoolBackward;
+
+impl Backward<Flex, 1> for MaxPoolBackward {
+    type State = Winners;
+
+    fn backward(self, ops: Ops<Winners, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = grads.consume::<Flex>(&ops.node);
+        let [x] = ops.parents;
+        if let Some(node) = x {
+            grads.register::<Flex>(node.id, pool_backward(&ops.state, &grad));
+        }
+    }
+}
+
+#[derive(Debug)]
+struct VariationalConvBackward;
+
+impl Backward<Flex, 3> for VariationalConvBackward {
+    type State = Saved;
+
+    fn backward(self, ops: Ops<Saved, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = grads.consume::<Flex>(&ops.node);
+        let [x, mu, sigma2] = ops.parents;
+        let (grad_x, grad_mu, grad_sigma2) = backward(&ops.state, &grad, x.is_some());
+        if let (Some(node), Some(g)) = (x, grad_x) {
+            grads.register::<Flex>(node.id, g);
+        }
+        if let Some(node) = mu {
+            grads.register::<Flex>(node.id, grad_mu);
+        }
+        if let Some(node) = sigma2 {
+            grads.register::<Flex>(node.id, grad_sigma2);
+        }
+    }
+}
+
+impl<C: CheckpointStrategy> VariationalOps for Autodiff<Flex, C> {
+    fn variational_conv2d(
+        x: FloatTensor<Self>,
+        mu: FloatTensor<Self>,
+        sigma2: FloatTensor<Self>,
+        seed: u64,
+        stride: usize,
+        padding: usize,
+    ) -> FloatTensor<Self> {
+        let nodes = [x.node(), mu.node(), sigma2.node()];
+        let (out, saved) = forward(
+            x.primitive(),
+            mu.primitive(),
+            sigma2.primitive(),
+            seed,
+            stride,
+            padding,
+        );
+        match VariationalConvBackward
+            .prepare::<C>(nodes)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(saved, out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        }
+    }
+
+    fn max_pool2d_fused(
+        x: FloatTensor<Self>,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    ) -> FloatTensor<Self> {
+        let nodes = [x.node()];
+        let (out, winners) = pool_forward(x.primitive(), kernel, stride, padding);
+        match MaxPoolBackward
+            .prepare::<C>(nodes)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(winners, out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! The fused variational conv against burn's plain ops on the same noise: outputs and the
+//! gradients of x, μ and log σ² within 1e-5 relative, with and without padding, stride and a
+//! mask.
+
+use burn::module::Param;
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Device, Tensor, TensorData};
+
+use ardent_trainer::ops::fused::{fused_available, noise, variational_conv2d};
+use ardent_trainer::ops::variance;
+
+use crate::device;
+
+fn values(t: Tensor<4>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .expect("f32")
+}
+
+fn filled(shape: [usize; 4], seed: f32, dev: &Device) -> Tensor<4> {
+    let n: usize = shape.iter().product();
+    let v: Vec<f32> = (0..n)
+        .map(|i| ((i as f32 + seed) * 0.618).sin() * 1.3)
+        .collect();
+    Tensor::from_data(TensorData::new(v, shape), dev)
+}
+
+fn close(what: &str, a: &[f32], b: &[f32]) {
+    assert_eq!(a.len(), b.len(), "{what}: lengths");
+    let scale = b.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!(
+            (x - y).abs() <= 1e-5 * scale,
+            "{what}[{i}]: {x} vs {y} (scale {scale})"
+        );
+    }
+}
+
+#[test]
+fn fused_conv_matches_burns_convolutions_in_value_and_gradient() {
+    let _serial = crate::serial();
+    let ad = device().autodiff();
+    assert!(fused_available(&ad) && fused_available(&device()));
+    for (ci, co, k, hw, stride, padding, masked) in [
+        (1, 3, 5, 12, 1, 0, false),
+        (3, 4, 3, 9, 1, 1, true),
+        (2, 5, 3, 10, 2, 1, false),
+        (4, 2, 1, 6, 2, 0, true),
+        (2, 3, 5, 7, 2, 2, false),
+    ] {
+        let case = format!("c{ci}→{co} k{k} {hw}×{hw} stride {stride} padding {padding}");
+        let ho = (hw + 2 * padding - k) / stride + 1;
+        let seed = 1000 + ci as u64;
+        let eps = Tensor::<4>::from_data(
+            TensorData::new(noise(seed, 2, co * ho * ho), [2, co, ho, ho]),
+            &ad,
+        );
+        let mask = filled([co, ci, k, k], 5.0, &ad).greater_elem(-0.5).float();
+        let run = |fused: bool| {
+            let x = Param::from_tensor(filled([2, ci, hw, hw], 7.0, &ad));
+            let mu = Param::from_tensor(filled([co, ci, k, k], 0.0, &ad));
+            let log_s2 = Param::from_tensor(filled([co, ci, k, k], 3.0, &ad).sub_scalar(1.0));
+            let (mut m, mut s2) = (mu.val(), variance(log_s2.val()));
+            if masked {
+                m = m * mask.clone();
+                s2 = s2 * mask.clone();
+            }
+            let out = if fused {
+                variational_conv2d(x.val(), m, s2, seed, stride, padding)
+            } else {
+                let o = ConvOptions::new([stride; 2], [padding; 2], [1, 1], 1);
+                let mean = conv2d(x.val(), m, None, o.clone());
+                let var = conv2d(x.val().square(), s2, None, o);
+                mean + var.add_scalar(1e-8).sqrt() * eps.clone()
+            };
+            // An upstream gradient that differs per output, so every entry of the backward
+            // pass counts.
+            let up = filled(out.dims(), 1.0, &ad).detach();
+            let grads = (out.clone() * up).sum().backward();
+            (
+                values(out.detach()),
+                values(x.val().grad(&grads).expect("grad x")),
+                values(mu.val().grad(&grads).expect("grad μ")),
+                values(log_s2.val().grad(&grads).expect("grad log σ²")),
+            )
+        };
+        let (fast, plain) = (run(true), run(false));
+        close(&format!("{case}: output"), &fast.0, &plain.0);
+        close(&format!("{case}: ∂x"), &fast.1, &plain.1);
+        close(&format!("{case}: ∂μ"), &fast.2, &plain.2);
+        close(&format!("{case}: ∂log σ²"), &fast.3, &plain.3);
+    }
+}
+
+#[test]
+fn fused_conv_runs_without_autodiff() {
+    let _serial = crate::serial();
+    let dev = device();
+    let x = filled([3, 2, 8, 8], 1.0, &dev);
+    let mu = filled([4, 2, 3, 3], 2.0, &dev);
+    let s2 = filled([4, 2, 3, 3], 3.0, &dev).exp();
+    let eps = Tensor::<4>::from_data(TensorData::new(noise(9, 3, 4 * 64), [3, 4, 8, 8]), &dev);
+    let out = variational_conv2d(x.clone(), mu.clone(), s2.clone(), 9, 1, 1);
+    let o = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+    let plain = conv2d(x.clone(), mu, None, o.clone())
+        + conv2d(x.square(), s2, None, o).add_scalar(1e-8).sqrt() * eps;
+    close("output", &values(out), &values(plain));
+}
+
+/// The noise is standard normal (moments within 5 standard errors), independent of the thread
+/// count by construction, and a function of its seed alone.
+#[test]
+fn fused_noise_is_standard_normal_and_seeded() {
+    let (samples, per) = (64, 1001);
+    let e = noise(3, samples, per);
+    assert_eq!(e, noise(3, samples, per), "same seed, same noise");
+    assert_ne!(e, noise(4, samples, per), "another seed, other noise");
+    let n = e.len() as f64;
+    let mean = e.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+    let var = e
+        .iter()
+        .map(|&v| (f64::from(v) - mean).powi(2))
+        .sum::<f64>()
+        / (n - 1.0);
+    let kurt = e
+        .iter()
+        .map(|&v| (f64::from(v) - mean).powi(4))
+        .sum::<f64>()
+        / n
+        / var.powi(2);
+    assert!(mean.abs() < 5.0 / n.sqrt(), "mean {mean}");
+    assert!((var - 1.0).abs() < 5.0 * (2.0 / n).sqrt(), "variance {var}");
+    assert!(
+        (kurt - 3.0).abs() < 5.0 * (24.0 / n).sqrt(),
+        "kurtosis {kurt}"
+    );
+    // Samples draw from their own streams: no sample's values reappear in the next one,
+    // shifted (as they would if the streams were one sequence at neighbouring offsets).
+    for (a, b) in e.chunks(per).zip(e.chunks(per).skip(1)) {
+        for shift in 0..4 {
+            assert_ne!(a[shift..shift + 8], b[..8]);
+            assert_ne!(b[shift..shift + 8], a[..8]);
+        }
+    }
+}
+
+#[test]
+fn fused_max_pool_matches_burns_in_value_and_gradient() {
+    use burn::tensor::module::max_pool2d;
+    use burn::tensor::ops::MaxPoolOptions;
+    let _serial = crate::serial();
+    let ad = device().autodiff();
+    for (kernel, stride, padding, hw) in [(2, 2, 0, 8), (3, 2, 1, 9), (2, 1, 0, 5), (3, 3, 1, 10)] {
+        let case = format!("k{kernel} stride {stride} padding {padding} {hw}×{hw}");
+        let run = |fused: bool| {
+            let x = Param::from_tensor(filled([2, 3, hw, hw], 4.0, &ad));
+            let out = if fused {
+                ardent_trainer::ops::fused::max_pool2d(x.val(), kernel, stride, padding)
+            } else {
+                max_pool2d(
+                    x.val(),
+                    MaxPoolOptions::new([kernel; 2])
+                        .with_stride([stride; 2])
+                        .with_padding([padding; 2]),
+                )
+            };
+            let up = filled(out.dims(), 2.0, &ad).detach();
+            let grads = (out.clone() * up).sum().backward();
+            (
+                values(out.detach()),
+                values(x.val().grad(&grads).expect("grad x")),
+            )
+        };
+        let (fast, plain) = (run(true), run(false));
+        close(&format!("{case}: output"), &fast.0, &plain.0);
+        close(&format!("{case}: ∂x"), &fast.1, &plain.1);
+    }
+}
