@@ -196,35 +196,16 @@ fn tensor(v: Vec<f32>, shape: [usize; 4]) -> FloatTensor<Flex> {
     <FloatTensor<Flex>>::from_data(TensorData::new(v, shape))
 }
 
-/// `dst[m×n] = a[m×k] · b[k×n]` on the calling thread (the callers run one sample per task),
-/// each operand given by its row and column strides.
-fn matmul_serial(
-    dst: &mut [f32],
-    shape: (usize, usize, usize),
-    a: &[f32],
-    a_strides: (usize, usize),
-    b: &[f32],
-    b_strides: (usize, usize),
-) {
-    gemm_call(
-        dst,
-        shape,
-        a,
-        a_strides,
-        b,
-        b_strides,
-        gemm::Parallelism::None,
-    );
-}
-
-fn gemm_call(
+/// `dst[m×n] = a[m×k] · b[k×n]` (plus `dst` when `accumulate`) on the calling thread: the
+/// callers spread samples over rayon's threads. Operands are given by row and column strides.
+fn matmul(
     dst: &mut [f32],
     (m, n, k): (usize, usize, usize),
     a: &[f32],
     (a_rs, a_cs): (usize, usize),
     b: &[f32],
     (b_rs, b_cs): (usize, usize),
-    parallelism: gemm::Parallelism,
+    accumulate: bool,
 ) {
     assert!(dst.len() >= m * n, "matmul: destination too small");
     assert!(
@@ -246,7 +227,7 @@ fn gemm_call(
             dst.as_mut_ptr(),
             1,
             n as isize,
-            false,
+            accumulate,
             a.as_ptr(),
             a_cs as isize,
             a_rs as isize,
@@ -258,18 +239,18 @@ fn gemm_call(
             false,
             false,
             false,
-            parallelism,
+            gemm::Parallelism::None,
         );
     }
 }
 
-/// What the backward pass needs: the columns of x and of x², the standard deviations, the
-/// noise and the weights.
+/// What the backward pass needs: the input (its columns are rebuilt per sample, which costs
+/// less than keeping them: a 5×5 conv's columns are 25 times its input), the standard
+/// deviations, the noise and the weights.
 #[derive(Debug, Clone)]
 struct Saved {
     geometry: Geometry,
-    cols: Arc<Vec<f32>>,
-    cols2: Arc<Vec<f32>>,
+    x: Arc<Vec<f32>>,
     std: Arc<Vec<f32>>,
     eps: Arc<Vec<f32>>,
     mu: Arc<Vec<f32>>,
@@ -328,41 +309,6 @@ fn col2im(g: &Geometry, dcols: &[f32], gx: &mut [f32]) {
     }
 }
 
-/// Σ over samples of `d_n · cols_nᵀ` (`[o, taps]`), for `d` `[b][o, positions]` and `cols`
-/// `[b][taps, positions]`: the samples are split across threads and the partial sums added.
-fn weight_gradient(g: &Geometry, d: &[f32], cols: &[f32]) -> Vec<f32> {
-    let (o, taps, positions) = (g.outputs, g.taps(), g.positions());
-    let parts = rayon::current_num_threads().clamp(1, g.batch.max(1));
-    let chunk = g.batch.div_ceil(parts);
-    (0..parts)
-        .into_par_iter()
-        .map(|i| {
-            let mut part = vec![0f32; o * taps];
-            let mut one = vec![0f32; o * taps];
-            for n in i * chunk..((i + 1) * chunk).min(g.batch) {
-                let dn = &d[n * o * positions..(n + 1) * o * positions];
-                let cn = &cols[n * taps * positions..(n + 1) * taps * positions];
-                matmul_serial(
-                    &mut one,
-                    (o, taps, positions),
-                    dn,
-                    (positions, 1),
-                    cn,
-                    (1, positions),
-                );
-                part.iter_mut().zip(&one).for_each(|(a, b)| *a += b);
-            }
-            part
-        })
-        .reduce(
-            || vec![0f32; o * taps],
-            |mut a, b| {
-                a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
-                a
-            },
-        )
-}
-
 fn forward(
     x: &FloatTensor<Flex>,
     mu: &FloatTensor<Flex>,
@@ -381,48 +327,33 @@ fn forward(
     let (positions, taps, o) = (g.positions(), g.taps(), g.outputs);
     let eps = Arc::new(noise(seed, g.batch, o * positions));
     let per_sample = g.channels * g.height * g.width;
-    let mut cols = vec![0f32; g.batch * taps * positions];
-    let mut cols2 = vec![0f32; g.batch * taps * positions];
     let mut out = vec![0f32; g.batch * o * positions];
     let mut std = vec![0f32; g.batch * o * positions];
     // Per sample, in the output's own layout `[o, positions]`: mean = μ · cols, var = σ² · cols².
-    cols.par_chunks_mut(taps * positions)
-        .zip(cols2.par_chunks_mut(taps * positions))
-        .zip(out.par_chunks_mut(o * positions))
+    out.par_chunks_mut(o * positions)
         .zip(std.par_chunks_mut(o * positions))
         .enumerate()
-        .for_each(|(n, (((cols, cols2), out), std))| {
-            im2col(&g, &xs[n * per_sample..(n + 1) * per_sample], cols);
-            cols2
-                .iter_mut()
-                .zip(cols.iter())
-                .for_each(|(q, c)| *q = c * c);
-            matmul_serial(
-                out,
-                (o, positions, taps),
-                &mu,
-                (taps, 1),
-                cols,
-                (positions, 1),
-            );
-            matmul_serial(
-                std,
-                (o, positions, taps),
-                &sigma2,
-                (taps, 1),
-                cols2,
-                (positions, 1),
-            );
-            let eps = &eps[n * o * positions..(n + 1) * o * positions];
-            for ((m, s), e) in out.iter_mut().zip(std.iter_mut()).zip(eps) {
-                *s = (*s + VARIANCE_FLOOR).sqrt();
-                *m += *s * e;
-            }
-        });
+        .for_each_init(
+            || (vec![0f32; taps * positions], vec![0f32; taps * positions]),
+            |(cols, cols2), (n, (out, std))| {
+                im2col(&g, &xs[n * per_sample..(n + 1) * per_sample], cols);
+                cols2
+                    .iter_mut()
+                    .zip(cols.iter())
+                    .for_each(|(q, c)| *q = c * c);
+                let shape = (o, positions, taps);
+                matmul(out, shape, &mu, (taps, 1), cols, (positions, 1), false);
+                matmul(std, shape, &sigma2, (taps, 1), cols2, (positions, 1), false);
+                let eps = &eps[n * o * positions..(n + 1) * o * positions];
+                for ((m, s), e) in out.iter_mut().zip(std.iter_mut()).zip(eps) {
+                    *s = (*s + VARIANCE_FLOOR).sqrt();
+                    *m += *s * e;
+                }
+            },
+        );
     let saved = Saved {
         geometry: g,
-        cols: Arc::new(cols),
-        cols2: Arc::new(cols2),
+        x: xs,
         std: Arc::new(std),
         eps,
         mu,
@@ -452,44 +383,79 @@ fn backward(
         .map(|((d, e), sd)| d * e / (2.0 * sd))
         .collect();
     let shape = [o, g.channels, g.kernel, g.kernel];
-    let grad_mu = weight_gradient(&g, &gm, &s.cols);
-    let grad_sigma2 = weight_gradient(&g, &gv, &s.cols2);
-    let grad_x = want_x.then(|| {
-        // ∂/∂cols = μᵀ · gm + 2 cols ⊙ (σ²ᵀ · gv), per sample, then back onto the input.
-        let per_sample = g.channels * g.height * g.width;
-        let mut gx = vec![0f32; g.batch * per_sample];
-        gx.par_chunks_mut(per_sample)
-            .enumerate()
-            .for_each(|(n, gx)| {
+    let per_sample = g.channels * g.height * g.width;
+    // Samples are split into one run per thread; each run rebuilds its samples' columns,
+    // accumulates its share of the weight gradients (μ: gm · colsᵀ, σ²: gv · cols²ᵀ) and
+    // writes its samples' input gradients (μᵀ · gm + 2 cols ⊙ σ²ᵀ · gv, back through col2im).
+    let parts = rayon::current_num_threads().clamp(1, g.batch.max(1));
+    let chunk = g.batch.div_ceil(parts);
+    let mut gx = vec![0f32; if want_x { g.batch * per_sample } else { 0 }];
+    let gx_chunks: Vec<&mut [f32]> = if want_x {
+        gx.chunks_mut(chunk * per_sample).collect()
+    } else {
+        (0..parts).map(|_| &mut [][..]).collect()
+    };
+    let (grad_mu, grad_sigma2) = gx_chunks
+        .into_par_iter()
+        .enumerate()
+        .map(|(part, gx)| {
+            let mut grad_mu = vec![0f32; o * taps];
+            let mut grad_sigma2 = vec![0f32; o * taps];
+            let mut cols = vec![0f32; taps * positions];
+            let mut cols2 = vec![0f32; taps * positions];
+            let mut dc = vec![0f32; if want_x { taps * positions } else { 0 }];
+            let mut dv = vec![0f32; dc.len()];
+            for n in part * chunk..((part + 1) * chunk).min(g.batch) {
+                im2col(&g, &s.x[n * per_sample..(n + 1) * per_sample], &mut cols);
+                cols2.iter_mut().zip(&cols).for_each(|(q, c)| *q = c * c);
                 let block = n * o * positions..(n + 1) * o * positions;
-                let cols = &s.cols[n * taps * positions..(n + 1) * taps * positions];
-                let mut dc = vec![0f32; taps * positions];
-                let mut dv = vec![0f32; taps * positions];
                 let (gmn, gvn) = (&gm[block.clone()], &gv[block]);
-                matmul_serial(
-                    &mut dc,
-                    (taps, positions, o),
-                    &s.mu,
-                    (1, taps),
+                let w = (o, taps, positions);
+                matmul(
+                    &mut grad_mu,
+                    w,
                     gmn,
                     (positions, 1),
+                    &cols,
+                    (1, positions),
+                    true,
                 );
-                matmul_serial(
-                    &mut dv,
-                    (taps, positions, o),
-                    &s.sigma2,
-                    (1, taps),
+                matmul(
+                    &mut grad_sigma2,
+                    w,
                     gvn,
                     (positions, 1),
+                    &cols2,
+                    (1, positions),
+                    true,
                 );
-                dc.iter_mut()
-                    .zip(&dv)
-                    .zip(cols)
-                    .for_each(|((a, v), c)| *a += 2.0 * c * v);
-                col2im(&g, &dc, gx);
-            });
-        tensor(gx, [g.batch, g.channels, g.height, g.width])
-    });
+                if want_x {
+                    let c = (taps, positions, o);
+                    matmul(&mut dc, c, &s.mu, (1, taps), gmn, (positions, 1), false);
+                    matmul(&mut dv, c, &s.sigma2, (1, taps), gvn, (positions, 1), false);
+                    dc.iter_mut()
+                        .zip(&dv)
+                        .zip(&cols)
+                        .for_each(|((a, v), c)| *a += 2.0 * c * v);
+                    let local = n - part * chunk;
+                    col2im(
+                        &g,
+                        &dc,
+                        &mut gx[local * per_sample..(local + 1) * per_sample],
+                    );
+                }
+            }
+            (grad_mu, grad_sigma2)
+        })
+        .reduce(
+            || (vec![0f32; o * taps], vec![0f32; o * taps]),
+            |(mut a, mut b), (c, d)| {
+                a.iter_mut().zip(&c).for_each(|(x, y)| *x += y);
+                b.iter_mut().zip(&d).for_each(|(x, y)| *x += y);
+                (a, b)
+            },
+        );
+    let grad_x = want_x.then(|| tensor(gx, [g.batch, g.channels, g.height, g.width]));
     (grad_x, tensor(grad_mu, shape), tensor(grad_sigma2, shape))
 }
 
