@@ -257,56 +257,59 @@ struct Saved {
     sigma2: Arc<Vec<f32>>,
 }
 
-/// The columns of one sample, `[taps, positions]`: for each kernel tap, the input values it
-/// meets at every output position. Along one output row a tap reads one input row, so each
-/// run is a strided (stride 1: contiguous) copy.
-fn im2col(g: &Geometry, x: &[f32], cols: &mut [f32]) {
-    let (k, positions) = (g.kernel, g.positions());
-    for (t, out) in cols.chunks_mut(positions).enumerate() {
-        let (ci, kh, kw) = (t / (k * k), (t / k) % k, t % k);
-        for (oh, row) in out.chunks_mut(g.out_w).enumerate() {
-            let Some(r) = (oh * g.stride + kh)
-                .checked_sub(g.padding)
-                .filter(|r| *r < g.height)
-            else {
-                row.fill(0.0);
-                continue;
-            };
-            let src = &x[(ci * g.height + r) * g.width..(ci * g.height + r + 1) * g.width];
-            for (ow, v) in row.iter_mut().enumerate() {
-                *v = (ow * g.stride + kw)
-                    .checked_sub(g.padding)
-                    .and_then(|c| src.get(c))
-                    .copied()
-                    .unwrap_or(0.0);
+impl Geometry {
+    /// Calls `f(run, kw, row)` for every kernel tap and output row: `run` is where that row of
+    /// the tap's columns starts in one sample's `[taps, positions]` columns, `kw` the tap's
+    /// kernel column, and `row` where the input row it reads starts (`None` in the padding).
+    fn for_each_run(&self, mut f: impl FnMut(usize, usize, Option<usize>)) {
+        let k = self.kernel;
+        for t in 0..self.taps() {
+            let (ci, kh, kw) = (t / (k * k), (t / k) % k, t % k);
+            for oh in 0..self.out_h {
+                let row = (oh * self.stride + kh)
+                    .checked_sub(self.padding)
+                    .filter(|r| *r < self.height)
+                    .map(|r| (ci * self.height + r) * self.width);
+                f((t * self.out_h + oh) * self.out_w, kw, row);
             }
         }
     }
+
+    /// The input column that output column `ow` meets at kernel column `kw`, if inside.
+    fn column(&self, ow: usize, kw: usize) -> Option<usize> {
+        (ow * self.stride + kw)
+            .checked_sub(self.padding)
+            .filter(|c| *c < self.width)
+    }
+}
+
+/// The columns of one sample, `[taps, positions]`: for each kernel tap, the input values it
+/// meets at every output position. Along one output row a tap reads one input row.
+fn im2col(g: &Geometry, x: &[f32], cols: &mut [f32]) {
+    g.for_each_run(|run, kw, row| {
+        let out = &mut cols[run..run + g.out_w];
+        match row {
+            None => out.fill(0.0),
+            Some(base) => {
+                for (ow, v) in out.iter_mut().enumerate() {
+                    *v = g.column(ow, kw).map_or(0.0, |c| x[base + c]);
+                }
+            }
+        }
+    });
 }
 
 /// Adds the column gradients of one sample, `[taps, positions]`, back onto its input.
 fn col2im(g: &Geometry, dcols: &[f32], gx: &mut [f32]) {
-    let (k, positions) = (g.kernel, g.positions());
-    for (t, d) in dcols.chunks(positions).enumerate() {
-        let (ci, kh, kw) = (t / (k * k), (t / k) % k, t % k);
-        for (oh, row) in d.chunks(g.out_w).enumerate() {
-            let Some(r) = (oh * g.stride + kh)
-                .checked_sub(g.padding)
-                .filter(|r| *r < g.height)
-            else {
-                continue;
-            };
-            let dst = &mut gx[(ci * g.height + r) * g.width..(ci * g.height + r + 1) * g.width];
-            for (ow, v) in row.iter().enumerate() {
-                if let Some(c) = (ow * g.stride + kw)
-                    .checked_sub(g.padding)
-                    .filter(|c| *c < g.width)
-                {
-                    dst[c] += v;
+    g.for_each_run(|run, kw, row| {
+        if let Some(base) = row {
+            for (ow, v) in dcols[run..run + g.out_w].iter().enumerate() {
+                if let Some(c) = g.column(ow, kw) {
+                    gx[base + c] += v;
                 }
             }
         }
-    }
+    });
 }
 
 fn forward(
