@@ -166,13 +166,12 @@ pub fn parse_csv(
         line,
         message,
     };
-    let lines = text
+    let mut lines = text
         .lines()
         .enumerate()
         .map(|(i, l)| (i + 1, l.trim_end_matches('\r')))
-        .filter(|(_, l)| !l.trim().is_empty());
-
-    let mut lines = lines.peekable();
+        .filter(|(_, l)| !l.trim().is_empty())
+        .peekable();
     let Some(&(first_line, first)) = lines.peek() else {
         return Err(err(1, "empty file: no header and no data rows".into()));
     };

@@ -289,10 +289,12 @@ pub fn shuffle<T>(items: &mut [T], seed: u64) {
     }
 }
 
+/// Labels as targets of `kind`. A class label that is not a class index is reported by
+/// `not_a_class(i, label)`, so each reader can say where sample i came from.
 pub(crate) fn labels_to_targets(
-    source: &str,
     labels: &[f32],
     kind: TargetKind,
+    not_a_class: impl Fn(usize, f32) -> DataError,
 ) -> Result<Targets, DataError> {
     match kind {
         TargetKind::Real => Ok(Targets::Real {
@@ -303,12 +305,7 @@ pub(crate) fn labels_to_targets(
             let mut out = Vec::with_capacity(labels.len());
             for (i, &l) in labels.iter().enumerate() {
                 if !is_class_index(l) {
-                    return Err(DataError::invalid(
-                        source,
-                        format!(
-                            "label {l} of sample {i} is not a class index (a whole number >= 0)"
-                        ),
-                    ));
+                    return Err(not_a_class(i, l));
                 }
                 out.push(l as u32);
             }
@@ -358,11 +355,8 @@ pub fn load_idx_pair(
         3 => vec![1, img.dims[1], img.dims[2]],
         _ => img.dims[1..].to_vec(),
     };
-    let targets = labels_to_targets(
-        &labels.display().to_string(),
-        &lab.data,
-        TargetKind::Classes,
-    )?;
+    let label_name = labels.display().to_string();
+    let targets = labels_to_targets(&lab.data, TargetKind::Classes, by_sample(&label_name))?;
     Dataset::new(name, sample_shape, img.data, targets, opts.allow_non_finite)
 }
 
@@ -390,36 +384,38 @@ pub(crate) fn from_table(
     if table.header.guessed {
         notes.push(format!("{name}: {}", table.header));
     }
-    if kind == TargetKind::Classes {
-        if let Some((i, l)) = table
-            .labels
-            .iter()
-            .enumerate()
-            .find(|(_, l)| !is_class_index(**l))
-        {
-            return Err(DataError::Csv {
-                source_name: name.to_string(),
-                line: table.lines[i],
-                message: format!(
-                    "label `{l}` in column `{}` is not a class index (a whole number ≥ 0); \
-                     real targets need a regression task",
-                    table.label_name
-                ),
-            });
-        }
-        if let Some((line, text)) = &table.first_decimal_label {
-            notes.push(format!(
-                "{name}: labels written as decimals (`{text}` on line {line}) are read as class \
-                 indices, since every label in column `{}` is a whole number",
-                table.label_name
-            ));
-        }
+    if kind == TargetKind::Classes
+        && let Some((line, text)) = &table.first_decimal_label
+    {
+        notes.push(format!(
+            "{name}: labels written as decimals (`{text}` on line {line}) are read as class \
+             indices, since every label in column `{}` is a whole number",
+            table.label_name
+        ));
     }
-    let targets = labels_to_targets(name, &table.labels, kind)?;
+    let targets = labels_to_targets(&table.labels, kind, |i, l| DataError::Csv {
+        source_name: name.to_string(),
+        line: table.lines[i],
+        message: format!(
+            "label `{l}` in column `{}` is not a class index (a whole number ≥ 0); \
+             real targets need a regression task",
+            table.label_name
+        ),
+    })?;
     let width = table.columns.len();
     let mut d = Dataset::new(name, vec![width], table.features, targets, allow_non_finite)?;
     d.notes = notes;
     Ok(d)
+}
+
+/// The error for a class label that is not a class index, by sample number (IDX, NPY).
+fn by_sample(source: &str) -> impl Fn(usize, f32) -> DataError + '_ {
+    move |i, l| {
+        DataError::invalid(
+            source,
+            format!("label {l} of sample {i} is not a class index (a whole number >= 0)"),
+        )
+    }
 }
 
 fn is_class_index(l: f32) -> bool {
@@ -450,7 +446,8 @@ pub fn load_npy_pair(
     } else {
         x.shape[1..].to_vec()
     };
-    let targets = labels_to_targets(&labels.display().to_string(), &y.data, kind)?;
+    let label_name = labels.display().to_string();
+    let targets = labels_to_targets(&y.data, kind, by_sample(&label_name))?;
     Dataset::new(name, sample_shape, x.data, targets, opts.allow_non_finite)
 }
 
