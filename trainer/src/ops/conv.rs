@@ -85,7 +85,7 @@ impl VarConv {
     }
 
     /// The sampled pre-activation by burn's convolutions: x ⋆ μ + b + sqrt(x² ⋆ σ² + 1e-8)·ε.
-    pub fn sample_plain(
+    fn sample_plain(
         &self,
         x: Tensor<4>,
         mu: Tensor<4>,
@@ -100,7 +100,7 @@ impl VarConv {
 
     /// The same without the bias, by the fused operation (burn-flex only). Its noise comes
     /// from a seed drawn from the device's generator, so a seeded run stays reproducible.
-    pub fn sample_fused(&self, x: Tensor<4>, mu: Tensor<4>, sigma2: Tensor<4>) -> Tensor<4> {
+    fn sample_fused(&self, x: Tensor<4>, mu: Tensor<4>, sigma2: Tensor<4>) -> Tensor<4> {
         let seed = Tensor::<1>::random([2], Distribution::Uniform(0.0, 1.0), &x.device())
             .into_data()
             .iter::<f32>()

@@ -179,17 +179,20 @@ impl Geometry {
     }
 }
 
-/// A tensor's values in row-major order.
-fn values(t: &FloatTensor<Flex>) -> Arc<Vec<f32>> {
-    match t.as_slice::<f32>() {
-        Some(s) => Arc::new(s.to_vec()),
-        None => Arc::new(
-            t.to_contiguous()
-                .as_slice::<f32>()
-                .map(<[f32]>::to_vec)
-                .unwrap_or_default(),
-        ),
+/// `t` in row-major order: the same buffer when it already is (no copy), a contiguous copy
+/// otherwise.
+fn contiguous(t: &FloatTensor<Flex>) -> FloatTensor<Flex> {
+    if t.as_slice::<f32>().is_some() {
+        t.clone()
+    } else {
+        t.to_contiguous()
     }
+}
+
+/// The values of a tensor [`contiguous`] returned.
+fn data(t: &FloatTensor<Flex>) -> &[f32] {
+    t.as_slice::<f32>()
+        .expect("the fused ops take contiguous f32 tensors (flex's float type)")
 }
 
 fn tensor(v: Vec<f32>, shape: [usize; 4]) -> FloatTensor<Flex> {
@@ -250,11 +253,11 @@ fn matmul(
 #[derive(Debug, Clone)]
 struct Saved {
     geometry: Geometry,
-    x: Arc<Vec<f32>>,
+    x: FloatTensor<Flex>,
     std: Arc<Vec<f32>>,
     eps: Arc<Vec<f32>>,
-    mu: Arc<Vec<f32>>,
-    sigma2: Arc<Vec<f32>>,
+    mu: FloatTensor<Flex>,
+    sigma2: FloatTensor<Flex>,
 }
 
 impl Geometry {
@@ -326,7 +329,8 @@ fn forward(
         stride,
         padding,
     );
-    let (xs, mu, sigma2) = (values(x), values(mu), values(sigma2));
+    let (x, mu, sigma2) = (contiguous(x), contiguous(mu), contiguous(sigma2));
+    let (xs, mus, sigma2s) = (data(&x), data(&mu), data(&sigma2));
     let (positions, taps, o) = (g.positions(), g.taps(), g.outputs);
     let eps = Arc::new(noise(seed, g.batch, o * positions));
     let per_sample = g.channels * g.height * g.width;
@@ -345,8 +349,8 @@ fn forward(
                     .zip(cols.iter())
                     .for_each(|(q, c)| *q = c * c);
                 let shape = (o, positions, taps);
-                matmul(out, shape, &mu, (taps, 1), cols, (positions, 1), false);
-                matmul(std, shape, &sigma2, (taps, 1), cols2, (positions, 1), false);
+                matmul(out, shape, mus, (taps, 1), cols, (positions, 1), false);
+                matmul(std, shape, sigma2s, (taps, 1), cols2, (positions, 1), false);
                 let eps = &eps[n * o * positions..(n + 1) * o * positions];
                 for ((m, s), e) in out.iter_mut().zip(std.iter_mut()).zip(eps) {
                     *s = (*s + VARIANCE_FLOOR).sqrt();
@@ -356,7 +360,7 @@ fn forward(
         );
     let saved = Saved {
         geometry: g,
-        x: xs,
+        x,
         std: Arc::new(std),
         eps,
         mu,
@@ -376,7 +380,9 @@ fn backward(
     FloatTensor<Flex>,
 ) {
     let g = s.geometry;
-    let gm = values(grad);
+    let grad = contiguous(grad);
+    let gm = data(&grad);
+    let (xs, mus, sigma2s) = (data(&s.x), data(&s.mu), data(&s.sigma2));
     let (positions, taps, o) = (g.positions(), g.taps(), g.outputs);
     // The variance's share: ∂ sqrt(v + c)·ε / ∂v = ε / 2 sqrt(v + c).
     let gv: Vec<f32> = gm
@@ -409,7 +415,7 @@ fn backward(
             let mut dc = vec![0f32; if want_x { taps * positions } else { 0 }];
             let mut dv = vec![0f32; dc.len()];
             for n in part * chunk..((part + 1) * chunk).min(g.batch) {
-                im2col(&g, &s.x[n * per_sample..(n + 1) * per_sample], &mut cols);
+                im2col(&g, &xs[n * per_sample..(n + 1) * per_sample], &mut cols);
                 cols2.iter_mut().zip(&cols).for_each(|(q, c)| *q = c * c);
                 let block = n * o * positions..(n + 1) * o * positions;
                 let (gmn, gvn) = (&gm[block.clone()], &gv[block]);
@@ -434,8 +440,8 @@ fn backward(
                 );
                 if want_x {
                     let c = (taps, positions, o);
-                    matmul(&mut dc, c, &s.mu, (1, taps), gmn, (positions, 1), false);
-                    matmul(&mut dv, c, &s.sigma2, (1, taps), gvn, (positions, 1), false);
+                    matmul(&mut dc, c, mus, (1, taps), gmn, (positions, 1), false);
+                    matmul(&mut dv, c, sigma2s, (1, taps), gvn, (positions, 1), false);
                     dc.iter_mut()
                         .zip(&dv)
                         .zip(&cols)
@@ -487,7 +493,8 @@ fn pool_forward(
         (h + 2 * padding - kernel) / stride + 1,
         (w + 2 * padding - kernel) / stride + 1,
     );
-    let xs = values(x);
+    let x = contiguous(x);
+    let xs = data(&x);
     let mut out = vec![0f32; b * c * ho * wo];
     let mut index = vec![0u32; b * c * ho * wo];
     out.par_chunks_mut(ho * wo)
@@ -529,7 +536,8 @@ fn pool_forward(
 
 fn pool_backward(winners: &Winners, grad: &FloatTensor<Flex>) -> FloatTensor<Flex> {
     let [b, c, h, w] = winners.input;
-    let grad = values(grad);
+    let grad = contiguous(grad);
+    let grad = data(&grad);
     let plane_out = grad.len() / (b * c).max(1);
     let mut gx = vec![0f32; b * c * h * w];
     gx.par_chunks_mut(h * w)
