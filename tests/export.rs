@@ -290,6 +290,11 @@ fn export_bad_input_exits_2_and_keeps_the_old_file() {
         &export_to(&ck, &out, &["--lambda", "1.5"]),
         &["--lambda", "strictly between 0 and 1"],
     );
+    // CSV switches without the data they describe.
+    assert_bad_input(
+        &export_to(&ck, &out, &["--label", "quality"]),
+        &["--label", "--data"],
+    );
     assert_bad_input(
         &export_to(&ck, &dir.path().join("missing/dir/model.onnx"), &[]),
         &["missing/dir/model.onnx"],

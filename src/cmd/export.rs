@@ -120,6 +120,10 @@ pub fn evaluation_samples(data: &str, csv: &CsvArgs, ck: &Checkpoint) -> Result<
 }
 
 pub fn run(a: Args) -> Result<()> {
+    if a.data.is_none() && (a.csv.label.is_some() || a.csv.header.header || a.csv.header.no_header)
+    {
+        bail!("--label, --header and --no-header say how to read --data, which is not given");
+    }
     let ck = Checkpoint::read(&a.checkpoint)?;
     let name = a.checkpoint.display().to_string();
     let options = ExportOptions {

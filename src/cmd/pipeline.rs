@@ -11,9 +11,9 @@ use serde::Serialize;
 
 use ardent_runtime::args::{int_in, term_weight};
 use ardent_runtime::bench::{BenchOptions, bench};
+use ardent_runtime::{LoadOptions, Model};
 
 use super::train::DataArgs;
-use ardent_runtime::{LoadOptions, Model};
 
 /// The spec `ardent demo` searches, built in so the demo runs from any directory.
 const DEMO_SPEC: &str = include_str!("../../models/zoo/mlp-search.toml");
