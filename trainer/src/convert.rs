@@ -66,14 +66,14 @@ pub fn to_tensors(net: &Supernet, norm: &Normalizer) -> BTreeMap<String, TensorF
                     }
                     // α is [in, out], [1, out] or [in, 1]: transposing gives [out, in] or a
                     // vector in the same order.
-                    (TensorRole::Alpha, Some(d), _) => values(d.kl(ard, false).1.transpose()),
+                    (TensorRole::Alpha, Some(d), _) => values(d.alpha(ard).transpose()),
                     (TensorRole::Bias, Some(d), _) => {
                         d.bias.as_ref().map(|b| values(b.val())).unwrap_or_default()
                     }
                     (TensorRole::WeightMu, _, Some(c)) => values(c.mu.val()),
                     (TensorRole::WeightLogSigma2, _, Some(c)) => values(c.log_sigma2.val()),
                     // [o, i·k·k] (row-major, as the kernel), [o, 1] or [i, 1].
-                    (TensorRole::Alpha, _, Some(c)) => values(c.kl(ard, false).1),
+                    (TensorRole::Alpha, _, Some(c)) => values(c.alpha(ard)),
                     (TensorRole::Bias, _, Some(c)) => {
                         c.bias.as_ref().map(|b| values(b.val())).unwrap_or_default()
                     }

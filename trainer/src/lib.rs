@@ -4,6 +4,7 @@
 //! q(w) = N(μ, σ²), sampled through the local reparameterization trick while training, under
 //! an ARD prior whose precisions sit at their closed-form empirical-Bayes optimum.
 
+pub mod adam;
 pub mod ard;
 pub mod bilevel;
 mod convert;

@@ -365,8 +365,8 @@ impl Supernet {
                 }
                 let ard = &edge.ard[r];
                 let kl = match (&p.dense, &p.conv) {
-                    (Some(d), _) => d.kl(ard, with_value).0,
-                    (_, Some(c)) => c.kl(ard, with_value).0,
+                    (Some(d), _) => d.kl(ard, with_value),
+                    (_, Some(c)) => c.kl(ard, with_value),
                     _ => continue,
                 };
                 total = Some(match total {

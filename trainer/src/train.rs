@@ -5,13 +5,14 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams};
+use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use ardent_data::{Dataset, SplitMix64, shuffle};
 use ardent_models::{Checkpoint, CheckpointMeta, Family, Task, checkpoint::FORMAT};
 
+use crate::adam::adam;
 use crate::bilevel::{self, NetProblem, OuterConfig, hypergradient};
 use crate::convert::{from_tensors, to_tensors, values};
 use crate::data::{BatchTargets, Prepared, batch_input, batch_targets};
@@ -348,9 +349,9 @@ pub fn train(
     let base = device.clone();
     let ad = device.clone().autodiff();
     net = net.fork(&ad).train();
-    let mut optim = AdamConfig::new().init();
+    let mut optim = adam();
     // θ has its own Adam: its scale and pace differ from the weights'.
-    let mut optim_gamma = AdamConfig::new().init();
+    let mut optim_gamma = adam();
     let searched = net.gamma.iter().any(Option::is_some);
     let outer = cfg.outer.as_ref().filter(|_| !cfg.finetune);
     if outer.is_some() && !searched {
@@ -366,7 +367,7 @@ pub fn train(
     let outer_ids = outer
         .map(|o| bilevel::outer_ids(&net, o.structure_outer))
         .unwrap_or_default();
-    let mut optim_outer = AdamConfig::new().init();
+    let mut optim_outer = adam();
     let mut valid_order: Vec<usize> = (0..data.valid.len()).collect();
     let mut valid_pos = valid_order.len();
     let n = data.train.len();

@@ -1,12 +1,14 @@
-//! The fused variational conv against burn's plain ops on the same noise: outputs and the
-//! gradients of x, μ and log σ² within 1e-5 relative, with and without padding, stride and a
-//! mask.
+//! The fused operations against burn's plain ones: the variational conv on the same noise
+//! (outputs and the gradients of x, μ and log σ² within 1e-5 relative, with and without
+//! padding, stride and a mask), max-pooling, exp and Adam. The KL's fused gradient is held to
+//! burn's in `kl.rs`.
 
 use burn::module::Param;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor, TensorData};
 
+use ardent_trainer::ops::elementwise::{self, exp_f32};
 use ardent_trainer::ops::fused::{fused_available, noise, variational_conv2d};
 use ardent_trainer::ops::variance;
 
@@ -176,5 +178,95 @@ fn fused_max_pool_matches_burns_in_value_and_gradient() {
         let (fast, plain) = (run(true), run(false));
         close(&format!("{case}: output"), &fast.0, &plain.0);
         close(&format!("{case}: ∂x"), &fast.1, &plain.1);
+    }
+}
+
+/// The vectorised exp against f64's over its whole range: within 2 ulp (relative 2.4e-7).
+#[test]
+fn fused_exp_is_within_two_ulp_of_the_exact_value() {
+    let mut worst = 0f64;
+    let mut x = -87.3f32;
+    while x <= 88.0 {
+        let exact = f64::from(x).exp();
+        let got = f64::from(exp_f32(x));
+        worst = worst.max((got - exact).abs() / exact);
+        x += 0.000_37;
+    }
+    assert!(
+        worst <= 2.0 * f64::from(f32::EPSILON),
+        "worst relative error {worst}"
+    );
+    // Out of range it saturates, never overflows or returns a subnormal; NaN stays NaN.
+    assert_eq!(exp_f32(-1000.0), exp_f32(-87.3));
+    assert!(exp_f32(1000.0).is_finite() && exp_f32(1000.0) == exp_f32(88.0));
+    assert!(exp_f32(f32::NAN).is_nan());
+}
+
+/// σ² by the fused exp against burn's exp, in value and in gradient.
+#[test]
+fn fused_exp_matches_burns_in_value_and_gradient() {
+    let _serial = crate::serial();
+    let ad = device().autodiff();
+    let x = Param::from_tensor(filled([3, 5, 7, 11], 2.0, &ad).mul_scalar(6.0));
+    let up = filled([3, 5, 7, 11], 4.0, &ad).detach();
+    let fused = elementwise::exp(x.val());
+    let plain = x.val().exp();
+    close("exp", &values(fused.clone()), &values(plain.clone()));
+    let (gf, gp) = (
+        (fused * up.clone()).sum().backward(),
+        (plain * up).sum().backward(),
+    );
+    close(
+        "∂/∂x",
+        &values(x.val().grad(&gf).expect("grad")),
+        &values(x.val().grad(&gp).expect("grad")),
+    );
+}
+
+/// The fused Adam takes burn's Adam's steps: five steps on two parameters of a model, with a
+/// different gradient each step and a learning rate that changes, agree to the last bits
+/// that f32 rounding in another order could move (1e-6 relative).
+#[test]
+fn fused_adam_takes_burns_steps() {
+    use ardent_trainer::adam::adam;
+    use burn::module::Module;
+    use burn::optim::{AdamConfig, GradientsParams};
+
+    #[derive(Module, Debug)]
+    struct Two {
+        a: Param<Tensor<4>>,
+        b: Param<Tensor<4>>,
+    }
+
+    let _serial = crate::serial();
+    let ad = device().autodiff();
+    let make = || Two {
+        a: Param::from_tensor(filled([2, 3, 4, 5], 1.0, &ad)),
+        b: Param::from_tensor(filled([1, 1, 100, 700], 2.0, &ad)),
+    };
+    let (mut fused, mut plain) = (make(), make());
+    let (mut of, mut op) = (adam(), AdamConfig::new().init());
+    for step in 0..5 {
+        let lr = 1e-2 / (1.0 + step as f64);
+        let grads = |m: &Two| {
+            let w = 1.0 + step as f32;
+            let loss = (m.a.val().square() * w).sum() + (m.b.val().sin() * m.b.val()).sum();
+            GradientsParams::from_grads(loss.backward(), m)
+        };
+        let (gf, gp) = (grads(&fused), grads(&plain));
+        fused = of.step(lr, fused, gf);
+        plain = op.step(lr, plain, gp);
+        for (what, f, p) in [
+            ("a", fused.a.val(), plain.a.val()),
+            ("b", fused.b.val(), plain.b.val()),
+        ] {
+            let (f, p) = (values(f), values(p));
+            for (i, (x, y)) in f.iter().zip(&p).enumerate() {
+                assert!(
+                    (x - y).abs() <= 1e-6 * y.abs().max(1e-3),
+                    "step {step}, {what}[{i}]: {x} vs {y}"
+                );
+            }
+        }
     }
 }

@@ -8,7 +8,7 @@ use burn::tensor::{Device, Distribution, Tensor};
 use ardent_models::{Ard, Grouping};
 
 use super::dense::INIT_LOG_SIGMA2;
-use super::{Mode, ard_kl, keep, variance};
+use super::{Mode, ard_alpha, ard_kl, keep, variance};
 
 #[derive(Module, Debug)]
 pub struct VarConv {
@@ -108,9 +108,22 @@ impl VarConv {
         super::fused::variational_conv2d(x, mu, sigma2, seed, self.stride, self.padding)
     }
 
-    /// KL and α (`[out, in, k, k]` flattened to `[out, in·k·k]`, `[out, 1]` or `[in, 1]`);
-    /// see [`ard_kl`] for `with_value`.
-    pub fn kl(&self, ard: &Ard, with_value: bool) -> (Tensor<1>, Tensor<2>) {
+    /// KL of the weights to their ARD prior; see [`ard_kl`] for `with_value`.
+    pub fn kl(&self, ard: &Ard, with_value: bool) -> Tensor<1> {
+        let (mu, log_sigma2, group_dim) = self.as_groups(ard);
+        ard_kl(mu, log_sigma2, ard, group_dim, with_value)
+    }
+
+    /// The optimal ARD precisions α: `[out, in·k·k]` (row-major, as the kernel), `[out, 1]` or
+    /// `[in, 1]` by grouping.
+    pub fn alpha(&self, ard: &Ard) -> Tensor<2> {
+        let (mu, log_sigma2, group_dim) = self.as_groups(ard);
+        ard_alpha(mu, log_sigma2, ard, group_dim)
+    }
+
+    /// μ and log σ² as matrices whose rows are the ARD groups (`[out, in·k·k]`, or
+    /// `[in, out·k·k]` for input grouping), and the axis a group sums over.
+    fn as_groups(&self, ard: &Ard) -> (Tensor<2>, Tensor<2>, Option<usize>) {
         let [o, i, kh, kw] = self.mu.dims();
         let as_matrix = |t: Tensor<4>| match ard.grouping {
             Grouping::Input => t.swap_dims(0, 1).reshape([i, o * kh * kw]),
@@ -120,12 +133,10 @@ impl VarConv {
             Grouping::Weight => None,
             Grouping::Neuron | Grouping::Input => Some(1),
         };
-        ard_kl(
+        (
             as_matrix(self.mu.val()),
             as_matrix(self.log_sigma2.val()),
-            ard,
             group_dim,
-            with_value,
         )
     }
 }

@@ -5,7 +5,7 @@ use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 
 use ardent_models::{Ard, Grouping};
 
-use super::{Mode, ard_kl, keep, variance};
+use super::{Mode, ard_alpha, ard_kl, keep, variance};
 
 /// A variational weight matrix `[in, out]` (burn's layout; checkpoints store `[out, in]`),
 /// a deterministic bias, and an optional fixed 0/1 mask (fine-tuning).
@@ -90,21 +90,29 @@ impl VarDense {
         }
     }
 
-    /// KL of the weights to their ARD prior and the precisions α in the checkpoint's group
-    /// shape (`[out, in]`, `[out]` or `[in]`); see [`ard_kl`] for `with_value`.
-    pub fn kl(&self, ard: &Ard, with_value: bool) -> (Tensor<1>, Tensor<2>) {
-        // Columns are output neurons, rows inputs.
-        let group_dim = match ard.grouping {
-            Grouping::Weight => None,
-            Grouping::Neuron => Some(0),
-            Grouping::Input => Some(1),
-        };
+    /// KL of the weights to their ARD prior; see [`ard_kl`] for `with_value`.
+    pub fn kl(&self, ard: &Ard, with_value: bool) -> Tensor<1> {
         ard_kl(
             self.mu.val(),
             self.log_sigma2.val(),
             ard,
-            group_dim,
+            group_dim(ard),
             with_value,
         )
+    }
+
+    /// The optimal ARD precisions α, `[in, out]`, `[1, out]` or `[in, 1]` by grouping.
+    pub fn alpha(&self, ard: &Ard) -> Tensor<2> {
+        ard_alpha(self.mu.val(), self.log_sigma2.val(), ard, group_dim(ard))
+    }
+}
+
+/// The axis a group of weights sums over in `[in, out]`: columns are output neurons, rows
+/// inputs.
+fn group_dim(ard: &Ard) -> Option<usize> {
+    match ard.grouping {
+        Grouping::Weight => None,
+        Grouping::Neuron => Some(0),
+        Grouping::Input => Some(1),
     }
 }

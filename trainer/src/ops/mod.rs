@@ -2,11 +2,12 @@
 
 pub mod conv;
 pub mod dense;
+pub mod elementwise;
 pub mod fused;
 mod kl;
 pub mod stateless;
 
-pub use kl::ard_kl;
+pub use kl::{ard_alpha, ard_kl};
 
 use burn::tensor::Tensor;
 use burn::tensor::activation;
@@ -35,8 +36,12 @@ pub fn activate<const D: usize>(x: Tensor<D>, a: Activation) -> Tensor<D> {
 /// σ² = exp(log σ²) from one `exp`: computed outside autodiff, it enters the graph through
 /// the linear surrogate (log σ² − c)·σ² + σ² (c = log σ² held constant), whose value is σ² and
 /// whose gradient is σ², exactly exp's. burn's own exp would evaluate exp again in the backward
-/// pass, and exp was a tenth of a training step.
+/// pass, and exp was a tenth of a training step. On flex it is one fused pass that keeps its
+/// output for the backward pass ([`elementwise::exp`]).
 pub fn variance<const D: usize>(log_sigma2: Tensor<D>) -> Tensor<D> {
+    if fused::fused_available(&log_sigma2.device()) {
+        return elementwise::exp(log_sigma2);
+    }
     let constant = log_sigma2.clone().inner();
     let sigma2 = constant.clone().exp();
     if !log_sigma2.is_autodiff() {
