@@ -9,19 +9,20 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use ardent_trainer::ops::elementwise::{self, exp_f32};
-use ardent_trainer::ops::fused::{fused_available, noise, variational_conv2d};
+use ardent_trainer::ops::fused::{fused_available, noise, variational_conv2d, variational_dense};
+use ardent_trainer::ops::matmul::{matmul, matmul_parallel};
 use ardent_trainer::ops::variance;
 
 use crate::device;
 
-fn values(t: Tensor<4>) -> Vec<f32> {
+fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data()
         .convert::<f32>()
         .try_to_vec::<f32>()
         .expect("f32")
 }
 
-fn filled(shape: [usize; 4], seed: f32, dev: &Device) -> Tensor<4> {
+fn filled<const D: usize>(shape: [usize; D], seed: f32, dev: &Device) -> Tensor<D> {
     let n: usize = shape.iter().product();
     let v: Vec<f32> = (0..n)
         .map(|i| ((i as f32 + seed) * 0.618).sin() * 1.3)
@@ -266,6 +267,113 @@ fn fused_adam_takes_burns_steps() {
                     (x - y).abs() <= 1e-6 * y.abs().max(1e-3),
                     "step {step}, {what}[{i}]: {x} vs {y}"
                 );
+            }
+        }
+    }
+}
+
+/// The fused dense layer against burn's products on the same noise, in value and in the
+/// gradients of x, μ and log σ², over shapes that leave partial tiles in every direction of
+/// the matrix kernel, with and without a mask.
+#[test]
+fn fused_dense_matches_burns_products_in_value_and_gradient() {
+    let _serial = crate::serial();
+    let ad = device().autodiff();
+    for (b, i, o, masked) in [
+        (3, 5, 2, false),
+        (17, 40, 33, true),
+        (100, 784, 300, false),
+        (64, 300, 100, true),
+        (9, 70, 10, false),
+    ] {
+        let case = format!("[{b}, {i}] · [{i}, {o}]");
+        let seed = 77 + i as u64;
+        let eps = Tensor::<2>::from_data(TensorData::new(noise(seed, b, o), [b, o]), &ad);
+        let mask = filled([i, o], 5.0, &ad).greater_elem(-0.5).float();
+        let run = |fused: bool| {
+            let x = Param::from_tensor(filled([b, i], 7.0, &ad));
+            let mu = Param::from_tensor(filled([i, o], 0.0, &ad).mul_scalar(0.2));
+            let log_s2 = Param::from_tensor(filled([i, o], 3.0, &ad).sub_scalar(3.0));
+            let (mut m, mut s2) = (mu.val(), variance(log_s2.val()));
+            if masked {
+                m = m * mask.clone();
+                s2 = s2 * mask.clone();
+            }
+            let out = if fused {
+                variational_dense(x.val(), m, s2, seed)
+            } else {
+                let mean = x.val().matmul(m);
+                let var = x.val().square().matmul(s2);
+                mean + var.add_scalar(1e-8).sqrt() * eps.clone()
+            };
+            let up = filled(out.dims(), 1.0, &ad).detach();
+            let grads = (out.clone() * up).sum().backward();
+            (
+                values(out.detach()),
+                values(x.val().grad(&grads).expect("grad x")),
+                values(mu.val().grad(&grads).expect("grad μ")),
+                values(log_s2.val().grad(&grads).expect("grad log σ²")),
+            )
+        };
+        let (fast, plain) = (run(true), run(false));
+        close(&format!("{case}: output"), &fast.0, &plain.0);
+        close(&format!("{case}: ∂x"), &fast.1, &plain.1);
+        close(&format!("{case}: ∂μ"), &fast.2, &plain.2);
+        close(&format!("{case}: ∂log σ²"), &fast.3, &plain.3);
+    }
+}
+
+/// The matrix kernel (and its parallel split) against a plain triple loop in f64: shapes
+/// around every blocking size, operands read through row-major and transposed strides, with
+/// and without accumulation.
+#[test]
+fn matmul_matches_a_plain_triple_loop() {
+    let shapes = [
+        (1, 1, 1),
+        (7, 31, 3),
+        (8, 32, 16),
+        (9, 33, 257),
+        (129, 65, 300),
+        (40, 1030, 20),
+        (300, 50, 100),
+        (5, 4, 0),
+    ];
+    for (m, n, k) in shapes {
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            for accumulate in [false, true] {
+                let a: Vec<f32> = (0..m * k).map(|v| ((v as f32) * 0.37).sin()).collect();
+                let b: Vec<f32> = (0..k * n).map(|v| ((v as f32) * 0.71).cos()).collect();
+                // A transposed operand is the same values stored the other way round.
+                let a_s = if ta { (1, m) } else { (k, 1) };
+                let b_s = if tb { (1, k) } else { (n, 1) };
+                let start: Vec<f32> = (0..m * n).map(|v| (v % 7) as f32 - 3.0).collect();
+                let mut want = vec![0f64; m * n];
+                for r in 0..m {
+                    for c in 0..n {
+                        let mut sum = if accumulate {
+                            f64::from(start[r * n + c])
+                        } else {
+                            0.0
+                        };
+                        for p in 0..k {
+                            sum += f64::from(a[r * a_s.0 + p * a_s.1])
+                                * f64::from(b[p * b_s.0 + c * b_s.1]);
+                        }
+                        want[r * n + c] = sum;
+                    }
+                }
+                let (mut one, mut par) = (start.clone(), start.clone());
+                matmul(&mut one, (m, n, k), &a, a_s, &b, b_s, accumulate);
+                matmul_parallel(&mut par, (m, n, k), &a, a_s, &b, b_s, accumulate);
+                for (what, got) in [("matmul", &one), ("matmul_parallel", &par)] {
+                    for (idx, (g, w)) in got.iter().zip(&want).enumerate() {
+                        assert!(
+                            (f64::from(*g) - w).abs() <= 1e-5 * (k as f64).max(1.0),
+                            "{what} {m}×{k}·{k}×{n} (transposed {ta}, {tb}, accumulate \
+                             {accumulate})[{idx}]: {g} vs {w}"
+                        );
+                    }
+                }
             }
         }
     }

@@ -101,10 +101,7 @@ impl VarConv {
     /// The same without the bias, by the fused operation (burn-flex only). Its noise comes
     /// from a seed drawn from the device's generator, so a seeded run stays reproducible.
     fn sample_fused(&self, x: Tensor<4>, mu: Tensor<4>, sigma2: Tensor<4>) -> Tensor<4> {
-        let seed = Tensor::<1>::random([2], Distribution::Uniform(0.0, 1.0), &x.device())
-            .into_data()
-            .iter::<f32>()
-            .fold(0u64, |acc, v| (acc << 32) | u64::from(v.to_bits()));
+        let seed = super::fused::draw_seed(&x.device());
         super::fused::variational_conv2d(x, mu, sigma2, seed, self.stride, self.padding)
     }
 

@@ -5,6 +5,7 @@ use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 
 use ardent_models::{Ard, Grouping};
 
+use super::fused::{draw_seed, fused_available, variational_dense};
 use super::{Mode, ard_alpha, ard_kl, keep, variance};
 
 /// A variational weight matrix `[in, out]` (burn's layout; checkpoints store `[out, in]`),
@@ -71,10 +72,15 @@ impl VarDense {
                 if let Some(m) = &self.mask {
                     sigma2 = sigma2 * m.clone();
                 }
-                let mean = x.clone().matmul(mu);
-                let var = x.square().matmul(sigma2);
-                let eps = mean.random_like(Distribution::Normal(0.0, 1.0));
-                mean + var.add_scalar(1e-8).sqrt() * eps
+                if fused_available(&x.device()) {
+                    let seed = draw_seed(&x.device());
+                    variational_dense(x, mu, sigma2, seed)
+                } else {
+                    let mean = x.clone().matmul(mu);
+                    let var = x.square().matmul(sigma2);
+                    let eps = mean.random_like(Distribution::Normal(0.0, 1.0));
+                    mean + var.add_scalar(1e-8).sqrt() * eps
+                }
             }
             Mode::Mean { prune } => match (prune, &self.mask) {
                 (Some(lambda), None) => {

@@ -25,10 +25,12 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Distribution as TensorDistribution, Tensor, TensorData};
 use rand::TryRng;
 use rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
+
+use super::matmul::{matmul, matmul_parallel};
 
 /// Added to the variance before the square root, as the plain path does.
 const VARIANCE_FLOOR: f32 = 1e-8;
@@ -45,6 +47,15 @@ pub trait VariationalOps: Backend {
         seed: u64,
         stride: usize,
         padding: usize,
+    ) -> FloatTensor<Self>;
+
+    /// `x · μ + sqrt(x² · σ² + 1e-8) · ε` with x `[b, in]`, μ and σ² `[in, out]`, and ε
+    /// `[b, out]` standard normal noise drawn from `seed` as [`noise`] draws it.
+    fn variational_dense(
+        x: FloatTensor<Self>,
+        mu: FloatTensor<Self>,
+        sigma2: FloatTensor<Self>,
+        seed: u64,
     ) -> FloatTensor<Self>;
 
     /// 2-D max-pooling of x `[b, c, h, w]` over `kernel`×`kernel` windows; padding never wins.
@@ -79,6 +90,26 @@ pub fn variational_conv2d(
         stride,
         padding,
     ))
+}
+
+/// The sampled pre-activation of a variational dense layer (no bias), by the fused operation,
+/// with the noise drawn from `seed` (see [`noise`]).
+pub fn variational_dense(x: Tensor<2>, mu: Tensor<2>, sigma2: Tensor<2>, seed: u64) -> Tensor<2> {
+    Tensor::from_dispatch(<Dispatch as VariationalOps>::variational_dense(
+        x.into_dispatch(),
+        mu.into_dispatch(),
+        sigma2.into_dispatch(),
+        seed,
+    ))
+}
+
+/// A seed for a fused op's noise, drawn from `device`'s generator (two uniform draws), so that
+/// a seeded run stays reproducible.
+pub fn draw_seed(device: &Device) -> u64 {
+    Tensor::<1>::random([2], TensorDistribution::Uniform(0.0, 1.0), device)
+        .into_data()
+        .iter::<f32>()
+        .fold(0u64, |acc, v| (acc << 32) | u64::from(v.to_bits()))
 }
 
 /// Standard normal noise for `samples` samples of `per_sample` values each, drawn from `seed`:
@@ -197,54 +228,6 @@ fn data(t: &FloatTensor<Flex>) -> &[f32] {
 
 fn tensor(v: Vec<f32>, shape: [usize; 4]) -> FloatTensor<Flex> {
     <FloatTensor<Flex>>::from_data(TensorData::new(v, shape))
-}
-
-/// `dst[m×n] = a[m×k] · b[k×n]` (plus `dst` when `accumulate`) on the calling thread: the
-/// callers spread samples over rayon's threads. Operands are given by row and column strides.
-fn matmul(
-    dst: &mut [f32],
-    (m, n, k): (usize, usize, usize),
-    a: &[f32],
-    (a_rs, a_cs): (usize, usize),
-    b: &[f32],
-    (b_rs, b_cs): (usize, usize),
-    accumulate: bool,
-) {
-    assert!(dst.len() >= m * n, "matmul: destination too small");
-    assert!(
-        m == 0 || k == 0 || (m - 1) * a_rs + (k - 1) * a_cs < a.len(),
-        "matmul: lhs"
-    );
-    assert!(
-        k == 0 || n == 0 || (k - 1) * b_rs + (n - 1) * b_cs < b.len(),
-        "matmul: rhs"
-    );
-    #[allow(unsafe_code)]
-    // SAFETY: the asserts above keep every index the strides reach inside the three slices;
-    // `dst` is borrowed mutably, so it aliases neither operand.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            a.as_ptr(),
-            a_cs as isize,
-            a_rs as isize,
-            b.as_ptr(),
-            b_cs as isize,
-            b_rs as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
-    }
 }
 
 /// What the backward pass needs: the input (its columns are rebuilt per sample, which costs
@@ -470,6 +453,113 @@ fn backward(
 
 /// What the pooling's backward pass needs: the input's shape and, per output, the input
 /// element that won (an index into the whole input).
+/// What the dense backward pass needs.
+#[derive(Debug, Clone)]
+struct DenseSaved {
+    /// (batch, inputs, outputs).
+    sizes: (usize, usize, usize),
+    x: FloatTensor<Flex>,
+    x2: Arc<Vec<f32>>,
+    std: Arc<Vec<f32>>,
+    eps: Arc<Vec<f32>>,
+    mu: FloatTensor<Flex>,
+    sigma2: FloatTensor<Flex>,
+}
+
+fn dense_forward(
+    x: &FloatTensor<Flex>,
+    mu: &FloatTensor<Flex>,
+    sigma2: &FloatTensor<Flex>,
+    seed: u64,
+) -> (FloatTensor<Flex>, DenseSaved) {
+    let (b, i) = match x.layout().shape().as_slice() {
+        [b, i] => (*b, *i),
+        s => panic!("variational_dense takes x [batch, inputs], got {s:?}"),
+    };
+    let o = mu.layout().shape().as_slice()[1];
+    let (x, mu, sigma2) = (contiguous(x), contiguous(mu), contiguous(sigma2));
+    let (xs, mus, sigma2s) = (data(&x), data(&mu), data(&sigma2));
+    let x2: Vec<f32> = xs.par_iter().map(|v| v * v).collect();
+    let mut out = vec![0f32; b * o];
+    let mut std = vec![0f32; b * o];
+    matmul_parallel(&mut out, (b, o, i), xs, (i, 1), mus, (o, 1), false);
+    matmul_parallel(&mut std, (b, o, i), &x2, (i, 1), sigma2s, (o, 1), false);
+    let eps = noise(seed, b, o);
+    out.par_chunks_mut(o.max(1))
+        .zip(std.par_chunks_mut(o.max(1)))
+        .zip(eps.par_chunks(o.max(1)))
+        .for_each(|((m, s), e)| {
+            for ((m, s), e) in m.iter_mut().zip(s.iter_mut()).zip(e) {
+                *s = (*s + VARIANCE_FLOOR).sqrt();
+                *m += *s * e;
+            }
+        });
+    let saved = DenseSaved {
+        sizes: (b, i, o),
+        x,
+        x2: Arc::new(x2),
+        std: Arc::new(std),
+        eps: Arc::new(eps),
+        mu,
+        sigma2,
+    };
+    let out = <FloatTensor<Flex>>::from_data(TensorData::new(out, [b, o]));
+    (out, saved)
+}
+
+/// Gradients of x (when `want_x`), μ and σ² from the output's gradient.
+fn dense_backward(
+    s: &DenseSaved,
+    grad: &FloatTensor<Flex>,
+    want_x: bool,
+) -> (
+    Option<FloatTensor<Flex>>,
+    FloatTensor<Flex>,
+    FloatTensor<Flex>,
+) {
+    let (b, i, o) = s.sizes;
+    let grad = contiguous(grad);
+    let gm = data(&grad);
+    let (xs, mus, sigma2s) = (data(&s.x), data(&s.mu), data(&s.sigma2));
+    let gv: Vec<f32> = gm
+        .par_iter()
+        .zip(s.eps.par_iter())
+        .zip(s.std.par_iter())
+        .map(|((d, e), sd)| d * e / (2.0 * sd))
+        .collect();
+    // μ: xᵀ · g; σ²: (x²)ᵀ · gv (x read through transposed strides).
+    let mut grad_mu = vec![0f32; i * o];
+    let mut grad_sigma2 = vec![0f32; i * o];
+    matmul_parallel(&mut grad_mu, (i, o, b), xs, (1, i), gm, (o, 1), false);
+    matmul_parallel(
+        &mut grad_sigma2,
+        (i, o, b),
+        &s.x2,
+        (1, i),
+        &gv,
+        (o, 1),
+        false,
+    );
+    let grad_x = want_x.then(|| {
+        // g · μᵀ + 2 x ⊙ (gv · σ²ᵀ).
+        let mut gx = vec![0f32; b * i];
+        let mut dv = vec![0f32; b * i];
+        matmul_parallel(&mut gx, (b, i, o), gm, (o, 1), mus, (1, o), false);
+        matmul_parallel(&mut dv, (b, i, o), &gv, (o, 1), sigma2s, (1, o), false);
+        gx.par_chunks_mut(i.max(1))
+            .zip(dv.par_chunks(i.max(1)))
+            .zip(xs.par_chunks(i.max(1)))
+            .for_each(|((g, v), x)| {
+                for ((g, v), x) in g.iter_mut().zip(v).zip(x) {
+                    *g += 2.0 * x * v;
+                }
+            });
+        <FloatTensor<Flex>>::from_data(TensorData::new(gx, [b, i]))
+    });
+    let weights = |v: Vec<f32>| <FloatTensor<Flex>>::from_data(TensorData::new(v, [i, o]));
+    (grad_x, weights(grad_mu), weights(grad_sigma2))
+}
+
 #[derive(Debug, Clone)]
 struct Winners {
     input: [usize; 4],
@@ -553,6 +643,15 @@ fn pool_backward(winners: &Winners, grad: &FloatTensor<Flex>) -> FloatTensor<Fle
 }
 
 impl VariationalOps for Flex {
+    fn variational_dense(
+        x: FloatTensor<Self>,
+        mu: FloatTensor<Self>,
+        sigma2: FloatTensor<Self>,
+        seed: u64,
+    ) -> FloatTensor<Self> {
+        dense_forward(&x, &mu, &sigma2, seed).0
+    }
+
     fn variational_conv2d(
         x: FloatTensor<Self>,
         mu: FloatTensor<Self>,
@@ -590,6 +689,28 @@ impl Backward<Flex, 1> for MaxPoolBackward {
 }
 
 #[derive(Debug)]
+struct VariationalDenseBackward;
+
+impl Backward<Flex, 3> for VariationalDenseBackward {
+    type State = DenseSaved;
+
+    fn backward(self, ops: Ops<DenseSaved, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = grads.consume::<Flex>(&ops.node);
+        let [x, mu, sigma2] = ops.parents;
+        let (grad_x, grad_mu, grad_sigma2) = dense_backward(&ops.state, &grad, x.is_some());
+        if let (Some(node), Some(g)) = (x, grad_x) {
+            grads.register::<Flex>(node.id, g);
+        }
+        if let Some(node) = mu {
+            grads.register::<Flex>(node.id, grad_mu);
+        }
+        if let Some(node) = sigma2 {
+            grads.register::<Flex>(node.id, grad_sigma2);
+        }
+    }
+}
+
+#[derive(Debug)]
 struct VariationalConvBackward;
 
 impl Backward<Flex, 3> for VariationalConvBackward {
@@ -612,6 +733,24 @@ impl Backward<Flex, 3> for VariationalConvBackward {
 }
 
 impl<C: CheckpointStrategy> VariationalOps for Autodiff<Flex, C> {
+    fn variational_dense(
+        x: FloatTensor<Self>,
+        mu: FloatTensor<Self>,
+        sigma2: FloatTensor<Self>,
+        seed: u64,
+    ) -> FloatTensor<Self> {
+        let nodes = [x.node(), mu.node(), sigma2.node()];
+        let (out, saved) = dense_forward(x.primitive(), mu.primitive(), sigma2.primitive(), seed);
+        match VariationalDenseBackward
+            .prepare::<C>(nodes)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(saved, out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        }
+    }
+
     fn variational_conv2d(
         x: FloatTensor<Self>,
         mu: FloatTensor<Self>,

@@ -5,6 +5,7 @@ pub mod dense;
 pub mod elementwise;
 pub mod fused;
 mod kl;
+pub mod matmul;
 pub mod stateless;
 
 pub use kl::{ard_alpha, ard_kl};
