@@ -261,25 +261,37 @@ impl Geometry {
         }
     }
 
-    /// The input column that output column `ow` meets at kernel column `kw`, if inside.
-    fn column(&self, ow: usize, kw: usize) -> Option<usize> {
-        (ow * self.stride + kw)
-            .checked_sub(self.padding)
-            .filter(|c| *c < self.width)
+    /// The output columns `lo..hi` whose input column at kernel column `kw`,
+    /// ow · stride + kw − padding, lies inside the input (the rest meet the padding).
+    fn inside(&self, kw: usize) -> (usize, usize) {
+        let lo = self.padding.saturating_sub(kw).div_ceil(self.stride);
+        let hi = match (self.width + self.padding).checked_sub(kw + 1) {
+            Some(last) => (last / self.stride + 1).min(self.out_w),
+            None => 0,
+        };
+        (lo.min(hi), hi)
     }
 }
 
 /// The columns of one sample, `[taps, positions]`: for each kernel tap, the input values it
-/// meets at every output position. Along one output row a tap reads one input row.
+/// meets at every output position. Along one output row a tap reads one input row, and at
+/// stride 1 a contiguous run of it.
 fn im2col(g: &Geometry, x: &[f32], cols: &mut [f32]) {
     g.for_each_run(|run, kw, row| {
         let out = &mut cols[run..run + g.out_w];
-        match row {
-            None => out.fill(0.0),
-            Some(base) => {
-                for (ow, v) in out.iter_mut().enumerate() {
-                    *v = g.column(ow, kw).map_or(0.0, |c| x[base + c]);
-                }
+        let Some(base) = row else {
+            out.fill(0.0);
+            return;
+        };
+        let (lo, hi) = g.inside(kw);
+        out[..lo].fill(0.0);
+        out[hi..].fill(0.0);
+        let first = base + lo * g.stride + kw - g.padding;
+        if g.stride == 1 {
+            out[lo..hi].copy_from_slice(&x[first..first + (hi - lo)]);
+        } else {
+            for (v, c) in out[lo..hi].iter_mut().zip((first..).step_by(g.stride)) {
+                *v = x[c];
             }
         }
     });
@@ -289,9 +301,16 @@ fn im2col(g: &Geometry, x: &[f32], cols: &mut [f32]) {
 fn col2im(g: &Geometry, dcols: &[f32], gx: &mut [f32]) {
     g.for_each_run(|run, kw, row| {
         if let Some(base) = row {
-            for (ow, v) in dcols[run..run + g.out_w].iter().enumerate() {
-                if let Some(c) = g.column(ow, kw) {
-                    gx[base + c] += v;
+            let (lo, hi) = g.inside(kw);
+            let d = &dcols[run + lo..run + hi];
+            let first = base + lo * g.stride + kw - g.padding;
+            if g.stride == 1 {
+                for (t, v) in gx[first..first + (hi - lo)].iter_mut().zip(d) {
+                    *t += v;
+                }
+            } else {
+                for (v, c) in d.iter().zip((first..).step_by(g.stride)) {
+                    gx[c] += v;
                 }
             }
         }
@@ -604,12 +623,13 @@ fn pool_forward(
                     let mut at = r0 * w + c0;
                     let mut best = x[at];
                     for r in r0..r1 {
-                        let row = &x[r * w..r * w + c1];
-                        for (c, &v) in row.iter().enumerate().skip(c0) {
-                            // Strictly greater: the first maximum wins, as in burn and PyTorch.
-                            if v > best {
-                                (best, at) = (v, r * w + c);
-                            }
+                        let row = &x[r * w + c0..r * w + c1];
+                        for (c, &v) in (r * w + c0..).zip(row) {
+                            // Strictly greater: the first maximum wins, as in burn and
+                            // PyTorch. A select, not a branch: which value wins is data.
+                            let better = v > best;
+                            best = if better { v } else { best };
+                            at = if better { c } else { at };
                         }
                     }
                     out[oh * wo + ow] = best;

@@ -332,7 +332,8 @@ mod avx512 {
     }
 
     /// Packs an mc × kc block of A into panels of MR rows, each kc × MR in k-major order,
-    /// zero-filling rows past mc.
+    /// zero-filling rows past mc. The loops follow A's unit stride, so reads stay sequential
+    /// whether A is stored row-major or transposed.
     ///
     /// # Safety
     /// The block's elements must be inside A.
@@ -340,22 +341,30 @@ mod avx512 {
         for (panel, out) in pa.chunks_mut(MR * kc).take(mc.div_ceil(MR)).enumerate() {
             let i0 = panel * MR;
             let rows = MR.min(mc - i0);
-            for p in 0..kc {
-                let o = &mut out[p * MR..(p + 1) * MR];
-                for (r, v) in o.iter_mut().enumerate() {
-                    // SAFETY: row i0 + r < mc and column p < kc are inside the block.
-                    *v = if r < rows {
-                        unsafe { *a.add((i0 + r) * rs + p * cs) }
-                    } else {
-                        0.0
-                    };
+            if rows < MR {
+                out[..MR * kc].fill(0.0);
+            }
+            if cs == 1 {
+                for r in 0..rows {
+                    // SAFETY: row i0 + r < mc, columns 0..kc are inside the block.
+                    let row = unsafe { std::slice::from_raw_parts(a.add((i0 + r) * rs), kc) };
+                    for (p, v) in row.iter().enumerate() {
+                        out[p * MR + r] = *v;
+                    }
+                }
+            } else {
+                for p in 0..kc {
+                    for r in 0..rows {
+                        // SAFETY: row i0 + r < mc and column p < kc are inside the block.
+                        out[p * MR + r] = unsafe { *a.add((i0 + r) * rs + p * cs) };
+                    }
                 }
             }
         }
     }
 
     /// Packs a kc × nc block of B into panels of NR columns, each kc × NR in k-major order,
-    /// zero-filling columns past nc.
+    /// zero-filling columns past nc, reading along B's unit stride.
     ///
     /// # Safety
     /// The block's elements must be inside B.
@@ -363,20 +372,28 @@ mod avx512 {
         for (panel, out) in pb.chunks_mut(NR * kc).take(nc.div_ceil(NR)).enumerate() {
             let j0 = panel * NR;
             let cols = NR.min(nc - j0);
-            for p in 0..kc {
-                let o = &mut out[p * NR..(p + 1) * NR];
-                if cs == 1 && cols == NR {
-                    // SAFETY: row p, columns j0..j0+NR are inside the block.
-                    let row = unsafe { std::slice::from_raw_parts(b.add(p * rs + j0), NR) };
-                    o.copy_from_slice(row);
-                } else {
-                    for (c, v) in o.iter_mut().enumerate() {
+            if cols < NR {
+                out[..NR * kc].fill(0.0);
+            }
+            if cs == 1 {
+                for p in 0..kc {
+                    // SAFETY: row p, columns j0..j0+cols are inside the block.
+                    let row = unsafe { std::slice::from_raw_parts(b.add(p * rs + j0), cols) };
+                    out[p * NR..p * NR + cols].copy_from_slice(row);
+                }
+            } else if rs == 1 {
+                for c in 0..cols {
+                    // SAFETY: column j0 + c < nc, rows 0..kc are inside the block.
+                    let col = unsafe { std::slice::from_raw_parts(b.add((j0 + c) * cs), kc) };
+                    for (p, v) in col.iter().enumerate() {
+                        out[p * NR + c] = *v;
+                    }
+                }
+            } else {
+                for p in 0..kc {
+                    for c in 0..cols {
                         // SAFETY: row p < kc and column j0 + c < nc are inside the block.
-                        *v = if c < cols {
-                            unsafe { *b.add(p * rs + (j0 + c) * cs) }
-                        } else {
-                            0.0
-                        };
+                        out[p * NR + c] = unsafe { *b.add(p * rs + (j0 + c) * cs) };
                     }
                 }
             }
