@@ -10,7 +10,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use ardent_trainer::ops::elementwise::{self, exp_f32};
 use ardent_trainer::ops::fused::{fused_available, noise, variational_conv2d, variational_dense};
-use ardent_trainer::ops::matmul::{matmul, matmul_parallel};
+use ardent_trainer::ops::matmul::{PackedLhs, matmul, matmul_packed, matmul_parallel};
 use ardent_trainer::ops::variance;
 
 use crate::device;
@@ -323,7 +323,8 @@ fn fused_dense_matches_burns_products_in_value_and_gradient() {
     }
 }
 
-/// The matrix kernel (and its parallel split) against a plain triple loop in f64: shapes
+/// The matrix kernel (its parallel split, and with a prepacked left operand) against a plain
+/// triple loop in f64: shapes
 /// around every blocking size, operands read through row-major and transposed strides, with
 /// and without accumulation.
 #[test]
@@ -336,6 +337,7 @@ fn matmul_matches_a_plain_triple_loop() {
         (129, 65, 300),
         (40, 1030, 20),
         (300, 50, 100),
+        (130, 20, 520),
         (5, 4, 0),
     ];
     for (m, n, k) in shapes {
@@ -362,10 +364,16 @@ fn matmul_matches_a_plain_triple_loop() {
                         want[r * n + c] = sum;
                     }
                 }
-                let (mut one, mut par) = (start.clone(), start.clone());
+                let (mut one, mut par, mut packed) = (start.clone(), start.clone(), start.clone());
                 matmul(&mut one, (m, n, k), &a, a_s, &b, b_s, accumulate);
                 matmul_parallel(&mut par, (m, n, k), &a, a_s, &b, b_s, accumulate);
-                for (what, got) in [("matmul", &one), ("matmul_parallel", &par)] {
+                let lhs = PackedLhs::new(&a, (m, k), a_s);
+                matmul_packed(&mut packed, n, &lhs, &b, b_s, accumulate);
+                for (what, got) in [
+                    ("matmul", &one),
+                    ("matmul_parallel", &par),
+                    ("matmul_packed", &packed),
+                ] {
                     for (idx, (g, w)) in got.iter().zip(&want).enumerate() {
                         assert!(
                             (f64::from(*g) - w).abs() <= 1e-5 * (k as f64).max(1.0),

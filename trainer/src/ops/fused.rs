@@ -30,7 +30,7 @@ use rand::TryRng;
 use rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
 
-use super::matmul::{matmul, matmul_parallel};
+use super::matmul::{PackedLhs, matmul, matmul_packed, matmul_parallel};
 
 /// Added to the variance before the square root, as the plain path does.
 const VARIANCE_FLOOR: f32 = 1e-8;
@@ -335,6 +335,9 @@ fn forward(
     let (xs, mus, sigma2s) = (data(&x), data(&mu), data(&sigma2));
     let (positions, taps, o) = (g.positions(), g.taps(), g.outputs);
     let eps = Arc::new(noise(seed, g.batch, o * positions));
+    // The weights meet every sample's columns: packed once, not once per sample.
+    let mu_packed = PackedLhs::new(mus, (o, taps), (taps, 1));
+    let sigma2_packed = PackedLhs::new(sigma2s, (o, taps), (taps, 1));
     let per_sample = g.channels * g.height * g.width;
     let mut out = vec![0f32; g.batch * o * positions];
     let mut std = vec![0f32; g.batch * o * positions];
@@ -350,9 +353,8 @@ fn forward(
                     .iter_mut()
                     .zip(cols.iter())
                     .for_each(|(q, c)| *q = c * c);
-                let shape = (o, positions, taps);
-                matmul(out, shape, mus, (taps, 1), cols, (positions, 1), false);
-                matmul(std, shape, sigma2s, (taps, 1), cols2, (positions, 1), false);
+                matmul_packed(out, positions, &mu_packed, cols, (positions, 1), false);
+                matmul_packed(std, positions, &sigma2_packed, cols2, (positions, 1), false);
                 let eps = &eps[n * o * positions..(n + 1) * o * positions];
                 for ((m, s), e) in out.iter_mut().zip(std.iter_mut()).zip(eps) {
                     *s = (*s + VARIANCE_FLOOR).sqrt();
@@ -394,6 +396,18 @@ fn backward(
         .map(|((d, e), sd)| d * e / (2.0 * sd))
         .collect();
     let shape = [o, g.channels, g.kernel, g.kernel];
+    // μᵀ and σ²ᵀ meet every sample's output gradients.
+    let (mu_t, sigma2_t) = if want_x {
+        (
+            PackedLhs::new(mus, (taps, o), (1, taps)),
+            PackedLhs::new(sigma2s, (taps, o), (1, taps)),
+        )
+    } else {
+        (
+            PackedLhs::new(&[], (0, 0), (0, 0)),
+            PackedLhs::new(&[], (0, 0), (0, 0)),
+        )
+    };
     let per_sample = g.channels * g.height * g.width;
     // Samples are split into one run per thread; each run rebuilds its samples' columns,
     // accumulates its share of the weight gradients (μ: gm · colsᵀ, σ²: gv · cols²ᵀ) and
@@ -441,9 +455,8 @@ fn backward(
                     true,
                 );
                 if want_x {
-                    let c = (taps, positions, o);
-                    matmul(&mut dc, c, mus, (1, taps), gmn, (positions, 1), false);
-                    matmul(&mut dv, c, sigma2s, (1, taps), gvn, (positions, 1), false);
+                    matmul_packed(&mut dc, positions, &mu_t, gmn, (positions, 1), false);
+                    matmul_packed(&mut dv, positions, &sigma2_t, gvn, (positions, 1), false);
                     dc.iter_mut()
                         .zip(&dv)
                         .zip(&cols)

@@ -43,8 +43,7 @@ pub fn matmul(
         product(
             dst,
             (m, n, k),
-            a.as_ptr(),
-            a_strides,
+            Lhs::Raw(a.as_ptr(), a_strides),
             b.as_ptr(),
             b_strides,
             accumulate,
@@ -93,8 +92,7 @@ pub fn matmul_parallel(
                         product(
                             dst.offset(start, 0),
                             (size, n, k),
-                            a.add(start * a_strides.0),
-                            a_strides,
+                            Lhs::Raw(a.add(start * a_strides.0), a_strides),
                             b,
                             b_strides,
                             accumulate,
@@ -103,8 +101,7 @@ pub fn matmul_parallel(
                         product(
                             dst.offset(0, start),
                             (m, size, k),
-                            a,
-                            a_strides,
+                            Lhs::Raw(a, a_strides),
                             b.add(start * b_strides.1),
                             b_strides,
                             accumulate,
@@ -114,6 +111,89 @@ pub fn matmul_parallel(
             });
         }
     });
+}
+
+/// A left operand packed once for many products: a layer's weights against every sample's
+/// columns, where packing the weights again for each sample was a tenth of a conv step.
+#[derive(Debug, Clone)]
+pub struct PackedLhs {
+    m: usize,
+    k: usize,
+    /// Row-major, for the gemm crate's path and small products.
+    raw: Vec<f32>,
+    /// The kernel's packed blocks (empty without AVX-512) and where each starts.
+    panels: Vec<f32>,
+    offsets: Vec<usize>,
+}
+
+impl PackedLhs {
+    /// Packs `a`, m × k with the given strides.
+    ///
+    /// # Panics
+    /// When a stride reaches outside `a`.
+    pub fn new(a: &[f32], (m, k): (usize, usize), (rs, cs): Strides) -> PackedLhs {
+        check(0, (m, 0, k), a.len(), (rs, cs), 0, (0, 0));
+        let mut raw = Vec::with_capacity(m * k);
+        for i in 0..m {
+            raw.extend((0..k).map(|p| a[i * rs + p * cs]));
+        }
+        let (mut panels, mut offsets) = (Vec::new(), Vec::new());
+        #[cfg(target_arch = "x86_64")]
+        if avx512() {
+            (panels, offsets) = avx512::pack_whole(&raw, (m, k));
+        }
+        PackedLhs {
+            m,
+            k,
+            raw,
+            panels,
+            offsets,
+        }
+    }
+}
+
+/// `dst[m×n] = lhs · b[k×n]` (plus `dst` when `accumulate`) on the calling thread, as
+/// [`matmul`] with a prepacked left operand.
+///
+/// # Panics
+/// When b's strides reach outside it or `dst` is shorter than m × n.
+pub fn matmul_packed(
+    dst: &mut [f32],
+    n: usize,
+    lhs: &PackedLhs,
+    b: &[f32],
+    b_strides: Strides,
+    accumulate: bool,
+) {
+    let (m, k) = (lhs.m, lhs.k);
+    check(dst.len(), (m, n, k), m * k, (k, 1), b.len(), b_strides);
+    if m == 0 || n == 0 {
+        return;
+    }
+    let dst = Dst {
+        ptr: dst.as_mut_ptr(),
+        row_stride: n,
+    };
+    // SAFETY: `check` keeps every index inside `b` and `dst`; the packed operand is m × k by
+    // construction; `dst` is borrowed mutably, so it aliases neither operand.
+    #[allow(unsafe_code)]
+    unsafe {
+        product(
+            dst,
+            (m, n, k),
+            Lhs::Packed(lhs),
+            b.as_ptr(),
+            b_strides,
+            accumulate,
+        )
+    };
+}
+
+/// The left operand of one product: strided values, or packed ahead.
+#[derive(Clone, Copy)]
+enum Lhs<'a> {
+    Raw(*const f32, Strides),
+    Packed(&'a PackedLhs),
 }
 
 fn check(
@@ -203,8 +283,7 @@ const SMALL: usize = 4096;
 unsafe fn product(
     dst: Dst,
     (m, n, k): (usize, usize, usize),
-    a: *const f32,
-    (a_rs, a_cs): Strides,
+    lhs: Lhs,
     b: *const f32,
     (b_rs, b_cs): Strides,
     accumulate: bool,
@@ -212,9 +291,13 @@ unsafe fn product(
     #[cfg(target_arch = "x86_64")]
     if m * n * k >= SMALL && avx512() {
         // SAFETY: the CPU has AVX-512F; the caller's guarantees are the kernel's.
-        unsafe { avx512::product(dst, (m, n, k), a, (a_rs, a_cs), b, (b_rs, b_cs), accumulate) };
+        unsafe { avx512::product(dst, (m, n, k), lhs, b, (b_rs, b_cs), accumulate) };
         return;
     }
+    let (a, (a_rs, a_cs)) = match lhs {
+        Lhs::Raw(a, strides) => (a, strides),
+        Lhs::Packed(p) => (p.raw.as_ptr(), (p.k, 1)),
+    };
     // SAFETY: as the caller guarantees; gemm takes (column stride, row stride) pairs.
     unsafe {
         gemm::gemm(
@@ -260,7 +343,7 @@ mod avx512 {
         _mm512_storeu_ps,
     };
 
-    use super::{Dst, KC, MC, MR, NC, NR, Strides};
+    use super::{Dst, KC, Lhs, MC, MR, NC, NR, Strides};
 
     thread_local! {
         /// Each thread's packing buffers, kept between calls: (A block, B block).
@@ -276,8 +359,7 @@ mod avx512 {
     pub(super) unsafe fn product(
         dst: Dst,
         (m, n, k): (usize, usize, usize),
-        a: *const f32,
-        (a_rs, a_cs): Strides,
+        lhs: Lhs,
         b: *const f32,
         (b_rs, b_cs): Strides,
         accumulate: bool,
@@ -305,8 +387,19 @@ mod avx512 {
                     let add = accumulate || pc > 0;
                     for ic in (0..m).step_by(MC) {
                         let mc = MC.min(m - ic);
-                        // SAFETY: rows ic..ic+mc and columns pc..pc+kc of a are inside it.
-                        unsafe { pack_a(pa, a.add(ic * a_rs + pc * a_cs), (a_rs, a_cs), mc, kc) };
+                        let pa: &[f32] = match lhs {
+                            Lhs::Raw(a, (a_rs, a_cs)) => {
+                                // SAFETY: rows ic..ic+mc and columns pc..pc+kc of a are in it.
+                                unsafe {
+                                    pack_a(pa, a.add(ic * a_rs + pc * a_cs), (a_rs, a_cs), mc, kc)
+                                };
+                                pa
+                            }
+                            Lhs::Packed(p) => {
+                                let blocks = p.m.div_ceil(MC);
+                                &p.panels[p.offsets[(pc / KC) * blocks + ic / MC]..]
+                            }
+                        };
                         for jr in (0..nc).step_by(NR) {
                             for ir in (0..mc).step_by(MR) {
                                 let rows = MR.min(mc - ir);
@@ -329,6 +422,32 @@ mod avx512 {
                 }
             }
         });
+    }
+
+    /// A whole row-major m × k operand packed block by block, as `product` walks it (k blocks
+    /// outer, m blocks inner), with each block's start.
+    pub(super) fn pack_whole(a: &[f32], (m, k): (usize, usize)) -> (Vec<f32>, Vec<usize>) {
+        let (mut panels, mut offsets) = (Vec::new(), Vec::new());
+        for pc in (0..k).step_by(KC) {
+            let kc = KC.min(k - pc);
+            for ic in (0..m).step_by(MC) {
+                let mc = MC.min(m - ic);
+                let start = panels.len();
+                offsets.push(start);
+                panels.resize(start + mc.div_ceil(MR) * MR * kc, 0.0);
+                // SAFETY: rows ic..ic+mc and columns pc..pc+kc of the m × k slice.
+                unsafe {
+                    pack_a(
+                        &mut panels[start..],
+                        a[ic * k + pc..].as_ptr(),
+                        (k, 1),
+                        mc,
+                        kc,
+                    )
+                };
+            }
+        }
+        (panels, offsets)
     }
 
     /// Packs an mc × kc block of A into panels of MR rows, each kc × MR in k-major order,
