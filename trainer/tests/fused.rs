@@ -386,3 +386,29 @@ fn matmul_matches_a_plain_triple_loop() {
         }
     }
 }
+
+/// The posterior-mean conv of evaluation against burn's conv2d, over padding, stride and
+/// kernels 1–5.
+#[test]
+fn fused_mean_conv_matches_burns_conv2d() {
+    let _serial = crate::serial();
+    let dev = device();
+    for (ci, co, k, hw, stride, padding) in [
+        (1, 20, 5, 28, 1, 0),
+        (3, 4, 3, 9, 1, 1),
+        (2, 5, 3, 10, 2, 1),
+        (16, 8, 1, 6, 2, 0),
+        (2, 3, 5, 7, 2, 2),
+    ] {
+        let x = filled([3, ci, hw, hw], 1.0, &dev);
+        let w = filled([co, ci, k, k], 2.0, &dev);
+        let fused = ardent_trainer::ops::fused::conv2d(x.clone(), w.clone(), stride, padding);
+        let o = ConvOptions::new([stride; 2], [padding; 2], [1, 1], 1);
+        let plain = conv2d(x, w, None, o);
+        close(
+            &format!("c{ci}→{co} k{k} {hw}×{hw} stride {stride} padding {padding}"),
+            &values(fused),
+            &values(plain),
+        );
+    }
+}

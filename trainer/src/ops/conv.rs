@@ -74,13 +74,22 @@ impl VarConv {
                 }
                 self.sample_plain(x, mu, sigma2, bias)
             }
-            Mode::Mean { prune } => match (prune, &self.mask) {
-                (Some(lambda), None) => {
-                    let k = keep(&self.mu.val(), &self.log_sigma2.val().exp(), lambda);
-                    conv2d(x, mu * k, bias, self.options())
+            Mode::Mean { prune } => {
+                let w = match (prune, &self.mask) {
+                    (Some(lambda), None) => {
+                        mu * keep(&self.mu.val(), &self.log_sigma2.val().exp(), lambda)
+                    }
+                    _ => mu,
+                };
+                if super::fused::fused_available(&x.device()) && !x.is_autodiff() {
+                    let out = super::fused::conv2d(x, w, self.stride, self.padding);
+                    return match bias {
+                        Some(b) => out + b.reshape([1, self.mu.dims()[0], 1, 1]),
+                        None => out,
+                    };
                 }
-                _ => conv2d(x, mu, bias, self.options()),
-            },
+                conv2d(x, w, bias, self.options())
+            }
         }
     }
 

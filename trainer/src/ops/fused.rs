@@ -67,6 +67,29 @@ pub trait VariationalOps: Backend {
     ) -> FloatTensor<Self>;
 }
 
+#[backend_extension(Flex)]
+pub trait ConvOps: Backend {
+    /// `x ⋆ w` (no bias) with x `[b, c, h, w]`, w `[o, c, k, k]`, zero padding `padding` and
+    /// stride `stride`: the posterior-mean conv of evaluation, without autodiff.
+    fn conv2d_fused(
+        x: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        stride: usize,
+        padding: usize,
+    ) -> FloatTensor<Self>;
+}
+
+/// `x ⋆ w` (no bias) by the fused operation, for tensors on flex without autodiff
+/// (evaluation: burn-flex's conv builds its own im2col and runs the gemm crate's kernel).
+pub fn conv2d(x: Tensor<4>, w: Tensor<4>, stride: usize, padding: usize) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as ConvOps>::conv2d_fused(
+        x.into_dispatch(),
+        w.into_dispatch(),
+        stride,
+        padding,
+    ))
+}
+
 /// Whether tensors on `device` take the fused path (burn-flex, with or without autodiff).
 pub fn fused_available(device: &Device) -> bool {
     *device == Device::flex()
@@ -485,6 +508,47 @@ fn backward(
 
 /// What the pooling's backward pass needs: the input's shape and, per output, the input
 /// element that won (an index into the whole input).
+fn mean_forward(
+    x: &FloatTensor<Flex>,
+    w: &FloatTensor<Flex>,
+    stride: usize,
+    padding: usize,
+) -> FloatTensor<Flex> {
+    let g = Geometry::new(
+        x.layout().shape().as_slice(),
+        w.layout().shape().as_slice(),
+        stride,
+        padding,
+    );
+    let (x, w) = (contiguous(x), contiguous(w));
+    let (xs, ws) = (data(&x), data(&w));
+    let (positions, taps, o) = (g.positions(), g.taps(), g.outputs);
+    let packed = PackedLhs::new(ws, (o, taps), (taps, 1));
+    let per_sample = g.channels * g.height * g.width;
+    let mut out = vec![0f32; g.batch * o * positions];
+    out.par_chunks_mut((o * positions).max(1))
+        .enumerate()
+        .for_each_init(
+            || vec![0f32; taps * positions],
+            |cols, (n, out)| {
+                im2col(&g, &xs[n * per_sample..(n + 1) * per_sample], cols);
+                matmul_packed(out, positions, &packed, cols, (positions, 1), false);
+            },
+        );
+    tensor(out, [g.batch, o, g.out_h, g.out_w])
+}
+
+impl ConvOps for Flex {
+    fn conv2d_fused(
+        x: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        stride: usize,
+        padding: usize,
+    ) -> FloatTensor<Self> {
+        mean_forward(&x, &w, stride, padding)
+    }
+}
+
 /// What the dense backward pass needs.
 #[derive(Debug, Clone)]
 struct DenseSaved {
