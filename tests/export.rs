@@ -220,6 +220,66 @@ fn export_end_to_end_on_digits() {
         std::fs::metadata(&half).expect("as set up").len()
             < std::fs::metadata(&onnx).expect("as set up").len()
     );
+
+    // The file says what it takes: raw values (digits: 0–16), normalised inside.
+    assert!(
+        r["input"]["layout"] == "NC" && r["input"]["scale"] == 1.0,
+        "{}",
+        r["input"]
+    );
+    let info = ardent(["info", &onnx.display().to_string()]);
+    assert!(
+        stdout(&info)
+            .contains("ardent.input = [N, 64] NC f32, values on the scale of the training data"),
+        "{}",
+        stdout(&info)
+    );
+    // --input-scale 1/16 bakes in another scaling: the scaled file on x/16 computes what the
+    // plain one computes on x, and measures the same accuracy on the same (raw) data.
+    let scaled = dir.path().join("digits-scaled.onnx");
+    let report = dir.path().join("digits-scaled.json");
+    let o = ardent([
+        "export",
+        &ck.display().to_string(),
+        "--out",
+        &scaled.display().to_string(),
+        "--data",
+        "digits",
+        "--input-scale",
+        "1/16",
+        "--report",
+        &report.display().to_string(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("the training data values times 0.0625"),
+        "{}",
+        stdout(&o)
+    );
+    let rs: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&report).expect("report")).expect("JSON");
+    assert_eq!(rs["accuracy"], r["accuracy"]);
+    let plain = Model::load_path(&onnx, LoadOptions::default()).expect("loads");
+    let baked = Model::load_path(&scaled, LoadOptions::default()).expect("loads");
+    assert_eq!(baked.info().metadata["ardent.input.scale"], "0.0625");
+    let x: Vec<f32> = (0..5 * 64).map(|i| ((i * 7) % 17) as f32).collect();
+    let x16: Vec<f32> = x.iter().map(|v| v / 16.0).collect();
+    let (a, b) = (plain.run(&x).expect("runs"), baked.run(&x16).expect("runs"));
+    for (u, v) in a.iter().zip(&b) {
+        assert!((u - v).abs() <= 1e-4 * u.abs().max(1.0), "{a:?} vs {b:?}");
+    }
+    // A scale that is not a positive factor is refused before anything is written.
+    let o = ardent([
+        "export",
+        &ck.display().to_string(),
+        "--out",
+        &dir.path().join("never.onnx").display().to_string(),
+        "--input-scale",
+        "1/0",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--input-scale"), "{}", stderr(&o));
+    assert!(!dir.path().join("never.onnx").exists());
 }
 
 #[test]

@@ -10,6 +10,8 @@ pub enum ExportError {
     Checkpoint(#[from] ardent_models::CheckpointError),
     #[error("{checkpoint}: {message}")]
     Invalid { checkpoint: String, message: String },
+    #[error("the input scale must be positive and finite, got {0}")]
+    InputScale(f32),
     #[error("λ must lie in (0, 1), got {0}")]
     Lambda(f64),
     #[error("{checkpoint}: the exported model does not load in tract ({stage}): {message}")]

@@ -55,8 +55,11 @@ pub struct ExportOptions {
     /// How many samples the built-in verification compares (0 skips it).
     pub verify_samples: usize,
     /// Samples to verify on (the first `verify_samples`) and to measure accuracy on (all);
-    /// random samples around the normaliser when absent.
+    /// random samples around the normaliser when absent. On the training data's scale.
     pub data: Option<Samples>,
+    /// The file takes the training data's values times this (1/255 for pixels in 0–1): the
+    /// normaliser inside is scaled to match. Positive and finite.
+    pub input_scale: f32,
 }
 
 impl Default for ExportOptions {
@@ -69,6 +72,7 @@ impl Default for ExportOptions {
             nnef: false,
             verify_samples: 256,
             data: None,
+            input_scale: 1.0,
         }
     }
 }
@@ -107,10 +111,27 @@ pub fn export(
 /// not used, the collapse's pruning is. Verified as [`export`] is.
 pub fn export_collapsed(
     ckpt: &Checkpoint,
-    collapsed: Collapsed,
+    mut collapsed: Collapsed,
     name: &str,
     options: &ExportOptions,
 ) -> Result<Exported, ExportError> {
+    let scale = options.input_scale;
+    if !(scale.is_finite() && scale > 0.0) {
+        return Err(ExportError::InputScale(scale));
+    }
+    // Inputs x' = scale · x normalise to the same values: (x' − scale·mean) / (scale·std).
+    if scale != 1.0 {
+        collapsed.mean.iter_mut().for_each(|m| *m *= scale);
+        collapsed.std.iter_mut().for_each(|s| *s *= scale);
+    }
+    // The caller's samples are on the training data's scale; the file takes them scaled.
+    let data: Option<Samples> = options.data.as_ref().map(|d| {
+        let mut d = d.clone();
+        if scale != 1.0 {
+            d.inputs.iter_mut().for_each(|v| *v *= scale);
+        }
+        d
+    });
     let plan = shrink::Plan::new(&collapsed);
     let emitted = emit::emit(
         &collapsed,
@@ -154,6 +175,7 @@ pub fn export_collapsed(
         nnef_bytes: None,
         input_features,
         input_features_used: plan.input_read,
+        input: report::InputInfo::new(&f.input_shape().0, scale, &collapsed.mean, &collapsed.std),
         edges,
         layers: emitted.layers,
         verification: None,
@@ -167,10 +189,10 @@ pub fn export_collapsed(
     let per: usize = input_shape.iter().product();
     let outputs = f.task.outputs();
     let mut checked: Option<(Vec<f32>, Vec<f32>)> = None;
-    if options.verify_samples > 0 || options.data.as_ref().is_some_and(|d| d.labels.is_some()) {
+    if options.verify_samples > 0 || data.as_ref().is_some_and(|d| d.labels.is_some()) {
         let loaded = verify::Loaded::new(&model, &input_shape, name)?;
         if options.verify_samples > 0 {
-            let (x, source) = match &options.data {
+            let (x, source) = match &data {
                 Some(d) if !d.inputs.is_empty() => {
                     let n = options.verify_samples.min(d.inputs.len() / per);
                     (d.inputs[..n * per].to_vec(), d.source.clone())
@@ -214,7 +236,7 @@ pub fn export_collapsed(
             inputs,
             labels: Some(labels),
             ..
-        }) = &options.data
+        }) = &data
         {
             let mut correct = 0usize;
             for (chunk, lab) in inputs.chunks(1024 * per).zip(labels.chunks(1024)) {
@@ -276,6 +298,17 @@ fn argmax(row: &[f32]) -> usize {
 
 fn add_metadata(g: &mut onnx::GraphBuilder, r: &Report, ckpt: &Checkpoint) {
     g.metadata("ardent.version", env!("CARGO_PKG_VERSION"));
+    // What to feed: the file normalises inside, so it takes values on the training data's
+    // scale (times the export's input scale), not values a user has already normalised.
+    g.metadata("ardent.input", r.input.describe());
+    g.metadata("ardent.input.layout", r.input.layout.clone());
+    g.metadata("ardent.input.scale", r.input.scale.to_string());
+    // A shared normaliser is two numbers; a per-feature one stays in the graph, where the
+    // description gives its range, rather than doubling a small file's size here.
+    if let ([mean], [std]) = (r.input.mean.as_slice(), r.input.std.as_slice()) {
+        g.metadata("ardent.input.mean", mean.to_string());
+        g.metadata("ardent.input.std", std.to_string());
+    }
     g.metadata("ardent.spec", r.spec.clone());
     match r.lambda {
         Some(l) => g.metadata("ardent.lambda", l.to_string()),

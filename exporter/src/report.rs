@@ -113,11 +113,79 @@ pub struct Report {
     pub nnef_bytes: Option<usize>,
     pub input_features: usize,
     pub input_features_used: usize,
+    /// What the model's input expects.
+    pub input: InputInfo,
     pub edges: Vec<EdgeChoice>,
     pub layers: Vec<LayerReport>,
     pub verification: Option<Verification>,
     /// Accuracy of the exported model in tract, when data was given.
     pub accuracy: Option<f64>,
+}
+
+/// What an exported model's input expects: the file computes on (x − mean) / std inside, so it
+/// takes values on the training data's scale (raw pixels 0–255 for IDX images), times `scale`
+/// when the export baked another scaling in (`--input-scale`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InputInfo {
+    /// The input's shape, batch first (`N`).
+    pub shape: Vec<String>,
+    /// `NCHW` for images, `NC` for feature vectors.
+    pub layout: String,
+    /// The factor between the training data's values and the values the file takes.
+    pub scale: f32,
+    /// The normaliser inside the file (already multiplied by `scale`): one value when every
+    /// feature shares it, one per feature otherwise.
+    pub mean: Vec<f32>,
+    pub std: Vec<f32>,
+}
+
+impl InputInfo {
+    /// Describes the input of a model whose normaliser is `mean`, `std` (scaled by `scale`)
+    /// over samples of `shape`.
+    pub fn new(shape: &[usize], scale: f32, mean: &[f32], std: &[f32]) -> InputInfo {
+        let pooled = |v: &[f32]| {
+            if v.windows(2).all(|w| w[0] == w[1]) {
+                v.iter().take(1).copied().collect()
+            } else {
+                v.to_vec()
+            }
+        };
+        InputInfo {
+            shape: std::iter::once("N".to_string())
+                .chain(shape.iter().map(|d| d.to_string()))
+                .collect(),
+            layout: if shape.len() == 3 { "NCHW" } else { "NC" }.to_string(),
+            scale,
+            mean: pooled(mean),
+            std: pooled(std),
+        }
+    }
+
+    /// One line for people (ASCII, no quotes): the shape and layout, and which values to feed.
+    pub fn describe(&self) -> String {
+        let stats = |v: &[f32]| match v {
+            [one] => format!("{one:.4}"),
+            _ => {
+                let lo = v.iter().copied().fold(f32::INFINITY, f32::min);
+                let hi = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                format!("{lo:.4}..{hi:.4} per feature")
+            }
+        };
+        // ASCII without quotes: the line also travels in NNEF archives' string properties.
+        let scale = if self.scale == 1.0 {
+            "values on the scale of the training data".to_string()
+        } else {
+            format!("the training data values times {}", self.scale)
+        };
+        format!(
+            "[{}] {} f32, {} (normalised inside: mean {}, std {})",
+            self.shape.join(", "),
+            self.layout,
+            scale,
+            stats(&self.mean),
+            stats(&self.std)
+        )
+    }
 }
 
 impl Report {
@@ -172,6 +240,7 @@ impl Report {
             self.file_bytes,
             self.weight_type
         );
+        let _ = writeln!(out, "input {}", self.input.describe());
         if let Some(v) = &self.verification {
             let _ = writeln!(
                 out,

@@ -118,6 +118,24 @@ pub fn positive_scale(s: &str) -> Result<f64, String> {
     real(s, |v| v > 0.0 && v <= 1000.0, "a number in (0, 1000]")
 }
 
+/// A factor between two scales of input values, in [1e-6, 1e6], written as a number or as a
+/// ratio `a/b` (`1/255`); the result is the `f32` a model computes with.
+pub fn input_scale(s: &str) -> Result<f32, String> {
+    const WHAT: &str = "a factor in [1e-6, 1e6], as a number or a ratio such as 1/255";
+    let v = match s.split_once('/') {
+        Some((a, b)) => {
+            let (a, b) = (real(a, |_| true, WHAT)?, real(b, |b| b != 0.0, WHAT)?);
+            a / b
+        }
+        None => real(s, |_| true, WHAT)?,
+    };
+    if (1e-6..=1e6).contains(&v) {
+        Ok(v as f32)
+    } else {
+        Err(format!("takes {WHAT}"))
+    }
+}
+
 /// The CSV header switches. Neither given: the reader decides from the first line (a line of
 /// numbers is data, anything else names the columns) and says so.
 #[derive(clap::Args, Debug, Clone, Copy, Default)]
@@ -143,6 +161,19 @@ impl HeaderArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn input_scales_are_numbers_or_ratios_in_range() {
+        assert_eq!(input_scale("1/255"), Ok((1.0f64 / 255.0) as f32));
+        assert_eq!(input_scale("0.5"), Ok(0.5));
+        assert_eq!(input_scale(" 2 / 1 "), Ok(2.0));
+        for bad in [
+            "0", "-1", "1/0", "0/5", "nan", "inf", "1/nan", "1e7", "1e-7", "x", "1/2/3", "",
+        ] {
+            let e = input_scale(bad).expect_err(bad);
+            assert!(e.contains("[1e-6, 1e6]"), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn whole_numbers_and_their_ranges() {

@@ -5,7 +5,7 @@ use ardent_data::{Dataset, Targets};
 use ardent_exporter::{ExportOptions, Samples, Storage, WeightType};
 use ardent_models::Checkpoint;
 
-use ardent_runtime::args::{int_in, open_unit};
+use ardent_runtime::args::{input_scale, int_in, open_unit};
 
 use super::train::{CsvArgs, DataArgs};
 
@@ -29,6 +29,11 @@ pub struct Args {
     /// Append a Softmax to a classifier's output.
     #[arg(long)]
     softmax: bool,
+    /// The file takes the training data's values times this factor (`1/255`: pixels in 0–1
+    /// instead of 0–255); the normaliser inside is scaled to match. `ardent info` and the
+    /// file's metadata say what a model takes.
+    #[arg(long, default_value = "1", value_parser = input_scale)]
+    input_scale: f32,
     /// Also write the model as an NNEF archive (a gzipped tar, `.nnef.tgz`, that tract and NNEF-only `ardent-run`
     /// builds load), checked like the ONNX file.
     #[arg(long)]
@@ -138,6 +143,7 @@ pub fn run(a: Args) -> Result<()> {
         nnef: a.nnef.is_some(),
         verify_samples: a.verify,
         data: samples(&a, &ck)?,
+        input_scale: a.input_scale,
     };
     let start = std::time::Instant::now();
     let exported = ardent_exporter::export(&ck, &name, &options)?;
