@@ -1,6 +1,7 @@
 //! onnxruntime as an independent reference: every test family, exported with random masks in
 //! each storage and weight type, passes `onnx.checker.check_model(full_check=True)` and gives
-//! onnxruntime outputs equal to tract's. Needs Python with onnx and onnxruntime, named by
+//! onnxruntime outputs equal to tract's; exported with `--input-scale 1/255`, it gives on
+//! scaled samples what the unscaled file gives on raw ones. Needs Python with onnx and onnxruntime, named by
 //! `ARDENT_PYTHON`; `.ci/run` makes that venv and runs this ignored test.
 
 use ardent_exporter::{ExportOptions, Storage, WeightType, export, verify};
@@ -13,14 +14,16 @@ use crate::common::{family, random_checkpoint};
 fn onnxruntime_agrees_with_tract() {
     let python = std::env::var("ARDENT_PYTHON").expect("ARDENT_PYTHON names a Python");
     let dir = tempfile::tempdir().expect("tmp");
+    // (storage, weight type, softmax, input scale).
     let variants = [
-        (Storage::Dense, WeightType::F32, false),
-        (Storage::Sparse, WeightType::F32, true),
-        (Storage::Auto, WeightType::F16, false),
+        (Storage::Dense, WeightType::F32, false, 1.0),
+        (Storage::Sparse, WeightType::F32, true, 1.0),
+        (Storage::Auto, WeightType::F16, false, 1.0),
+        (Storage::Auto, WeightType::F32, false, 1.0 / 255.0),
     ];
     for (name, src) in FAMILIES {
         let f = family(src);
-        for (v, &(storage, weight_type, softmax)) in variants.iter().enumerate() {
+        for (v, &(storage, weight_type, softmax, input_scale)) in variants.iter().enumerate() {
             let ck = random_checkpoint(&f, v as u64 + 1, 0.4, 0.3, 0.2);
             let options = ExportOptions {
                 storage,
@@ -31,16 +34,33 @@ fn onnxruntime_agrees_with_tract() {
             let out = export(&ck, name, &options).unwrap_or_else(|e| panic!("{name}: {e}"));
             let c = ardent_exporter::Collapsed::new(&ck, options.lambda, name).expect("as set up");
             let x = verify::random_samples(&c.mean, &c.std, 8, 3);
+            // tract runs the file exported at scale 1 on raw samples; onnxruntime runs the
+            // one under test on the same samples times its input scale.
             let tract = verify::Loaded::new(&out.model, &f.input_shape().0, name)
                 .expect("as set up")
                 .run(&x)
                 .expect("as set up");
+            let (bytes, fed, tolerance) = if input_scale == 1.0 {
+                (out.bytes, x, 1e-5)
+            } else {
+                let scaled = export(
+                    &ck,
+                    name,
+                    &ExportOptions {
+                        input_scale,
+                        ..options.clone()
+                    },
+                )
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+                let fed: Vec<f32> = x.iter().map(|v| v * input_scale).collect();
+                (scaled.bytes, fed, 1e-4)
+            };
             let mut shape = vec![8];
             shape.extend(&f.input_shape().0);
             let stem = dir.path().join(format!("{name}-{v}"));
-            std::fs::write(stem.with_extension("onnx"), &out.bytes).expect("as set up");
+            std::fs::write(stem.with_extension("onnx"), &bytes).expect("as set up");
             let case = serde_json::json!({
-                "input": x, "shape": shape, "tract": tract, "tolerance": 1e-5,
+                "input": fed, "shape": shape, "tract": tract, "tolerance": tolerance,
             });
             std::fs::write(stem.with_extension("json"), case.to_string()).expect("as set up");
         }
