@@ -122,7 +122,9 @@ pub struct PackedLhs {
     /// Row-major, for the gemm crate's path and small products.
     raw: Vec<f32>,
     /// The kernel's packed blocks (empty without AVX-512) and where each starts.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     panels: Vec<f32>,
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     offsets: Vec<usize>,
 }
 
@@ -137,11 +139,14 @@ impl PackedLhs {
         for i in 0..m {
             raw.extend((0..k).map(|p| a[i * rs + p * cs]));
         }
-        let (mut panels, mut offsets) = (Vec::new(), Vec::new());
         #[cfg(target_arch = "x86_64")]
-        if avx512() {
-            (panels, offsets) = avx512::pack_whole(&raw, (m, k));
-        }
+        let (panels, offsets) = if avx512() {
+            avx512::pack_whole(&raw, (m, k))
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let (panels, offsets) = (Vec::new(), Vec::new());
         PackedLhs {
             m,
             k,
@@ -265,13 +270,17 @@ const MR: usize = 8;
 /// Columns of B per micro-tile: two AVX-512 registers.
 const NR: usize = 32;
 /// Depth of one packed block: A's panel (MR × KC) and B's (KC × NR) stay in L1.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 const KC: usize = 256;
 /// Rows of A per packed block: MC × KC floats stay in L2.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 const MC: usize = 128;
 /// Columns of B per packed block.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 const NC: usize = 1024;
 
 /// Products smaller than this many multiply-adds go to the gemm crate: packing would dominate.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 const SMALL: usize = 4096;
 
 /// The product on one thread, by ardent's kernel when the CPU has AVX-512, by gemm otherwise.
