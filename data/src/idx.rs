@@ -105,7 +105,12 @@ pub fn parse_idx(bytes: &[u8], source_name: &str) -> Result<IdxArray, DataError>
             .collect(),
         _ => body
             .chunks_exact(8)
-            .map(|c| f64::from_be_bytes(c.try_into().unwrap_or([0; 8])) as f32)
+            .map(|c| {
+                // chunks_exact(8) hands out eight bytes exactly.
+                let mut b = [0u8; 8];
+                b.copy_from_slice(c);
+                f64::from_be_bytes(b) as f32
+            })
             .collect(),
     };
     Ok(IdxArray {
