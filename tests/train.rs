@@ -240,6 +240,12 @@ fn train_bad_input_exits_2() {
     assert_bad_input(&o, &["lenet5-caffe"]);
     assert!(!ck.exists(), "nothing written on bad input");
 
+    // Augmentation shifts and mirrors images; feature vectors are refused, naming both.
+    let mut args = train_args(&ck, "1");
+    args.extend(["--augment".into(), "shift,flip".into()]);
+    assert_bad_input(&ardent(args), &["--augment", "[64]"]);
+    assert!(!ck.exists(), "nothing written on bad input");
+
     // A checkpoint cut in half is refused by name.
     let good = dir.path().join("good.safetensors");
     assert!(ardent(train_args(&good, "1")).status.success());

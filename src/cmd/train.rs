@@ -151,6 +151,11 @@ pub struct Args {
     /// Override the preset's KL weight λ_prior^L.
     #[arg(long, value_parser = term_weight)]
     kl_weight: Option<f64>,
+    /// Augment image batches: `shift` (random shifts of up to 2 pixels, padding and
+    /// cropping back), `flip` (mirror half the images left to right), or both
+    /// (`shift,flip`). Reproducible from the seed; images only.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    augment: Vec<AugmentArg>,
     /// Epochs over which the KL weight rises from 0.
     #[arg(long, default_value_t = 0.0, value_parser = non_negative)]
     warmup: f64,
@@ -175,6 +180,28 @@ pub struct Args {
     /// `flex` (CPU) or, when built with `--features cuda`, `cuda[:N]`.
     #[arg(long, default_value = "flex")]
     device: String,
+}
+
+/// What `--augment` turns on.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AugmentArg {
+    Shift,
+    Flip,
+}
+
+/// The pixels a `--augment shift` moves an image by, at most, along each axis: 2 of 28 keeps a
+/// Fashion-MNIST garment inside the frame.
+const AUGMENT_SHIFT: usize = 2;
+
+fn augment(args: &[AugmentArg]) -> ardent_trainer::data::Augment {
+    ardent_trainer::data::Augment {
+        shift: if args.contains(&AugmentArg::Shift) {
+            AUGMENT_SHIFT
+        } else {
+            0
+        },
+        flip: args.contains(&AugmentArg::Flip),
+    }
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy)]
@@ -413,6 +440,7 @@ pub fn run(a: Args) -> Result<()> {
         gamma_lr: a.gamma_lr,
         search_warmup: a.search_warmup,
         outer: outer_config(&a, &family)?,
+        augment: augment(&a.augment),
     };
     let (net, normalizer, start) = if a.resume {
         let loaded = train::load(&out, &device)
@@ -607,6 +635,8 @@ pub fn run_finetune(a: FinetuneArgs) -> Result<()> {
         gamma_lr: saved.gamma_lr,
         search_warmup: saved.search_warmup,
         outer: None,
+        // The fine-tuning keeps the training run's augmentation: same data, same recipe.
+        augment: saved.augment,
     };
     let start = if a.resume {
         if !saved.finetune {

@@ -1,6 +1,7 @@
 //! Getting a dataset ready for a family: shape, targets, split, normalisation, batches.
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
 
 use ardent_data::{Dataset, Normalizer, Pooling, Splits, Targets};
 use ardent_models::{Family, Task};
@@ -117,19 +118,100 @@ pub fn prepare(
 
 /// The inputs of the samples at `idx` as one batch.
 pub fn batch_input(d: &Dataset, idx: &[usize], device: &Device) -> Value {
+    to_value(d, batch_values(d, idx), idx.len(), device)
+}
+
+/// [`batch_input`] with each image augmented as `aug` says (see [`augment`]), the noise drawn
+/// from `seed`; `fill` is the value of an uncovered pixel (the normalised zero).
+pub fn batch_input_augmented(
+    d: &Dataset,
+    idx: &[usize],
+    device: &Device,
+    aug: Augment,
+    fill: f32,
+    seed: u64,
+) -> Value {
+    let mut x = batch_values(d, idx);
+    if let [c, h, w] = d.sample_shape.as_slice() {
+        augment(&mut x, [*c, *h, *w], aug, fill, seed);
+    }
+    to_value(d, x, idx.len(), device)
+}
+
+fn batch_values(d: &Dataset, idx: &[usize]) -> Vec<f32> {
     let mut x = Vec::with_capacity(idx.len() * d.sample_size());
     for &i in idx {
         x.extend_from_slice(d.sample(i));
     }
+    x
+}
+
+fn to_value(d: &Dataset, x: Vec<f32>, n: usize, device: &Device) -> Value {
     match d.sample_shape.as_slice() {
         [c, h, w] => Value::Image(Tensor::from_data(
-            TensorData::new(x, [idx.len(), *c, *h, *w]),
+            TensorData::new(x, [n, *c, *h, *w]),
             device,
         )),
         _ => Value::Vector(Tensor::from_data(
-            TensorData::new(x, [idx.len(), d.sample_size()]),
+            TensorData::new(x, [n, d.sample_size()]),
             device,
         )),
+    }
+}
+
+/// Image augmentation for training batches (`--augment`): random shifts, as padding by
+/// `shift` pixels and cropping back, and left–right mirroring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Augment {
+    /// The largest shift in pixels along each axis (0: none).
+    pub shift: usize,
+    /// Mirror half the images left to right.
+    pub flip: bool,
+}
+
+impl Augment {
+    /// Whether it changes anything.
+    pub fn active(&self) -> bool {
+        self.shift > 0 || self.flip
+    }
+}
+
+/// Augments a batch of images `[n, c, h, w]` (row-major) in place: sample i moves by (dy, dx),
+/// each uniform in [−shift, shift], pixels it uncovers taking `fill`, and is mirrored left to
+/// right with probability ½; its draws come from its own SplitMix64 stream from `seed` and i,
+/// so a seeded run sees the same batches.
+pub fn augment(x: &mut [f32], [c, h, w]: [usize; 3], aug: Augment, fill: f32, seed: u64) {
+    let per = c * h * w;
+    if per == 0 || !aug.active() {
+        return;
+    }
+    let mut copy = vec![0f32; per];
+    let span = 2 * aug.shift as u64 + 1;
+    for (i, sample) in x.chunks_exact_mut(per).enumerate() {
+        let mut rng = ardent_data::SplitMix64(
+            ardent_data::SplitMix64(seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+                .next_u64(),
+        );
+        let mut draw = |n: u64| rng.next_u64() % n;
+        let dy = draw(span) as isize - aug.shift as isize;
+        let dx = draw(span) as isize - aug.shift as isize;
+        let flip = aug.flip && draw(2) == 1;
+        copy.copy_from_slice(sample);
+        for ch in 0..c {
+            for y in 0..h {
+                for xo in 0..w {
+                    // Output (y, xo) shows input (y − dy, x − dx), x mirrored first.
+                    let xs = if flip { w - 1 - xo } else { xo };
+                    let (sy, sx) = (y as isize - dy, xs as isize - dx);
+                    let inside = (0..h as isize).contains(&sy) && (0..w as isize).contains(&sx);
+                    sample[(ch * h + y) * w + xo] = if inside {
+                        copy[(ch * h + sy as usize) * w + sx as usize]
+                    } else {
+                        fill
+                    };
+                }
+            }
+        }
     }
 }
 

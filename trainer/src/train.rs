@@ -15,7 +15,9 @@ use ardent_models::{Checkpoint, CheckpointMeta, Family, Task, checkpoint::FORMAT
 use crate::adam::adam;
 use crate::bilevel::{self, NetProblem, OuterConfig, hypergradient};
 use crate::convert::{from_tensors, to_tensors, values};
-use crate::data::{BatchTargets, Prepared, batch_input, batch_targets};
+use crate::data::{
+    Augment, BatchTargets, Prepared, batch_input, batch_input_augmented, batch_targets,
+};
 use crate::error::TrainError;
 use crate::objective::{Objective, batch_loss, nll};
 use crate::ops::{Mode, keep, kept_mask};
@@ -58,6 +60,9 @@ pub struct TrainConfig {
     /// one level, every variable follows the inner objective.
     #[serde(default)]
     pub outer: Option<OuterConfig>,
+    /// Image augmentation of training batches (`--augment`); none by default.
+    #[serde(default)]
+    pub augment: Augment,
 }
 
 fn default_gamma_lr() -> f64 {
@@ -80,6 +85,7 @@ impl Default for TrainConfig {
             gamma_lr: default_gamma_lr(),
             search_warmup: 0,
             outer: None,
+            augment: Augment::default(),
         }
     }
 }
@@ -346,6 +352,18 @@ pub fn train(
     if cfg.batch_size == 0 {
         return Err(TrainError::Config("batch size must be at least 1".into()));
     }
+    if cfg.augment.active() && data.train.sample_shape.len() != 3 {
+        return Err(TrainError::Config(format!(
+            "--augment shifts and mirrors images, but {} has samples of shape {:?}, not [channels, height, width]",
+            data.train.name, data.train.sample_shape
+        )));
+    }
+    // An uncovered pixel shows the normalised zero (images share one normaliser, and an image
+    // has at least one value, checked above).
+    let fill = cfg
+        .augment
+        .active()
+        .then(|| -data.normalizer.mean[0] / data.normalizer.std[0]);
     let base = device.clone();
     let ad = device.clone().autodiff();
     net = net.fork(&ad).train();
@@ -405,7 +423,13 @@ pub fn train(
         let mut kl_w = 0.0;
         let mut lr = cfg.lr;
         for chunk in order.chunks(cfg.batch_size) {
-            let x = batch_input(&data.train, chunk, &ad);
+            let x = match fill {
+                Some(fill) => {
+                    let seed = SplitMix64(epoch_seed ^ step.wrapping_mul(0x5851_F42D)).next_u64();
+                    batch_input_augmented(&data.train, chunk, &ad, cfg.augment, fill, seed)
+                }
+                None => batch_input(&data.train, chunk, &ad),
+            };
             let y = batch_targets(&data.train, chunk, &ad);
             let mode = if cfg.finetune {
                 Mode::Mean { prune: None }
