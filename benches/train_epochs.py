@@ -26,25 +26,18 @@ import time
 
 def pytorch_job(data_dir, epochs, threads, batch):
     """The PyTorch side: runs in its own process (see `--pytorch-job`)."""
-    import gzip
-
     import numpy as np
     import torch
 
+    from train_throughput import lenet_300_100, read_idx, train_step
+
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-
-    def read_idx(name):
-        with gzip.open(os.path.join(data_dir, name), "rb") as f:
-            data = f.read()
-        ndim = data[3]
-        dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-        return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
-
-    x = read_idx("train-images-idx3-ubyte.gz").reshape(-1, 784).astype(np.float32)
-    y = read_idx("train-labels-idx1-ubyte.gz").astype(np.int64)
-    xt = read_idx("t10k-images-idx3-ubyte.gz").reshape(-1, 784).astype(np.float32)
-    yt = read_idx("t10k-labels-idx1-ubyte.gz").astype(np.int64)
+    idx = lambda name: read_idx(os.path.join(data_dir, name))
+    x = idx("train-images-idx3-ubyte.gz").reshape(-1, 784).astype(np.float32)
+    y = idx("train-labels-idx1-ubyte.gz").astype(np.int64)
+    xt = idx("t10k-images-idx3-ubyte.gz").reshape(-1, 784).astype(np.float32)
+    yt = idx("t10k-labels-idx1-ubyte.gz").astype(np.int64)
     perm = np.random.default_rng(0).permutation(len(y))
     n_valid = len(y) // 10
     valid, train = perm[:n_valid], perm[n_valid:]
@@ -54,46 +47,19 @@ def pytorch_job(data_dir, epochs, threads, batch):
     xva, yva = norm(x[valid]), torch.tensor(y[valid])
     xte, yte = norm(xt), torch.tensor(yt)
 
-    class VarLinear(torch.nn.Module):
-        def __init__(self, i, o):
-            super().__init__()
-            self.mu = torch.nn.Parameter(torch.randn(i, o) * (2.0 / i) ** 0.5)
-            self.log_sigma2 = torch.nn.Parameter(torch.full((i, o), -10.0))
-            self.bias = torch.nn.Parameter(torch.zeros(o))
-
-        def forward(self, x, sample=True):
-            m = x @ self.mu + self.bias
-            if not sample:
-                return m
-            v = (x * x) @ self.log_sigma2.exp()
-            return m + (v + 1e-8).sqrt() * torch.randn_like(m)
-
-        def kl(self):
-            return 0.5 * torch.log1p(self.mu**2 / self.log_sigma2.exp()).sum()
-
-    layers = torch.nn.ModuleList([VarLinear(784, 300), VarLinear(300, 100), VarLinear(100, 10)])
-
-    def forward(xb, sample=True):
-        h = torch.relu(layers[0](xb, sample))
-        h = torch.relu(layers[1](h, sample))
-        return layers[2](h, sample)
+    layers, forward = lenet_300_100(torch)
 
     def accuracy(xs, ys):
         with torch.no_grad():
             return (forward(xs, sample=False).argmax(1) == ys).float().mean().item()
 
-    opt = torch.optim.Adam(layers.parameters(), lr=1e-3)
+    opt = torch.optim.Adam(torch.nn.ModuleList(layers).parameters(), lr=1e-3)
     n = len(ytr)
     for epoch in range(epochs):
         order = torch.randperm(n)
         for s in range(0, n, batch):
-            idx = order[s: s + batch]
-            out = forward(xtr[idx])
-            kl = sum(layer.kl() for layer in layers)
-            loss = torch.nn.functional.cross_entropy(out, ytr[idx]) + kl / n
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            b = order[s: s + batch]
+            train_step(torch, opt, layers, forward, xtr[b], ytr[b], n)
         print(json.dumps({"epoch": epoch + 1, "valid_accuracy": accuracy(xva, yva)}))
     print(json.dumps({"test_accuracy": accuracy(xte, yte)}))
 

@@ -34,16 +34,10 @@ def read_idx(path):
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
-def torch_epoch(model_name, data_dir, threads, batch, samples):
-    import numpy as np
-    import torch
-
-    torch.set_num_threads(threads)
-    torch.manual_seed(0)
-    x = read_idx(os.path.join(data_dir, "train-images-idx3-ubyte.gz")).reshape(-1, 784)
-    y = read_idx(os.path.join(data_dir, "train-labels-idx1-ubyte.gz"))
-    x = torch.tensor((x[:samples].astype(np.float32) / 255.0 - 0.286) / 0.353)
-    y = torch.tensor(y[:samples].astype(np.int64))
+def variational_layers(torch):
+    """The variational dense and conv layers both benchmarks train (built on a lazily imported
+    torch): local reparameterization, ARD KL at the optimal precision. `sample=False` gives the
+    posterior-mean forward of evaluation."""
 
     class VarLinear(torch.nn.Module):
         def __init__(self, i, o):
@@ -52,8 +46,10 @@ def torch_epoch(model_name, data_dir, threads, batch, samples):
             self.log_sigma2 = torch.nn.Parameter(torch.full((i, o), -10.0))
             self.bias = torch.nn.Parameter(torch.zeros(o))
 
-        def forward(self, x):
+        def forward(self, x, sample=True):
             m = x @ self.mu + self.bias
+            if not sample:
+                return m
             v = (x * x) @ self.log_sigma2.exp()
             return m + (v + 1e-8).sqrt() * torch.randn_like(m)
 
@@ -75,8 +71,46 @@ def torch_epoch(model_name, data_dir, threads, batch, samples):
         def kl(self):
             return 0.5 * torch.log1p(self.mu**2 / self.log_sigma2.exp()).sum()
 
+    return VarLinear, VarConv
+
+
+def lenet_300_100(torch):
+    """LeNet-300-100's layers and its forward pass (`sample=False`: posterior means)."""
+    VarLinear, _ = variational_layers(torch)
+    layers = [VarLinear(784, 300), VarLinear(300, 100), VarLinear(100, 10)]
+
+    def forward(xb, sample=True):
+        h = torch.relu(layers[0](xb, sample))
+        h = torch.relu(layers[1](h, sample))
+        return layers[2](h, sample)
+
+    return layers, forward
+
+
+def train_step(torch, opt, layers, forward, xb, yb, n):
+    """One Adam step on the NLL plus the layers' KL over n training samples."""
+    out = forward(xb)
+    kl = sum(layer.kl() for layer in layers)
+    loss = torch.nn.functional.cross_entropy(out, yb) + kl / n
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+
+
+def torch_epoch(model_name, data_dir, threads, batch, samples):
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    x = read_idx(os.path.join(data_dir, "train-images-idx3-ubyte.gz")).reshape(-1, 784)
+    y = read_idx(os.path.join(data_dir, "train-labels-idx1-ubyte.gz"))
+    x = torch.tensor((x[:samples].astype(np.float32) / 255.0 - 0.286) / 0.353)
+    y = torch.tensor(y[:samples].astype(np.int64))
+
     pool = torch.nn.functional.max_pool2d
     if model_name == "lenet5-caffe":
+        VarLinear, VarConv = variational_layers(torch)
         layers = [VarConv(1, 20, 5), VarConv(20, 50, 5), VarLinear(800, 500), VarLinear(500, 10)]
         x = x.reshape(-1, 1, 28, 28)
 
@@ -86,12 +120,7 @@ def torch_epoch(model_name, data_dir, threads, batch, samples):
             h = torch.relu(layers[2](h))
             return layers[3](h)
     else:
-        layers = [VarLinear(784, 300), VarLinear(300, 100), VarLinear(100, 10)]
-
-        def forward(xb):
-            h = torch.relu(layers[0](xb))
-            h = torch.relu(layers[1](h))
-            return layers[2](h)
+        layers, forward = lenet_300_100(torch)
 
     model = torch.nn.ModuleList(layers)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -100,12 +129,7 @@ def torch_epoch(model_name, data_dir, threads, batch, samples):
     t0 = time.perf_counter()
     for s in range(0, n, batch):
         idx = perm[s: s + batch]
-        out = forward(x[idx])
-        kl = sum(layer.kl() for layer in layers)
-        loss = torch.nn.functional.cross_entropy(out, y[idx]) + kl / n
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        train_step(torch, opt, layers, forward, x[idx], y[idx], n)
     return n / (time.perf_counter() - t0)
 
 

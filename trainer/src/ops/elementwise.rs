@@ -18,6 +18,8 @@ use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::{Tensor, TensorData};
 use rayon::prelude::*;
 
+use super::fused::{contiguous, data};
+
 /// Elements per parallel task: large enough that a task outweighs its scheduling, small
 /// enough that both cores share a LeNet-sized layer.
 const CHUNK: usize = 16 * 1024;
@@ -90,19 +92,6 @@ pub fn exp_f32(x: f32) -> f32 {
     let e = p * (r * r) + r + 1.0;
     let k = (t.to_bits() as i32).wrapping_sub(SHIFTER.to_bits() as i32);
     e * f32::from_bits((k.wrapping_add(127) << 23) as u32)
-}
-
-fn contiguous(t: &FloatTensor<Flex>) -> FloatTensor<Flex> {
-    if t.as_slice::<f32>().is_some() {
-        t.clone()
-    } else {
-        t.to_contiguous()
-    }
-}
-
-fn data(t: &FloatTensor<Flex>) -> &[f32] {
-    t.as_slice::<f32>()
-        .expect("the fused ops take contiguous f32 tensors (flex's float type)")
 }
 
 fn shape_of(t: &FloatTensor<Flex>) -> Vec<usize> {

@@ -19,6 +19,7 @@
 use std::sync::Arc;
 
 use ardent_data::SplitMix64;
+use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
@@ -235,7 +236,7 @@ impl Geometry {
 
 /// `t` in row-major order: the same buffer when it already is (no copy), a contiguous copy
 /// otherwise.
-fn contiguous(t: &FloatTensor<Flex>) -> FloatTensor<Flex> {
+pub(super) fn contiguous(t: &FloatTensor<Flex>) -> FloatTensor<Flex> {
     if t.as_slice::<f32>().is_some() {
         t.clone()
     } else {
@@ -244,9 +245,49 @@ fn contiguous(t: &FloatTensor<Flex>) -> FloatTensor<Flex> {
 }
 
 /// The values of a tensor [`contiguous`] returned.
-fn data(t: &FloatTensor<Flex>) -> &[f32] {
+pub(super) fn data(t: &FloatTensor<Flex>) -> &[f32] {
     t.as_slice::<f32>()
         .expect("the fused ops take contiguous f32 tensors (flex's float type)")
+}
+
+/// Turns the two moments into the sampled output in place: `std` becomes sqrt(var + floor)
+/// and `mean` the sample mean + std · ε. Both layers finish their forward pass this way.
+fn sample_in_place(mean: &mut [f32], std: &mut [f32], eps: &[f32]) {
+    for ((m, s), e) in mean.iter_mut().zip(std.iter_mut()).zip(eps) {
+        *s = (*s + VARIANCE_FLOOR).sqrt();
+        *m += *s * e;
+    }
+}
+
+/// The output gradient's share in the variance: ∂ sqrt(v + c)·ε / ∂v = ε / 2 sqrt(v + c).
+fn variance_gradient(grad: &[f32], eps: &[f32], std: &[f32]) -> Vec<f32> {
+    grad.par_iter()
+        .zip(eps.par_iter())
+        .zip(std.par_iter())
+        .map(|((d, e), sd)| d * e / (2.0 * sd))
+        .collect()
+}
+
+/// Registers the gradients of a variational layer's three inputs (x, μ, σ²), each where its
+/// parent is tracked.
+fn register_three(
+    grads: &mut Gradients,
+    [x, mu, sigma2]: [Option<NodeId>; 3],
+    (grad_x, grad_mu, grad_sigma2): (
+        Option<FloatTensor<Flex>>,
+        FloatTensor<Flex>,
+        FloatTensor<Flex>,
+    ),
+) {
+    if let (Some(node), Some(g)) = (x, grad_x) {
+        grads.register::<Flex>(node, g);
+    }
+    if let Some(node) = mu {
+        grads.register::<Flex>(node, grad_mu);
+    }
+    if let Some(node) = sigma2 {
+        grads.register::<Flex>(node, grad_sigma2);
+    }
 }
 
 fn tensor(v: Vec<f32>, shape: [usize; 4]) -> FloatTensor<Flex> {
@@ -378,11 +419,7 @@ fn forward(
                     .for_each(|(q, c)| *q = c * c);
                 matmul_packed(out, positions, &mu_packed, cols, (positions, 1), false);
                 matmul_packed(std, positions, &sigma2_packed, cols2, (positions, 1), false);
-                let eps = &eps[n * o * positions..(n + 1) * o * positions];
-                for ((m, s), e) in out.iter_mut().zip(std.iter_mut()).zip(eps) {
-                    *s = (*s + VARIANCE_FLOOR).sqrt();
-                    *m += *s * e;
-                }
+                sample_in_place(out, std, &eps[n * o * positions..(n + 1) * o * positions]);
             },
         );
     let saved = Saved {
@@ -411,26 +448,15 @@ fn backward(
     let gm = data(&grad);
     let (xs, mus, sigma2s) = (data(&s.x), data(&s.mu), data(&s.sigma2));
     let (positions, taps, o) = (g.positions(), g.taps(), g.outputs);
-    // The variance's share: ∂ sqrt(v + c)·ε / ∂v = ε / 2 sqrt(v + c).
-    let gv: Vec<f32> = gm
-        .par_iter()
-        .zip(s.eps.par_iter())
-        .zip(s.std.par_iter())
-        .map(|((d, e), sd)| d * e / (2.0 * sd))
-        .collect();
+    let gv = variance_gradient(gm, &s.eps, &s.std);
     let shape = [o, g.channels, g.kernel, g.kernel];
     // μᵀ and σ²ᵀ meet every sample's output gradients.
-    let (mu_t, sigma2_t) = if want_x {
+    let transposed = want_x.then(|| {
         (
             PackedLhs::new(mus, (taps, o), (1, taps)),
             PackedLhs::new(sigma2s, (taps, o), (1, taps)),
         )
-    } else {
-        (
-            PackedLhs::new(&[], (0, 0), (0, 0)),
-            PackedLhs::new(&[], (0, 0), (0, 0)),
-        )
-    };
+    });
     let per_sample = g.channels * g.height * g.width;
     // Samples are split into one run per thread; each run rebuilds its samples' columns,
     // accumulates its share of the weight gradients (μ: gm · colsᵀ, σ²: gv · cols²ᵀ) and
@@ -477,9 +503,9 @@ fn backward(
                     (1, positions),
                     true,
                 );
-                if want_x {
-                    matmul_packed(&mut dc, positions, &mu_t, gmn, (positions, 1), false);
-                    matmul_packed(&mut dv, positions, &sigma2_t, gvn, (positions, 1), false);
+                if let Some((mu_t, sigma2_t)) = &transposed {
+                    matmul_packed(&mut dc, positions, mu_t, gmn, (positions, 1), false);
+                    matmul_packed(&mut dv, positions, sigma2_t, gvn, (positions, 1), false);
                     dc.iter_mut()
                         .zip(&dv)
                         .zip(&cols)
@@ -584,12 +610,7 @@ fn dense_forward(
     out.par_chunks_mut(o.max(1))
         .zip(std.par_chunks_mut(o.max(1)))
         .zip(eps.par_chunks(o.max(1)))
-        .for_each(|((m, s), e)| {
-            for ((m, s), e) in m.iter_mut().zip(s.iter_mut()).zip(e) {
-                *s = (*s + VARIANCE_FLOOR).sqrt();
-                *m += *s * e;
-            }
-        });
+        .for_each(|((m, s), e)| sample_in_place(m, s, e));
     let saved = DenseSaved {
         sizes: (b, i, o),
         x,
@@ -617,12 +638,7 @@ fn dense_backward(
     let grad = contiguous(grad);
     let gm = data(&grad);
     let (xs, mus, sigma2s) = (data(&s.x), data(&s.mu), data(&s.sigma2));
-    let gv: Vec<f32> = gm
-        .par_iter()
-        .zip(s.eps.par_iter())
-        .zip(s.std.par_iter())
-        .map(|((d, e), sd)| d * e / (2.0 * sd))
-        .collect();
+    let gv = variance_gradient(gm, &s.eps, &s.std);
     // μ: xᵀ · g; σ²: (x²)ᵀ · gv (x read through transposed strides).
     let mut grad_mu = vec![0f32; i * o];
     let mut grad_sigma2 = vec![0f32; i * o];
@@ -793,17 +809,9 @@ impl Backward<Flex, 3> for VariationalDenseBackward {
 
     fn backward(self, ops: Ops<DenseSaved, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
         let grad = grads.consume::<Flex>(&ops.node);
-        let [x, mu, sigma2] = ops.parents;
-        let (grad_x, grad_mu, grad_sigma2) = dense_backward(&ops.state, &grad, x.is_some());
-        if let (Some(node), Some(g)) = (x, grad_x) {
-            grads.register::<Flex>(node.id, g);
-        }
-        if let Some(node) = mu {
-            grads.register::<Flex>(node.id, grad_mu);
-        }
-        if let Some(node) = sigma2 {
-            grads.register::<Flex>(node.id, grad_sigma2);
-        }
+        let want_x = ops.parents[0].is_some();
+        let computed = dense_backward(&ops.state, &grad, want_x);
+        register_three(grads, ops.parents.map(|p| p.map(|n| n.id)), computed);
     }
 }
 
@@ -815,17 +823,9 @@ impl Backward<Flex, 3> for VariationalConvBackward {
 
     fn backward(self, ops: Ops<Saved, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
         let grad = grads.consume::<Flex>(&ops.node);
-        let [x, mu, sigma2] = ops.parents;
-        let (grad_x, grad_mu, grad_sigma2) = backward(&ops.state, &grad, x.is_some());
-        if let (Some(node), Some(g)) = (x, grad_x) {
-            grads.register::<Flex>(node.id, g);
-        }
-        if let Some(node) = mu {
-            grads.register::<Flex>(node.id, grad_mu);
-        }
-        if let Some(node) = sigma2 {
-            grads.register::<Flex>(node.id, grad_sigma2);
-        }
+        let want_x = ops.parents[0].is_some();
+        let computed = backward(&ops.state, &grad, want_x);
+        register_three(grads, ops.parents.map(|p| p.map(|n| n.id)), computed);
     }
 }
 

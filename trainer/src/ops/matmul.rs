@@ -28,27 +28,15 @@ pub fn matmul(
     b_strides: Strides,
     accumulate: bool,
 ) {
-    check(dst.len(), (m, n, k), a.len(), a_strides, b.len(), b_strides);
-    if m == 0 || n == 0 {
-        return;
-    }
-    let dst = Dst {
-        ptr: dst.as_mut_ptr(),
-        row_stride: n,
-    };
-    // SAFETY: `check` keeps every index the strides reach inside `a`, `b` and `dst`; `dst` is
-    // borrowed mutably, so it aliases neither operand.
-    #[allow(unsafe_code)]
-    unsafe {
-        product(
-            dst,
-            (m, n, k),
-            Lhs::Raw(a.as_ptr(), a_strides),
-            b.as_ptr(),
-            b_strides,
-            accumulate,
-        )
-    };
+    single(
+        dst,
+        (m, n, k),
+        Lhs::Raw(a.as_ptr(), a_strides),
+        a.len(),
+        b,
+        b_strides,
+        accumulate,
+    );
 }
 
 /// [`matmul`] split over rayon's threads: by blocks of rows of `dst` when m is the larger
@@ -171,7 +159,33 @@ pub fn matmul_packed(
     accumulate: bool,
 ) {
     let (m, k) = (lhs.m, lhs.k);
-    check(dst.len(), (m, n, k), m * k, (k, 1), b.len(), b_strides);
+    single(
+        dst,
+        (m, n, k),
+        Lhs::Packed(lhs),
+        m * k,
+        b,
+        b_strides,
+        accumulate,
+    );
+}
+
+/// One product on the calling thread, its operands checked first: `lhs_len` elements stand
+/// behind `lhs` (the slice's length, or m × k packed).
+fn single(
+    dst: &mut [f32],
+    (m, n, k): (usize, usize, usize),
+    lhs: Lhs,
+    lhs_len: usize,
+    b: &[f32],
+    b_strides: Strides,
+    accumulate: bool,
+) {
+    let a_strides = match lhs {
+        Lhs::Raw(_, strides) => strides,
+        Lhs::Packed(_) => (k, 1),
+    };
+    check(dst.len(), (m, n, k), lhs_len, a_strides, b.len(), b_strides);
     if m == 0 || n == 0 {
         return;
     }
@@ -179,18 +193,11 @@ pub fn matmul_packed(
         ptr: dst.as_mut_ptr(),
         row_stride: n,
     };
-    // SAFETY: `check` keeps every index inside `b` and `dst`; the packed operand is m × k by
-    // construction; `dst` is borrowed mutably, so it aliases neither operand.
+    // SAFETY: `check` keeps every index the strides reach inside the left operand (`lhs_len`
+    // elements), `b` and `dst`; `dst` is borrowed mutably, so it aliases neither operand.
     #[allow(unsafe_code)]
     unsafe {
-        product(
-            dst,
-            (m, n, k),
-            Lhs::Packed(lhs),
-            b.as_ptr(),
-            b_strides,
-            accumulate,
-        )
+        product(dst, (m, n, k), lhs, b.as_ptr(), b_strides, accumulate)
     };
 }
 
