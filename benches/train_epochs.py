@@ -94,7 +94,7 @@ def main():
         with tempfile.TemporaryDirectory() as tmp:
             wall, cpu, out = timed(
                 [a.ardent, "train", spec, "--data", a.data, "--epochs", str(a.epochs),
-                 "--batch-size", str(a.batch), "--out", os.path.join(tmp, "c.safetensors")],
+                 "--batch-size", str(a.batch), "--json", "--out", os.path.join(tmp, "c.safetensors")],
                 env,
             )
         last = [json.loads(l) for l in out.splitlines() if l.startswith("{")][-1]

@@ -139,7 +139,7 @@ def ardent_epoch(binary, spec, data_dir, threads, batch, samples):
         out = subprocess.run(
             [binary, "train", spec, "--data", data_dir, "--epochs", "1",
              "--max-samples", str(samples),
-             "--batch-size", str(batch), "--out", os.path.join(tmp, "c.safetensors")],
+             "--batch-size", str(batch), "--json", "--out", os.path.join(tmp, "c.safetensors")],
             env=env, check=True, capture_output=True, text=True,
         )
     lines = [json.loads(l) for l in out.stdout.splitlines() if l.startswith("{")]

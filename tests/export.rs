@@ -482,6 +482,7 @@ fn searched_run(args: &[&str]) -> tempfile::TempDir {
         "0.02",
         "--out",
         &ck_arg,
+        "--json",
     ];
     all.extend_from_slice(args);
     let o = ardent(all);
@@ -542,6 +543,7 @@ fn random_search_keeps_the_best_member_and_it_exports_as_measured() {
         "4",
         "--out",
         &ck.display().to_string(),
+        "--json",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let trials: Vec<serde_json::Value> = stdout(&o)

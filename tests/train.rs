@@ -24,6 +24,7 @@ fn train_args(out: &std::path::Path, epochs: &str) -> Vec<String> {
         epochs,
         "--out",
         &out.display().to_string(),
+        "--json",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -84,6 +85,7 @@ fn train_resume_and_finetune() {
         "1",
         "--out",
         &ft.display().to_string(),
+        "--json",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let m = metrics(&stdout(&o));
@@ -113,6 +115,76 @@ fn train_resume_and_finetune() {
             "λ {lambda}"
         );
     }
+}
+
+/// A count as the epoch table prints it (`812`, `9,512`, `35.4K`, `1.20M`), back to a number.
+fn parse_count(cell: &str) -> f64 {
+    let (digits, scale) = match cell.chars().last() {
+        Some('K') => (&cell[..cell.len() - 1], 1e3),
+        Some('M') => (&cell[..cell.len() - 1], 1e6),
+        _ => (cell, 1.0),
+    };
+    digits.replace(',', "").parse::<f64>().expect("a count") * scale
+}
+
+#[test]
+fn epochs_print_as_aligned_lines_and_the_full_metrics_go_to_the_file() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let ck = dir.path().join("digits.safetensors");
+    let log = dir.path().join("m.jsonl");
+    let mut args = train_args(&ck, "2");
+    args.retain(|a| a != "--json");
+    args.extend(["--metrics".into(), log.display().to_string()]);
+    let o = ardent(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "a header and one line per epoch:\n{out}");
+    let header: Vec<&str> = lines[0].split_whitespace().collect();
+    assert_eq!(
+        header,
+        [
+            "epoch",
+            "loss",
+            "nll",
+            "kl",
+            "train",
+            "valid",
+            "kept",
+            "samples/s",
+            "time"
+        ]
+    );
+    // Every line has the same width, so the columns line up.
+    assert!(lines.iter().all(|l| l.len() == lines[0].len()), "{out}");
+    let json: Vec<serde_json::Value> = std::fs::read_to_string(&log)
+        .expect("metrics file")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    assert_eq!(json.len(), 2);
+    for (row, m) in lines[1..].iter().zip(&json) {
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        let num = |k: &str| m[k].as_f64().expect(k);
+        let percent = |k: &str| format!("{:.2}%", 100.0 * num(k));
+        assert_eq!(cells[0], format!("{}/2", m["epoch"]));
+        assert_eq!(cells[1], format!("{:.4}", num("loss")));
+        assert_eq!(cells[2], format!("{:.4}", num("nll")));
+        assert!((parse_count(cells[3]) - num("kl")).abs() <= 0.005 * num("kl") + 0.5);
+        assert_eq!(cells[4], percent("train_accuracy"));
+        assert_eq!(cells[5], percent("valid_accuracy"));
+        let (kept, total) = cells[6].split_once('/').expect("kept/total");
+        for (cell, key) in [(kept, "weights_kept"), (total, "weights_total")] {
+            assert!((parse_count(cell) - num(key)).abs() <= 0.005 * num(key) + 0.5);
+        }
+        assert!((parse_count(cells[7]) / num("samples_per_second") - 1.0).abs() < 0.01);
+        let seconds: f64 = cells[8].trim_end_matches('s').parse().expect("seconds");
+        assert!((seconds - num("seconds")).abs() < 0.01 && num("seconds") > 0.0);
+    }
+    // A second run to the same file starts it afresh.
+    let o = ardent(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(metric_epochs(&log), [1, 2]);
 }
 
 /// Epoch numbers in a metrics file, in order.

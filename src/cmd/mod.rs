@@ -2,6 +2,7 @@ pub mod check;
 pub mod data;
 pub mod export;
 pub mod pipeline;
+pub mod report;
 pub mod sweep;
 pub mod train;
 pub mod viz;

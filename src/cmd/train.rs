@@ -7,7 +7,9 @@ use ardent_runtime::args::{
     HeaderArgs, held_out_fraction, int_in, learning_rate, non_negative, open_unit_f32, term_weight,
 };
 use ardent_trainer::bilevel::{Order, OuterConfig, Reference};
-use ardent_trainer::train::{self, EpochMetrics, Run, TrainConfig};
+use ardent_trainer::train::{self, Run, TrainConfig};
+
+use super::report::EpochLog;
 use ardent_trainer::{LrSchedule, Objective, Preset, Supernet, data::prepare, parse_device};
 
 /// How a CSV file is read, shared by the commands that read data.
@@ -174,9 +176,13 @@ pub struct Args {
     /// Checkpoint every N epochs (and at the end); 0: only at the end.
     #[arg(long, default_value_t = 1, value_parser = int_in::<0, 1_000_000>)]
     checkpoint_every: usize,
-    /// Append per-epoch metrics as JSON lines to this file (they always go to stdout too).
+    /// Write every epoch's full metrics as JSON lines to this file (a new run starts it
+    /// afresh; --resume keeps the epochs the checkpoint holds).
     #[arg(long)]
     metrics: Option<PathBuf>,
+    /// Print the full metrics as JSON lines on stdout instead of one short line per epoch.
+    #[arg(long)]
+    json: bool,
     /// `flex` (CPU) or, when built with `--features cuda`, `cuda[:N]`.
     #[arg(long, default_value = "flex")]
     device: String,
@@ -403,10 +409,6 @@ fn fit_batch(cfg: &mut TrainConfig, train_samples: usize) {
     }
 }
 
-fn print_epoch(m: &EpochMetrics) {
-    println!("{}", serde_json::to_string(m).unwrap_or_default());
-}
-
 pub fn run(a: Args) -> Result<()> {
     let device = parse_device(&a.device)?;
     let probe = Family::from_path(&a.spec)?;
@@ -477,21 +479,31 @@ pub fn run(a: Args) -> Result<()> {
     let run = Run {
         checkpoint: out,
         metrics: a.metrics.clone(),
+        fresh_metrics: !a.resume,
         progress: true,
         data_name: a.data.data.clone(),
     };
+    let mut log = EpochLog::new(a.json, cfg.epochs);
     if a.random_search > 0 {
         if a.resume || cfg.outer.is_some() {
             anyhow::bail!(
                 "--random-search trains fixed members from scratch: it takes neither --resume nor a bilevel preset"
             );
         }
-        return random_search(&family, &data, &cfg, &run, a.random_search, &device);
+        return random_search(
+            &family,
+            &data,
+            &cfg,
+            &run,
+            a.random_search,
+            &device,
+            &mut log,
+        );
     }
-    train_and_summarize(net, &data, &cfg, &run, start, &device)
+    train_and_summarize(net, &data, &cfg, &run, start, &device, &mut log)
 }
 
-/// Random search: one JSON line per epoch and one per trial on stdout, then the best trial's
+/// Random search: each trial's epochs and a line per trial on stdout, then the best trial's
 /// summary.
 fn random_search(
     family: &Family,
@@ -500,6 +512,7 @@ fn random_search(
     run: &Run,
     trials: usize,
     device: &ardent_trainer::Device,
+    log: &mut EpochLog,
 ) -> Result<()> {
     if !family.edges.iter().any(|e| e.structure.is_searched()) {
         anyhow::bail!(
@@ -507,6 +520,7 @@ fn random_search(
             family.name
         );
     }
+    let log = std::cell::RefCell::new(log);
     let done = ardent_trainer::random::random_search(
         family,
         data,
@@ -514,13 +528,14 @@ fn random_search(
         run,
         trials,
         device,
-        &mut print_epoch,
-        &mut |t| println!("{}", serde_json::to_string(t).unwrap_or_default()),
+        &mut |m| log.borrow_mut().epoch(m),
+        &mut |t| log.borrow_mut().trial(t, trials),
     )?;
     if let Some(best) = done.iter().rev().find(|t| t.best) {
         eprintln!(
             "random search: trial {} of {trials} is the best ({} parameters)",
-            best.trial, best.member_params
+            best.trial + 1,
+            best.member_params
         );
     }
     let best = train::load(&run.checkpoint, device)
@@ -529,7 +544,7 @@ fn random_search(
     Ok(())
 }
 
-/// Runs the loop with one JSON line per epoch on stdout, then prints the summary.
+/// Runs the loop with a line per epoch on stdout, then prints the summary.
 fn train_and_summarize(
     net: Supernet,
     data: &ardent_trainer::data::Prepared,
@@ -537,8 +552,9 @@ fn train_and_summarize(
     run: &Run,
     start: (usize, u64),
     device: &ardent_trainer::Device,
+    log: &mut EpochLog,
 ) -> Result<()> {
-    let trained = train::train(net, data, cfg, run, start, device, &mut print_epoch)?;
+    let trained = train::train(net, data, cfg, run, start, device, &mut |m| log.epoch(m))?;
     summarize(&trained, data, cfg.lambda, device, &run.checkpoint);
     Ok(())
 }
@@ -598,8 +614,12 @@ pub struct FinetuneArgs {
     /// Checkpoint every N epochs (and at the end); 0: only at the end.
     #[arg(long, default_value_t = 1, value_parser = int_in::<0, 1_000_000>)]
     checkpoint_every: usize,
+    /// Write every epoch's full metrics as JSON lines to this file.
     #[arg(long)]
     metrics: Option<PathBuf>,
+    /// Print the full metrics as JSON lines on stdout instead of one short line per epoch.
+    #[arg(long)]
+    json: bool,
     #[arg(long, default_value = "flex")]
     device: String,
 }
@@ -666,8 +686,10 @@ pub fn run_finetune(a: FinetuneArgs) -> Result<()> {
     let run = Run {
         checkpoint: out,
         metrics: a.metrics.clone(),
+        fresh_metrics: !a.resume,
         progress: true,
         data_name: a.data.data.clone(),
     };
-    train_and_summarize(net, &data, &cfg, &run, start, &device)
+    let mut log = EpochLog::new(a.json, cfg.epochs);
+    train_and_summarize(net, &data, &cfg, &run, start, &device, &mut log)
 }

@@ -85,6 +85,8 @@ pub fn random_search(
         let trial_run = Run {
             checkpoint: scratch.clone(),
             metrics: run.metrics.clone(),
+            // The trials share the file: the first starts it, the others follow.
+            fresh_metrics: run.fresh_metrics && t == 0,
             progress: run.progress,
             data_name: run.data_name.clone(),
         };

@@ -115,7 +115,11 @@ pub struct EpochMetrics {
     pub weights_total: usize,
     /// Per parametric op: `edge op r`, live output units, all output units.
     pub live_units: Vec<(String, usize, usize)>,
+    /// Training samples per second of the epoch's steps (evaluation not counted).
     pub samples_per_second: f64,
+    /// Wall time of the epoch: its steps and the evaluation after them.
+    #[serde(default)]
+    pub seconds: f64,
     /// Per searched edge: γ's probabilities, their entropy and the ops it collapses to now.
     #[serde(default)]
     pub structure: Vec<EdgeStructure>,
@@ -182,7 +186,12 @@ pub fn structure_metrics(net: &Supernet) -> (Vec<EdgeStructure>, Option<u64>) {
 #[derive(Debug, Clone)]
 pub struct Run {
     pub checkpoint: PathBuf,
+    /// Where every epoch's metrics go as JSON lines.
     pub metrics: Option<PathBuf>,
+    /// A new run from epoch 0 empties the metrics file at its first line (a second run to the
+    /// same file does not mix with the first); otherwise lines are appended, and a resumed run
+    /// first drops those past its checkpoint.
+    pub fresh_metrics: bool,
     pub progress: bool,
     pub data_name: String,
 }
@@ -397,19 +406,8 @@ pub fn train(
     {
         keep_metrics_up_to(p, start_epoch)?;
     }
-    let mut metrics_file = match &run.metrics {
-        Some(p) => Some(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p)
-                .map_err(|error| TrainError::Metrics {
-                    path: p.clone(),
-                    error,
-                })?,
-        ),
-        None => None,
-    };
+    // Opened at the first epoch's line, so a run that fails before it leaves the file as it was.
+    let mut metrics_file: Option<std::fs::File> = None;
     for epoch in start_epoch..cfg.epochs {
         // Seeds derive from (seed, epoch) so a resumed run sees the same batches and noise.
         let epoch_seed = SplitMix64(cfg.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9)).next_u64();
@@ -526,17 +524,32 @@ pub fn train(
             weights_total: total,
             live_units,
             samples_per_second: n as f64 / elapsed.max(1e-9),
+            seconds: t0.elapsed().as_secs_f64(),
             structure,
             member_params,
             structure_kl,
         };
-        if let Some(f) = metrics_file.as_mut() {
+        if let Some(path) = &run.metrics {
             use std::io::Write;
-            let line = serde_json::to_string(&m).unwrap_or_default();
-            writeln!(f, "{line}").map_err(|error| TrainError::Metrics {
-                path: run.metrics.clone().unwrap_or_default(),
+            let error = |error| TrainError::Metrics {
+                path: path.clone(),
                 error,
-            })?;
+            };
+            if metrics_file.is_none() {
+                let fresh = run.fresh_metrics && start_epoch == 0;
+                let f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .write(true)
+                    .append(!fresh)
+                    .truncate(fresh)
+                    .open(path)
+                    .map_err(error)?;
+                metrics_file = Some(f);
+            }
+            if let Some(f) = metrics_file.as_mut() {
+                let line = serde_json::to_string(&m).map_err(|e| error(e.into()))?;
+                writeln!(f, "{line}").map_err(error)?;
+            }
         }
         report(&m);
         let last = epoch + 1 == cfg.epochs;

@@ -33,6 +33,7 @@ fn run_once(dir: &std::path::Path, name: &str, epochs: usize) -> Vec<u8> {
     let run = Run {
         checkpoint: path.clone(),
         metrics: None,
+        fresh_metrics: true,
         progress: false,
         data_name: "digits".into(),
     };
