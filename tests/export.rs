@@ -176,6 +176,12 @@ fn export_end_to_end_on_digits() {
         "digits",
         "--epochs",
         "3",
+        // The old recipe (full prior from the first step, a constant rate), under which
+        // three epochs already prune.
+        "--warmup",
+        "0",
+        "--lr-schedule",
+        "constant",
         "--out",
         &ck.display().to_string(),
     ]);

@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use serde::Serialize;
 
-use ardent_runtime::args::{int_in, term_weight};
+use ardent_runtime::args::{int_in, non_negative, term_weight};
 use ardent_runtime::bench::{BenchOptions, bench};
 use ardent_runtime::{LoadOptions, Model};
 
@@ -43,6 +43,9 @@ pub struct DemoArgs {
     /// set, hence a smaller default than the pipeline's.
     #[arg(long, default_value_t = 0.1, value_parser = term_weight)]
     kl_weight: f64,
+    /// Epochs over which the KL weight rises from 0 (default: `train`'s, half the epochs).
+    #[arg(long, value_parser = non_negative)]
+    warmup: Option<f64>,
     #[arg(long, default_value_t = 42)]
     seed: u64,
 }
@@ -62,6 +65,9 @@ struct Budget {
     /// λ_prior^L, the weight of the ARD prior.
     #[arg(long, default_value_t = 0.33, value_parser = term_weight)]
     kl_weight: f64,
+    /// Epochs over which the KL weight rises from 0 (default: `train`'s, half the epochs).
+    #[arg(long, value_parser = non_negative)]
+    warmup: Option<f64>,
     /// The objective's preset, as for `ardent train`.
     #[arg(long, default_value = "elbo")]
     preset: String,
@@ -110,6 +116,8 @@ struct Row {
     flops: u64,
     /// Median latency of one sample in tract, one thread, microseconds.
     latency_us: f64,
+    /// The dense model's latency over this one's (above 1: faster than dense).
+    speed_against_dense: f64,
 }
 
 fn path(p: &Path) -> String {
@@ -156,6 +164,7 @@ fn export(
         file_bytes: r["file_bytes"].as_u64().unwrap_or(0) as usize,
         flops: r["flops_after"].as_u64().unwrap_or(0),
         latency_us: timing.p50_us,
+        speed_against_dense: f64::NAN,
     })
 }
 
@@ -197,6 +206,9 @@ fn run_pipeline(
     );
     if searched {
         train.extend(["--search-warmup".into(), (budget.epochs / 4).to_string()]);
+    }
+    if let Some(w) = budget.warmup {
+        train.extend(["--warmup".into(), w.to_string()]);
     }
     eprintln!("== train {}", spec.display());
     super::train::run(parse::<TrainCli>("train", train)?.args)?;
@@ -252,7 +264,11 @@ fn run_pipeline(
         super::viz::run(parse::<VizCli>("viz", viz)?.args)?;
     }
 
-    let rows = [dense, compact, tuned];
+    let mut rows = [dense, compact, tuned];
+    let dense_latency = rows[0].latency_us;
+    for r in &mut rows {
+        r.speed_against_dense = dense_latency / r.latency_us;
+    }
     let table = summary_table(&rows);
     println!("{table}");
     let json = serde_json::to_vec_pretty(&serde_json::json!({
@@ -268,18 +284,31 @@ fn run_pipeline(
 
 fn summary_table(rows: &[Row]) -> String {
     let mut t = String::from(
-        "| model | accuracy in tract | parameters | file | FLOPs/sample | latency, batch 1 |\n|---|---|---|---|---|---|\n",
+        "| model | accuracy in tract | parameters | file | FLOPs/sample | latency, batch 1 | speed against dense |\n|---|---|---|---|---|---|---|\n",
     );
     for r in rows {
         t.push_str(&format!(
-            "| {} | {} | {} | {} B | {} | {:.1} µs |\n",
+            "| {} | {} | {} | {} B | {} | {:.1} µs | {:.2}× |\n",
             r.model,
             r.accuracy
                 .map_or_else(|| "–".into(), |a| format!("{:.2} %", 100.0 * a)),
             r.params,
             r.file_bytes,
             r.flops,
-            r.latency_us
+            r.latency_us,
+            r.speed_against_dense
+        ));
+    }
+    if let [dense, .., last] = rows {
+        t.push_str(&format!(
+            "\n{}: {:.1}× fewer parameters and {:.2}× the speed of the dense model, accuracy {}\n",
+            last.model,
+            dense.params as f64 / last.params.max(1) as f64,
+            last.speed_against_dense,
+            match (dense.accuracy, last.accuracy) {
+                (Some(d), Some(l)) => format!("{:+.2} points", 100.0 * (l - d)),
+                _ => "not measured".into(),
+            }
         ));
     }
     t
@@ -303,6 +332,7 @@ pub fn demo(a: DemoArgs) -> Result<()> {
         epochs: a.epochs,
         finetune_epochs: a.finetune_epochs,
         kl_weight: a.kl_weight,
+        warmup: a.warmup,
         preset: "elbo".into(),
         seed: a.seed,
     };
