@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Latency of ONNX models: ardent-run (tract) beside onnxruntime, one thread, same files.
 
-For each model and batch size, runs `ardent-run bench MODEL --batch B --threads 1 --json` and
-times onnxruntime (intra- and inter-op threads 1) on the same file and batch, interleaved
+For each model and batch size, runs `ardent-run bench MODEL --batch B --threads 1 --json`, the
+same with `--no-sparse` (tract's dense kernels for every product), and times onnxruntime (intra- and inter-op threads 1) on the same file and batch, interleaved
 `--rounds` times; reports median p50 latencies. onnxruntime is called from Python, which adds a
 few microseconds per call.
 
@@ -50,9 +50,10 @@ def make_mlp(path, widths, seed):
     onnx.save(model, path)
 
 
-def ardent_p50(binary, model, batch):
+def ardent_p50(binary, model, batch, no_sparse=False):
     out = subprocess.run([binary, "bench", model, "--batch", str(batch), "--threads", "1", "--json",
-                          "--min-time-ms", "1000"], check=True, capture_output=True, text=True)
+                          "--min-time-ms", "1000"] + (["--no-sparse"] if no_sparse else []),
+                         check=True, capture_output=True, text=True)
     return json.loads(out.stdout.splitlines()[0])["p50_us"]
 
 
@@ -65,8 +66,8 @@ def ort_p50(model, batch, min_time=1.0):
     so.inter_op_num_threads = 1
     s = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
     name = s.get_inputs()[0].name
-    width = s.get_inputs()[0].shape[1]
-    x = np.random.default_rng(0).random((batch, width), dtype=np.float32)
+    shape = [batch] + list(s.get_inputs()[0].shape[1:])
+    x = np.random.default_rng(0).random(shape, dtype=np.float32)
     for _ in range(10):
         s.run(None, {name: x})
     times, t0 = [], time.perf_counter()
@@ -92,16 +93,19 @@ def main():
             path = os.path.join(a.make_mlps, name + ".onnx")
             make_mlp(path, widths, 0)
             models.append(path)
-    print(f"{'model':34} {'batch':>5} {'ardent-run p50 µs':>18} {'onnxruntime p50 µs':>19} {'ratio':>6}")
+    print(f"{'model':34} {'batch':>5} {'ardent-run':>11} {'--no-sparse':>11} {'onnxruntime':>11}"
+          f" {'ours/ORT':>8} {'ours/dense':>10}   (p50 µs)")
     for m in models:
         for b in [int(x) for x in a.batch.split(",")]:
-            ours, theirs = [], []
+            ours, dense, theirs = [], [], []
             for _ in range(a.rounds):
                 ours.append(ardent_p50(a.ardent_run, m, b))
+                dense.append(ardent_p50(a.ardent_run, m, b, no_sparse=True))
                 theirs.append(ort_p50(m, b))
-            o, t = statistics.median(ours), statistics.median(theirs)
-            print(f"{os.path.basename(m):34} {b:>5} {o:>18.1f} {t:>19.1f} {o / t:>6.2f}")
-            print(json.dumps({"model": m, "batch": b, "ardent_run_p50_us": ours, "onnxruntime_p50_us": theirs}), file=sys.stderr)
+            o, d, t = statistics.median(ours), statistics.median(dense), statistics.median(theirs)
+            print(f"{os.path.basename(m):34} {b:>5} {o:>11.1f} {d:>11.1f} {t:>11.1f} {o / t:>8.2f} {o / d:>10.2f}")
+            print(json.dumps({"model": m, "batch": b, "ardent_run_p50_us": ours, "no_sparse_p50_us": dense,
+                              "onnxruntime_p50_us": theirs}), file=sys.stderr)
     return 0
 
 

@@ -39,7 +39,15 @@ fn gemm_relu_matches_hand_computation() {
     let bytes = tiny(WeightType::F32);
     let x = [1.0f32, 2.0, 3.0, -1.0, 0.5, 0.25];
     for batch in [None, Some(2)] {
-        let m = Model::load_bytes(&bytes, "tiny.onnx", LoadOptions { batch }).expect("load");
+        let m = Model::load_bytes(
+            &bytes,
+            "tiny.onnx",
+            LoadOptions {
+                batch,
+                ..LoadOptions::default()
+            },
+        )
+        .expect("load");
         assert_eq!(m.info().input_shape, vec![3]);
         assert_eq!(m.info().output_shape, vec![2]);
         assert_eq!(m.info().parameters, 8);

@@ -11,6 +11,7 @@ use anyhow::{Context, Result, bail};
 use crate::args::{HeaderArgs, int_in, u64_in};
 use crate::bench::{BenchOptions, bench};
 use crate::input::{read_labels, read_samples};
+use crate::ops::RewriteOptions;
 use crate::{LoadOptions, Model, set_threads};
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +48,9 @@ pub struct RunArgs {
     /// Threads for matrix products.
     #[arg(long, default_value_t = 1, value_parser = int_in::<1, 256>)]
     pub threads: usize,
+    /// Run every product with tract's dense kernels, none with ardent's sparse product.
+    #[arg(long)]
+    pub no_sparse: bool,
 }
 
 /// `bench MODEL`: latency and throughput at several batch sizes.
@@ -77,6 +81,9 @@ pub struct BenchArgs {
     /// One JSON object per batch size instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// Run every product with tract's dense kernels, none with ardent's sparse product.
+    #[arg(long)]
+    pub no_sparse: bool,
 }
 
 /// `info MODEL`: inputs, outputs, parameters, ardent metadata.
@@ -86,6 +93,9 @@ pub struct InfoArgs {
     pub model: PathBuf,
     #[arg(long)]
     pub json: bool,
+    /// Run every product with tract's dense kernels, none with ardent's sparse product.
+    #[arg(long)]
+    pub no_sparse: bool,
 }
 
 fn argmax(row: &[f32]) -> usize {
@@ -140,7 +150,7 @@ pub fn quiet_broken_pipe() {
 
 pub fn run(a: RunArgs) -> Result<()> {
     set_threads(a.threads);
-    let model = Model::load_path(&a.model, LoadOptions::default())?;
+    let model = Model::load_path(&a.model, load_options(None, a.no_sparse))?;
     let (samples, csv_labels) = read_samples(&a.input, a.label_column.as_deref(), a.csv.header())?;
     if samples.width != model.input_size() {
         bail!(
@@ -228,7 +238,7 @@ pub fn run(a: RunArgs) -> Result<()> {
 /// Times the model at each batch size (the batch fixed in the plan, as a deployment would).
 pub fn bench_cmd(a: BenchArgs) -> Result<()> {
     set_threads(a.threads);
-    let probe = Model::load_path(&a.model, LoadOptions::default())?;
+    let probe = Model::load_path(&a.model, load_options(None, a.no_sparse))?;
     let per = probe.input_size();
     let sample: Vec<f32> = match &a.input {
         Some(p) => {
@@ -269,7 +279,7 @@ pub fn bench_cmd(a: BenchArgs) -> Result<()> {
         if b == 0 {
             bail!("--batch: batch sizes must be at least 1");
         }
-        let model = Model::load_path(&a.model, LoadOptions { batch: Some(b) })?;
+        let model = Model::load_path(&a.model, load_options(Some(b), a.no_sparse))?;
         let input: Vec<f32> = sample.iter().copied().cycle().take(b * per).collect();
         let r = bench(&model, &input, a.threads, options)?;
         if a.json {
@@ -293,7 +303,7 @@ pub fn bench_cmd(a: BenchArgs) -> Result<()> {
 
 /// Prints what the model file says about itself.
 pub fn info(a: InfoArgs) -> Result<()> {
-    let model = Model::load_path(&a.model, LoadOptions::default())?;
+    let model = Model::load_path(&a.model, load_options(None, a.no_sparse))?;
     let i = model.info();
     let size = std::fs::metadata(&a.model).map(|m| m.len()).ok();
     if a.json {
@@ -310,6 +320,7 @@ pub fn info(a: InfoArgs) -> Result<()> {
             "format": i.format,
             "metadata": i.metadata,
             "ops": i.ops,
+            "rewrites": model.rewrites(),
         });
         println!("{v}");
         return Ok(());
@@ -335,10 +346,31 @@ pub fn info(a: InfoArgs) -> Result<()> {
     );
     println!("  format      {}", i.format);
     println!("  ops         {}", i.ops.join(" "));
+    for r in model.rewrites() {
+        println!(
+            "  product     {} ({}×{}, {} kept): {}, {}",
+            r.node,
+            r.k,
+            r.n,
+            r.kept,
+            r.replaced_by.unwrap_or("tract's dense kernel"),
+            r.reason
+        );
+    }
     for (k, v) in &i.metadata {
         println!("  {k} = {v}");
     }
     Ok(())
+}
+
+fn load_options(batch: Option<usize>, no_sparse: bool) -> LoadOptions {
+    LoadOptions {
+        batch,
+        rewrite: RewriteOptions {
+            keep_dense: no_sparse,
+            ..RewriteOptions::default()
+        },
+    }
 }
 
 fn join(dims: &[usize]) -> String {

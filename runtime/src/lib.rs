@@ -13,8 +13,10 @@ mod model;
 mod nnef;
 #[cfg(feature = "onnx")]
 mod onnx;
+pub mod ops;
 mod threads;
 
 pub use error::RuntimeError;
 pub use model::{LoadOptions, Model, ModelInfo};
+pub use ops::{Rewrite, RewriteOptions, SPARSE_MAX_DENSITY};
 pub use threads::set_threads;

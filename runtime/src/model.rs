@@ -6,12 +6,15 @@ use tract_nnef::prelude::*;
 use tract_nnef::tract_core::model::TypedRunnableModel;
 
 use crate::error::RuntimeError;
+use crate::ops::{Rewrite, RewriteOptions};
 
 /// How to prepare a model for running.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct LoadOptions {
     /// Fix the batch dimension (faster plans); `None` keeps it symbolic so any batch runs.
     pub batch: Option<usize>,
+    /// Where ardent's own ops replace tract's (sparse products of mostly-zero weights).
+    pub rewrite: RewriteOptions,
 }
 
 /// What a model file says about itself: for ONNX read from its protobuf before tract sees it,
@@ -46,6 +49,7 @@ pub struct Model {
     name: String,
     info: ModelInfo,
     options: LoadOptions,
+    rewrites: Vec<Rewrite>,
     plan: Arc<TypedRunnableModel>,
 }
 
@@ -129,6 +133,13 @@ impl Model {
                     .map_err(tract("fix the batch size"))?;
             }
         }
+        // tract folds constant chains (ardent's sparse weight storage among them) while it
+        // declutters, so the rewrite sees every weight as one constant.
+        let mut typed = typed
+            .into_decluttered()
+            .map_err(tract("declutter the graph"))?;
+        let rewrites = crate::ops::rewrite(&mut typed, options.rewrite)
+            .map_err(tract("put ardent's sparse products in"))?;
         let plan = typed
             .into_optimized()
             .map_err(tract("optimize the graph"))?
@@ -138,6 +149,7 @@ impl Model {
             name: name.to_string(),
             info,
             options,
+            rewrites,
             plan,
         })
     }
@@ -152,6 +164,12 @@ impl Model {
 
     pub fn options(&self) -> LoadOptions {
         self.options
+    }
+
+    /// Every product the runtime considered replacing with an op of its own, with what it
+    /// decided and why.
+    pub fn rewrites(&self) -> &[Rewrite] {
+        &self.rewrites
     }
 
     /// Values in one input sample.

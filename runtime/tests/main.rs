@@ -1,6 +1,8 @@
 //! The `ardent-run` binary end to end (the command code itself is tested through `ardent run`
 //! in the workspace's tests; here: that the board binary is wired to it, with exit codes).
 
+mod sparse;
+
 use std::process::Command;
 
 use ardent_exporter::onnx::{GraphBuilder, WeightType, encode};

@@ -1,0 +1,204 @@
+//! ardent's own tract ops and the rewrite that puts them in place of tract's, on the
+//! decluttered model before tract optimizes it. The files stay standard ONNX or NNEF: any
+//! runtime reads them, and these ops are how ardent-run runs them faster.
+//!
+//! To add an op: a file here with the op (`Op`, `EvalOp`, `TypedOp`, tested against the tract
+//! op it replaces), and a rule in [`rewrite`] that finds what it replaces and reports it as a
+//! [`Rewrite`].
+
+pub mod sparse_dense;
+
+use serde::Serialize;
+use tract_nnef::tract_core::internal::*;
+use tract_nnef::tract_core::ops::einsum::EinSum;
+
+use sparse_dense::SparseDense;
+
+/// Products whose constant weight has at most this share of non-zero entries run as
+/// [`SparseDense`]. Chosen by measurement (BENCHMARKS.md, "Sparse products"): below it the
+/// sparse product beats tract's dense kernels at batch 1 and at batch 256.
+pub const SPARSE_MAX_DENSITY: f64 = 0.25;
+
+/// What the rewrite did with one of tract's ops.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rewrite {
+    /// tract's name of the node (the ONNX node's name with tract's suffixes).
+    pub node: String,
+    /// The op it became, or `None` when it was left as tract's.
+    pub replaced_by: Option<&'static str>,
+    /// Why, in words: the weight's density against the cut-off.
+    pub reason: String,
+    /// Input and output features of the product.
+    pub k: usize,
+    pub n: usize,
+    /// Non-zero weights.
+    pub kept: usize,
+}
+
+/// How [`rewrite`] decides.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RewriteOptions {
+    /// Replace nothing (tract's own ops throughout).
+    pub keep_dense: bool,
+    /// The density at or under which a product runs sparse.
+    pub max_density: f64,
+}
+
+impl Default for RewriteOptions {
+    fn default() -> Self {
+        RewriteOptions {
+            keep_dense: false,
+            max_density: SPARSE_MAX_DENSITY,
+        }
+    }
+}
+
+/// Replaces what ardent runs faster than tract; returns a line for every candidate product,
+/// replaced or not.
+pub fn rewrite(model: &mut TypedModel, options: RewriteOptions) -> TractResult<Vec<Rewrite>> {
+    let mut report = Vec::new();
+    for id in model.eval_order()? {
+        let Some(product) = constant_product(model, id)? else {
+            continue;
+        };
+        let density = product.kept as f64 / (product.n * product.k) as f64;
+        let name = model.node(id).name.clone();
+        let sparse = !options.keep_dense && density <= options.max_density;
+        let reason = if options.keep_dense {
+            format!(
+                "{:.2} % of the weights kept; sparse products turned off",
+                100.0 * density
+            )
+        } else {
+            format!(
+                "{:.2} % of the weights kept, {} the cut-off of {:.0} %",
+                100.0 * density,
+                if sparse { "under" } else { "over" },
+                100.0 * options.max_density
+            )
+        };
+        if sparse {
+            let op = SparseDense::from_rows(product.n, product.k, &product.rows)?;
+            let node = model.node(id);
+            let mut patch = TypedModelPatch::default();
+            let mut x = patch.tap_model(model, node.inputs[product.x_slot])?;
+            let x_shape = model
+                .outlet_fact(node.inputs[product.x_slot])?
+                .shape
+                .to_tvec();
+            if x_shape.len() > 2 {
+                x = patch.wire_node(
+                    format!("{name}.flatten"),
+                    AxisOp::Reshape(1, x_shape[1..].into(), tvec![product.k.to_dim()]),
+                    &[x],
+                )?[0];
+            }
+            let y = patch.wire_node(format!("{name}.sparse"), op, &[x])?[0];
+            patch.shunt_outside(model, OutletId::new(id, 0), y)?;
+            patch.apply(model)?;
+        }
+        report.push(Rewrite {
+            node: name,
+            replaced_by: sparse.then_some("ArdentSparseDense"),
+            reason,
+            k: product.k,
+            n: product.n,
+            kept: product.kept,
+        });
+    }
+    Ok(report)
+}
+
+/// A product `y[b, n] = Σ x[b, k…] · w[k…, n]` with a constant f32 `w`, as [`rewrite`] can
+/// replace it.
+struct ConstantProduct {
+    x_slot: usize,
+    k: usize,
+    n: usize,
+    /// `w` as `[n, k]`, its k axes in the order of x's.
+    rows: Vec<f32>,
+    kept: usize,
+}
+
+/// Recognises tract's f32 EinSum of an activation `x` (batch axis first, every other axis
+/// summed over) with a constant weight that adds one output axis after the batch.
+fn constant_product(model: &TypedModel, id: usize) -> TractResult<Option<ConstantProduct>> {
+    let node = model.node(id);
+    let Some(op) = node.op_as::<EinSum>() else {
+        return Ok(None);
+    };
+    if op.q_params.is_some() || node.inputs.len() != 2 || op.operating_dt != f32::datum_type() {
+        return Ok(None);
+    }
+    let facts = [
+        model.outlet_fact(node.inputs[0])?,
+        model.outlet_fact(node.inputs[1])?,
+    ];
+    let w_slot = match (facts[0].konst.is_some(), facts[1].konst.is_some()) {
+        (false, true) => 1,
+        (true, false) => 0,
+        _ => return Ok(None),
+    };
+    let x_slot = 1 - w_slot;
+    let (x, w) = (facts[x_slot], facts[w_slot]);
+    let out = &node.outputs[0].fact;
+    if x.datum_type != f32::datum_type()
+        || w.datum_type != f32::datum_type()
+        || out.rank() != 2
+        || x.rank() < 2
+        || !x.is_plain()
+    {
+        return Ok(None);
+    }
+    let axes = &op.axes;
+    // x's first axis is the batch: in the output first, not in w.
+    let batch = axes.axis((InOut::In(x_slot), 0))?;
+    if !batch.inputs[w_slot].is_empty() || batch.outputs[0].as_slice() != [0] {
+        return Ok(None);
+    }
+    // Every other axis of x is summed with one of w's.
+    let mut order = Vec::with_capacity(w.rank());
+    let mut k = 1usize;
+    for pos in 1..x.rank() {
+        let a = axes.axis((InOut::In(x_slot), pos))?;
+        if a.inputs[x_slot].len() != 1 || a.inputs[w_slot].len() != 1 || !a.outputs[0].is_empty() {
+            return Ok(None);
+        }
+        order.push(a.inputs[w_slot][0]);
+        let Ok(d) = x.shape[pos].to_usize() else {
+            return Ok(None);
+        };
+        k *= d;
+    }
+    // And w's one remaining axis is the output's second.
+    if w.rank() != order.len() + 1 {
+        return Ok(None);
+    }
+    let Some(free) = (0..w.rank()).find(|p| !order.contains(p)) else {
+        return Ok(None);
+    };
+    let a = axes.axis((InOut::In(w_slot), free))?;
+    if a.outputs[0].as_slice() != [1] || !a.inputs[x_slot].is_empty() || a.inputs[w_slot].len() != 1
+    {
+        return Ok(None);
+    }
+    let Some(konst) = &w.konst else {
+        return Ok(None);
+    };
+    let view = konst.to_plain_array_view::<f32>()?;
+    let n = view.shape()[free];
+    if n == 0 || k == 0 {
+        return Ok(None);
+    }
+    let mut permutation = vec![free];
+    permutation.extend(order);
+    let rows: Vec<f32> = view.permuted_axes(permutation).iter().copied().collect();
+    let kept = rows.iter().filter(|v| **v != 0.0).count();
+    Ok(Some(ConstantProduct {
+        x_slot,
+        k,
+        n,
+        rows,
+        kept,
+    }))
+}

@@ -1,0 +1,205 @@
+//! ardent's sparse product against tract's own dense one (the graph left unreplaced) and
+//! against a plain f64 loop, over densities from 0.1 % to 100 % and batches from 1 to 256.
+
+use ardent_data::SplitMix64;
+use ardent_exporter::onnx::{Attr, GraphBuilder, WeightType, encode};
+use ardent_runtime::ops::sparse_dense::SparseDense;
+use ardent_runtime::{LoadOptions, Model, RewriteOptions, SPARSE_MAX_DENSITY};
+
+const BATCHES: [usize; 12] = [1, 2, 3, 4, 5, 15, 16, 17, 19, 33, 64, 256];
+const DENSITIES: [f64; 7] = [0.001, 0.01, 0.05, 0.2, 0.5, 0.9, 1.0];
+
+/// Gaussian-ish weights with about `density` of them kept (at least one per matrix).
+fn weights(rng: &mut SplitMix64, len: usize, density: f64) -> Vec<f32> {
+    let mut w: Vec<f32> = (0..len)
+        .map(|_| {
+            let keep = rng.uniform() < density;
+            let v = (rng.uniform() * 2.0 - 1.0) as f32;
+            if keep { v } else { 0.0 }
+        })
+        .collect();
+    if w.iter().all(|v| *v == 0.0) {
+        w[rng.below(len as u64) as usize] = 0.75;
+    }
+    w
+}
+
+fn inputs(rng: &mut SplitMix64, len: usize) -> Vec<f32> {
+    (0..len)
+        .map(|_| (rng.uniform() * 4.0 - 2.0) as f32)
+        .collect()
+}
+
+fn options(keep_dense: bool, max_density: f64) -> LoadOptions {
+    LoadOptions {
+        batch: None,
+        rewrite: RewriteOptions {
+            keep_dense,
+            max_density,
+        },
+    }
+}
+
+/// `a` within 1e-5 of `b`, relative to the larger of 1 and |b|.
+fn assert_close(a: &[f32], b: &[f32], what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}: lengths");
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        let tol = 1e-5 * y.abs().max(1.0);
+        assert!((x - y).abs() <= tol, "{what}: [{i}] {x} against {y}");
+    }
+}
+
+/// Both loads of `bytes` (tract's dense products, and every product sparse) on the same
+/// random batches.
+fn check_against_dense(bytes: &[u8], name: &str, per_sample: usize, expect_replaced: usize) {
+    let dense = Model::load_bytes(bytes, name, options(true, 1.0)).expect("load dense");
+    let sparse = Model::load_bytes(bytes, name, options(false, 1.0)).expect("load sparse");
+    assert!(dense.rewrites().iter().all(|r| r.replaced_by.is_none()));
+    let replaced = sparse
+        .rewrites()
+        .iter()
+        .filter(|r| r.replaced_by == Some("ArdentSparseDense"))
+        .count();
+    assert_eq!(replaced, expect_replaced, "{name}: {:?}", sparse.rewrites());
+    let mut rng = SplitMix64(7);
+    for batch in BATCHES {
+        let x = inputs(&mut rng, batch * per_sample);
+        let a = sparse.run(&x).expect("run sparse");
+        let b = dense.run(&x).expect("run dense");
+        assert_close(&a, &b, &format!("{name}, batch {batch}"));
+    }
+}
+
+/// x [k0] → Gemm (weight [n1, k0], transB) → Relu → Gemm (weight [n1, n2]) → y.
+fn mlp(k0: usize, n1: usize, n2: usize, d1: f64, d2: f64, seed: u64) -> Vec<u8> {
+    let mut rng = SplitMix64(seed);
+    let mut g = GraphBuilder::new();
+    let w1 = g.weight(
+        "w1",
+        &[n1, k0],
+        &weights(&mut rng, n1 * k0, d1),
+        WeightType::F32,
+    );
+    let b1 = g.weight("b1", &[n1], &inputs(&mut rng, n1), WeightType::F32);
+    let w2 = g.weight(
+        "w2",
+        &[n1, n2],
+        &weights(&mut rng, n1 * n2, d2),
+        WeightType::F32,
+    );
+    let b2 = g.weight("b2", &[n2], &inputs(&mut rng, n2), WeightType::F32);
+    g.node("Gemm", &["x", &w1, &b1], "h", &[("transB", Attr::Int(1))]);
+    g.node("Relu", &["h"], "r", &[]);
+    g.node("Gemm", &["r", &w2, &b2], "y", &[]);
+    encode(&g.finish("mlp", ("x", &[k0]), ("y", &[n2])))
+}
+
+#[test]
+fn sparse_mlp_layers_match_tract_at_every_density_and_batch() {
+    for (i, &d) in DENSITIES.iter().enumerate() {
+        let bytes = mlp(97, 40, 7, d, DENSITIES[DENSITIES.len() - 1 - i], i as u64);
+        check_against_dense(&bytes, &format!("mlp at density {d}"), 97, 2);
+    }
+    // The widths of a pruned LeNet-300-100 at its kept density.
+    let bytes = mlp(784, 98, 85, 0.04, 0.1, 11);
+    check_against_dense(&bytes, "784-98-85", 784, 2);
+}
+
+#[test]
+fn a_flattened_image_into_a_sparse_product_matches_tract() {
+    // tract folds the Flatten into its product, which then sums over three input axes.
+    let mut rng = SplitMix64(3);
+    let mut g = GraphBuilder::new();
+    let w = g.weight(
+        "w",
+        &[6, 18],
+        &weights(&mut rng, 6 * 18, 0.3),
+        WeightType::F32,
+    );
+    let b = g.weight("b", &[6], &inputs(&mut rng, 6), WeightType::F32);
+    g.node("Flatten", &["x"], "f", &[("axis", Attr::Int(1))]);
+    g.node("Gemm", &["f", &w, &b], "y", &[("transB", Attr::Int(1))]);
+    let bytes = encode(&g.finish("flat", ("x", &[2, 3, 3]), ("y", &[6])));
+    check_against_dense(&bytes, "flatten-gemm", 18, 1);
+}
+
+#[test]
+fn a_matmul_without_bias_runs_sparse() {
+    let mut rng = SplitMix64(5);
+    let mut g = GraphBuilder::new();
+    let w = g.weight("w", &[30, 4], &weights(&mut rng, 120, 0.1), WeightType::F32);
+    g.node("MatMul", &["x", &w], "y", &[]);
+    let bytes = encode(&g.finish("mm", ("x", &[30]), ("y", &[4])));
+    check_against_dense(&bytes, "matmul", 30, 1);
+}
+
+#[test]
+fn the_cut_off_decides_and_the_report_says_why() {
+    let bytes = mlp(50, 20, 5, 0.02, 1.0, 9);
+    let m = Model::load_bytes(&bytes, "cut.onnx", LoadOptions::default()).expect("load");
+    let r = m.rewrites();
+    assert_eq!(r.len(), 2, "{r:?}");
+    let (first, second) = (&r[0], &r[1]);
+    assert_eq!((first.k, first.n), (50, 20));
+    assert_eq!(first.replaced_by, Some("ArdentSparseDense"));
+    assert!(
+        first.reason.contains("under the cut-off"),
+        "{}",
+        first.reason
+    );
+    assert_eq!((second.k, second.n, second.kept), (20, 5, 100));
+    assert_eq!(second.replaced_by, None);
+    assert!(second.reason.contains("100.00 %"), "{}", second.reason);
+    assert!(
+        second.reason.contains("over the cut-off"),
+        "{}",
+        second.reason
+    );
+    assert!(first.kept as f64 / 1000.0 <= SPARSE_MAX_DENSITY);
+
+    let off = Model::load_bytes(&bytes, "cut.onnx", options(true, SPARSE_MAX_DENSITY))
+        .expect("load dense");
+    assert!(
+        off.rewrites()
+            .iter()
+            .all(|r| r.replaced_by.is_none() && r.reason.contains("turned off"))
+    );
+}
+
+/// The kernel alone against an f64 loop: both the per-sample and the blocked paths, tails
+/// of every length, and a matrix with no weight kept.
+#[test]
+fn the_kernel_matches_a_plain_loop() {
+    let mut rng = SplitMix64(1);
+    for &(n, k) in &[(1, 1), (3, 70), (33, 5), (64, 300)] {
+        for &d in DENSITIES.iter().chain(&[0.0]) {
+            let mut w = weights(&mut rng, n * k, d);
+            if d == 0.0 {
+                w.fill(0.0);
+            }
+            let op = SparseDense::from_rows(n, k, &w).expect("op");
+            assert_eq!(op.nnz(), w.iter().filter(|v| **v != 0.0).count());
+            for m in (1..=40).chain([255, 256]) {
+                let x = inputs(&mut rng, m * k);
+                let mut y = vec![f32::NAN; m * n];
+                op.compute(&x, &mut y);
+                for s in 0..m {
+                    for r in 0..n {
+                        let terms =
+                            (0..k).map(|c| f64::from(x[s * k + c]) * f64::from(w[r * k + c]));
+                        let e: f64 = terms.clone().sum();
+                        // f32 sums err with the size of their terms, not of the result.
+                        let scale: f64 = terms.map(f64::abs).sum();
+                        let got = f64::from(y[s * n + r]);
+                        assert!(
+                            (got - e).abs() <= 2e-6 * scale.max(1.0),
+                            "{n}×{k} at density {d}, batch {m}, [{s}, {r}]: {got} against {e}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    assert!(SparseDense::from_rows(2, 3, &[1.0; 5]).is_err());
+    assert!(SparseDense::from_rows(0, 3, &[]).is_err());
+}
