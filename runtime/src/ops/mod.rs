@@ -15,9 +15,10 @@ use tract_nnef::tract_core::ops::einsum::EinSum;
 use sparse_dense::SparseDense;
 
 /// Products whose constant weight has at most this share of non-zero entries run as
-/// [`SparseDense`]. Chosen by measurement (BENCHMARKS.md, "Sparse products"): below it the
-/// sparse product beats tract's dense kernels at batch 1 and at batch 256.
-pub const SPARSE_MAX_DENSITY: f64 = 0.25;
+/// [`SparseDense`]. Chosen by measurement on a 784×300 product (BENCHMARKS.md, "Sparse
+/// products"): at batch 1 the sparse product wins below about 10 %, at batch 256 below about
+/// 5 %, so the cut-off is the lower of the two.
+pub const SPARSE_MAX_DENSITY: f64 = 0.05;
 
 /// What the rewrite did with one of tract's ops.
 #[derive(Debug, Clone, PartialEq, Serialize)]

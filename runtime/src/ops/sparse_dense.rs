@@ -153,25 +153,23 @@ impl SparseDense {
     /// Blocks of [`LANES`] samples; the last may be shorter (its missing lanes read zeros).
     fn blocks(&self, x: &[f32], y: &mut [f32]) {
         let (k, n) = (self.k, self.n);
-        let mut xt = vec![0f32; self.used.len() * LANES];
+        // Row `u` holds used column `u` of the block's samples, one per lane.
+        let mut xt = vec![[0f32; LANES]; self.used.len()];
         for (xb, yb) in x.chunks(k * LANES).zip(y.chunks_mut(n * LANES)) {
             let count = xb.len() / k;
             if count < LANES {
-                xt.fill(0.0);
+                xt.fill([0.0; LANES]);
             }
             for (lane, xs) in xb.chunks_exact(k).enumerate() {
-                for (u, &c) in self.used.iter().enumerate() {
-                    xt[u * LANES + lane] = xs[c as usize];
+                for (row, &c) in xt.iter_mut().zip(&self.used) {
+                    row[lane] = xs[c as usize];
                 }
             }
             for r in 0..n {
                 let (s, e) = (self.start[r] as usize, self.start[r + 1] as usize);
                 let mut acc = [0f32; LANES];
                 for (&u, &w) in self.compact[s..e].iter().zip(&self.values[s..e]) {
-                    let at = u as usize * LANES;
-                    let lanes: &[f32; LANES] = xt[at..at + LANES]
-                        .try_into()
-                        .expect("a block row holds LANES values");
+                    let lanes = &xt[u as usize];
                     for l in 0..LANES {
                         acc[l] += w * lanes[l];
                     }
