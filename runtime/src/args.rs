@@ -158,6 +158,27 @@ impl HeaderArgs {
     }
 }
 
+/// `--no-sparse`, shared by `run`, `bench` and `info`.
+#[derive(clap::Args, Debug, Clone, Copy, Default)]
+pub struct SparseArgs {
+    /// Run every product with tract's dense kernels, none with ardent's sparse product.
+    #[arg(long)]
+    pub no_sparse: bool,
+}
+
+impl SparseArgs {
+    /// How to load a model under this switch, with the batch fixed or symbolic.
+    pub fn load_options(self, batch: Option<usize>) -> crate::LoadOptions {
+        crate::LoadOptions {
+            batch,
+            rewrite: crate::RewriteOptions {
+                keep_dense: self.no_sparse,
+                ..crate::RewriteOptions::default()
+            },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,11 +8,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-use crate::args::{HeaderArgs, int_in, u64_in};
+use crate::args::{HeaderArgs, SparseArgs, int_in, u64_in};
 use crate::bench::{BenchOptions, bench};
 use crate::input::{read_labels, read_samples};
-use crate::ops::RewriteOptions;
-use crate::{LoadOptions, Model, set_threads};
+use crate::{Model, set_threads};
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutputFormat {
@@ -48,9 +47,8 @@ pub struct RunArgs {
     /// Threads for matrix products.
     #[arg(long, default_value_t = 1, value_parser = int_in::<1, 256>)]
     pub threads: usize,
-    /// Run every product with tract's dense kernels, none with ardent's sparse product.
-    #[arg(long)]
-    pub no_sparse: bool,
+    #[command(flatten)]
+    pub sparse: SparseArgs,
 }
 
 /// `bench MODEL`: latency and throughput at several batch sizes.
@@ -81,9 +79,8 @@ pub struct BenchArgs {
     /// One JSON object per batch size instead of the table.
     #[arg(long)]
     pub json: bool,
-    /// Run every product with tract's dense kernels, none with ardent's sparse product.
-    #[arg(long)]
-    pub no_sparse: bool,
+    #[command(flatten)]
+    pub sparse: SparseArgs,
 }
 
 /// `info MODEL`: inputs, outputs, parameters, ardent metadata.
@@ -93,9 +90,8 @@ pub struct InfoArgs {
     pub model: PathBuf,
     #[arg(long)]
     pub json: bool,
-    /// Run every product with tract's dense kernels, none with ardent's sparse product.
-    #[arg(long)]
-    pub no_sparse: bool,
+    #[command(flatten)]
+    pub sparse: SparseArgs,
 }
 
 fn argmax(row: &[f32]) -> usize {
@@ -150,7 +146,7 @@ pub fn quiet_broken_pipe() {
 
 pub fn run(a: RunArgs) -> Result<()> {
     set_threads(a.threads);
-    let model = Model::load_path(&a.model, load_options(None, a.no_sparse))?;
+    let model = Model::load_path(&a.model, a.sparse.load_options(None))?;
     let (samples, csv_labels) = read_samples(&a.input, a.label_column.as_deref(), a.csv.header())?;
     if samples.width != model.input_size() {
         bail!(
@@ -238,7 +234,7 @@ pub fn run(a: RunArgs) -> Result<()> {
 /// Times the model at each batch size (the batch fixed in the plan, as a deployment would).
 pub fn bench_cmd(a: BenchArgs) -> Result<()> {
     set_threads(a.threads);
-    let probe = Model::load_path(&a.model, load_options(None, a.no_sparse))?;
+    let probe = Model::load_path(&a.model, a.sparse.load_options(None))?;
     let per = probe.input_size();
     let sample: Vec<f32> = match &a.input {
         Some(p) => {
@@ -279,7 +275,7 @@ pub fn bench_cmd(a: BenchArgs) -> Result<()> {
         if b == 0 {
             bail!("--batch: batch sizes must be at least 1");
         }
-        let model = Model::load_path(&a.model, load_options(Some(b), a.no_sparse))?;
+        let model = Model::load_path(&a.model, a.sparse.load_options(Some(b)))?;
         let input: Vec<f32> = sample.iter().copied().cycle().take(b * per).collect();
         let r = bench(&model, &input, a.threads, options)?;
         if a.json {
@@ -303,7 +299,7 @@ pub fn bench_cmd(a: BenchArgs) -> Result<()> {
 
 /// Prints what the model file says about itself.
 pub fn info(a: InfoArgs) -> Result<()> {
-    let model = Model::load_path(&a.model, load_options(None, a.no_sparse))?;
+    let model = Model::load_path(&a.model, a.sparse.load_options(None))?;
     let i = model.info();
     let size = std::fs::metadata(&a.model).map(|m| m.len()).ok();
     if a.json {
@@ -361,16 +357,6 @@ pub fn info(a: InfoArgs) -> Result<()> {
         println!("  {k} = {v}");
     }
     Ok(())
-}
-
-fn load_options(batch: Option<usize>, no_sparse: bool) -> LoadOptions {
-    LoadOptions {
-        batch,
-        rewrite: RewriteOptions {
-            keep_dense: no_sparse,
-            ..RewriteOptions::default()
-        },
-    }
 }
 
 fn join(dims: &[usize]) -> String {
