@@ -43,9 +43,11 @@ pub struct DemoArgs {
     /// set, hence a smaller default than the pipeline's.
     #[arg(long, default_value_t = 0.1, value_parser = term_weight)]
     kl_weight: f64,
-    /// Epochs over which the KL weight rises from 0 (default: `train`'s, half the epochs).
-    #[arg(long, value_parser = non_negative)]
-    warmup: Option<f64>,
+    /// Epochs over which the KL weight rises from 0. None by default: on the 1,617 digits,
+    /// `train`'s half-run warm-up left the compact model unpruned (28,530 of 28,530
+    /// parameters), while the full prior from the start prunes it to 23,075.
+    #[arg(long, default_value_t = 0.0, value_parser = non_negative)]
+    warmup: f64,
     #[arg(long, default_value_t = 42)]
     seed: u64,
 }
@@ -332,7 +334,7 @@ pub fn demo(a: DemoArgs) -> Result<()> {
         epochs: a.epochs,
         finetune_epochs: a.finetune_epochs,
         kl_weight: a.kl_weight,
-        warmup: a.warmup,
+        warmup: Some(a.warmup),
         preset: "elbo".into(),
         seed: a.seed,
     };
