@@ -352,6 +352,12 @@ pub fn info(a: InfoArgs) -> Result<()> {
             r.replaced_by.unwrap_or("tract's dense kernel"),
             r.reason
         );
+        if !r.folded_gathers.is_empty() {
+            println!(
+                "              its input's {} folded into the weight (zero rows for the features dropped)",
+                r.folded_gathers.join(" and ")
+            );
+        }
     }
     for (k, v) in &i.metadata {
         println!("  {k} = {v}");

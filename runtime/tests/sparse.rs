@@ -52,8 +52,19 @@ fn assert_close(a: &[f32], b: &[f32], what: &str) {
 /// Both loads of `bytes` (tract's dense products, and every product sparse) on the same
 /// random batches.
 fn check_against_dense(bytes: &[u8], name: &str, per_sample: usize, expect_replaced: usize) {
+    check_rewritten(bytes, name, per_sample, 1.0, expect_replaced)
+}
+
+/// The graph as tract builds it against the rewritten one with the cut-off at `max_density`.
+fn check_rewritten(
+    bytes: &[u8],
+    name: &str,
+    per_sample: usize,
+    max_density: f64,
+    expect_replaced: usize,
+) {
     let dense = Model::load_bytes(bytes, name, options(true, 1.0)).expect("load dense");
-    let sparse = Model::load_bytes(bytes, name, options(false, 1.0)).expect("load sparse");
+    let sparse = Model::load_bytes(bytes, name, options(false, max_density)).expect("load sparse");
     assert!(dense.rewrites().iter().all(|r| r.replaced_by.is_none()));
     let replaced = sparse
         .rewrites()
@@ -202,4 +213,87 @@ fn the_kernel_matches_a_plain_loop() {
     }
     assert!(SparseDense::from_rows(2, 3, &[1.0; 5]).is_err());
     assert!(SparseDense::from_rows(0, 3, &[]).is_err());
+}
+
+/// x → Gemm → Relu → h [n1]; Gather(h, i1) → g1 → Gemm → y1; Gather(g1, i2) → Gemm → y2;
+/// y = y1 + y2 (+ the sum of g1's features when `shared`, a consumer that is no product).
+fn gathered_heads(shared: bool, seed: u64) -> Vec<u8> {
+    let (k0, n1, n2) = (23, 30, 7);
+    let mut rng = SplitMix64(seed);
+    let i1: Vec<i64> = (0..n1 as i64).filter(|i| i % 4 != 1).collect();
+    // A repeated index and one counted from the end, as ONNX allows.
+    let i2: Vec<i64> = vec![0, 3, 3, 5, -1, 9, 2];
+    let mut g = GraphBuilder::new();
+    let w1 = g.weight(
+        "w1",
+        &[n1, k0],
+        &weights(&mut rng, n1 * k0, 0.6),
+        WeightType::F32,
+    );
+    let b1 = g.weight("b1", &[n1], &inputs(&mut rng, n1), WeightType::F32);
+    let w2 = g.weight(
+        "w2",
+        &[n2, i1.len()],
+        &weights(&mut rng, n2 * i1.len(), 0.5),
+        WeightType::F32,
+    );
+    let w3 = g.weight(
+        "w3",
+        &[i2.len(), n2],
+        &weights(&mut rng, i2.len() * n2, 1.0),
+        WeightType::F32,
+    );
+    let i1 = g.int64s("i1", &[i1.len()], &i1);
+    let i2 = g.int64s("i2", &[i2.len()], &i2);
+    g.node("Gemm", &["x", &w1, &b1], "h", &[("transB", Attr::Int(1))]);
+    g.node("Relu", &["h"], "r", &[]);
+    g.node("Gather", &["r", &i1], "g1", &[("axis", Attr::Int(1))]);
+    g.node("Gemm", &["g1", &w2], "y1", &[("transB", Attr::Int(1))]);
+    g.node("Gather", &["g1", &i2], "g2", &[("axis", Attr::Int(1))]);
+    g.node("MatMul", &["g2", &w3], "y2", &[]);
+    if shared {
+        g.node("Add", &["y1", "y2"], "s", &[]);
+        let axes = g.int64s("axes", &[1], &[1]);
+        g.node(
+            "ReduceSum",
+            &["g1", &axes],
+            "t",
+            &[("keepdims", Attr::Int(1))],
+        );
+        g.node("Add", &["s", "t"], "y", &[]);
+    } else {
+        g.node("Add", &["y1", "y2"], "y", &[]);
+    }
+    encode(&g.finish("heads", ("x", &[k0]), ("y", &[n2])))
+}
+
+#[test]
+fn gathers_of_input_features_fold_into_their_products() {
+    let bytes = gathered_heads(false, 4);
+    let m = Model::load_bytes(&bytes, "heads.onnx", options(false, 0.0)).expect("load");
+    let folded: Vec<(usize, Vec<String>)> = m
+        .rewrites()
+        .iter()
+        .map(|r| (r.k, r.folded_gathers.clone()))
+        .collect();
+    // Both heads now read the 30 units of h; the second through both gathers.
+    assert_eq!(folded.len(), 3, "{:?}", m.rewrites());
+    assert_eq!(folded[0], (23, vec![]));
+    assert!(folded[1..].iter().all(|(k, _)| *k == 30), "{folded:?}");
+    let mut gathers: Vec<usize> = folded[1..].iter().map(|(_, g)| g.len()).collect();
+    gathers.sort();
+    assert_eq!(gathers, [1, 2], "{folded:?}");
+    check_rewritten(&bytes, "gathered heads", 23, 0.0, 0);
+    // And with every product sparse as well.
+    check_against_dense(&bytes, "gathered heads, sparse", 23, 3);
+}
+
+#[test]
+fn a_gather_with_another_consumer_stays() {
+    let bytes = gathered_heads(true, 6);
+    let m = Model::load_bytes(&bytes, "shared.onnx", options(false, 0.0)).expect("load");
+    // g2 feeds only a product and folds; g1 also feeds the sum, and stays.
+    let gathers: usize = m.rewrites().iter().map(|r| r.folded_gathers.len()).sum();
+    assert_eq!(gathers, 1, "{:?}", m.rewrites());
+    check_rewritten(&bytes, "shared gather", 23, 0.0, 0);
 }

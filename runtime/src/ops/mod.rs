@@ -10,6 +10,7 @@ pub mod sparse_dense;
 
 use serde::Serialize;
 use tract_nnef::tract_core::internal::*;
+use tract_nnef::tract_core::ops::array::Gather;
 use tract_nnef::tract_core::ops::einsum::EinSum;
 
 use sparse_dense::SparseDense;
@@ -34,12 +35,16 @@ pub struct Rewrite {
     pub n: usize,
     /// Non-zero weights.
     pub kept: usize,
+    /// The Gathers of the product's input features folded into its weight, outermost last:
+    /// the weight gained zero rows for the features the file's compact form had dropped, so
+    /// the features are no longer copied on every run.
+    pub folded_gathers: Vec<String>,
 }
 
 /// How [`rewrite`] decides.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RewriteOptions {
-    /// Replace nothing (tract's own ops throughout).
+    /// Change nothing: the graph as tract builds it, tract's own ops throughout.
     pub keep_dense: bool,
     /// The density at or under which a product runs sparse.
     pub max_density: f64,
@@ -57,6 +62,11 @@ impl Default for RewriteOptions {
 /// Replaces what ardent runs faster than tract; returns a line for every candidate product,
 /// replaced or not.
 pub fn rewrite(model: &mut TypedModel, options: RewriteOptions) -> TractResult<Vec<Rewrite>> {
+    let folded = if options.keep_dense {
+        Vec::new()
+    } else {
+        fold_gathers(model)?
+    };
     let mut report = Vec::new();
     for id in model.eval_order()? {
         let Some(product) = constant_product(model, id)? else {
@@ -65,6 +75,11 @@ pub fn rewrite(model: &mut TypedModel, options: RewriteOptions) -> TractResult<V
         let density = product.kept as f64 / (product.n * product.k) as f64;
         let name = model.node(id).name.clone();
         let sparse = !options.keep_dense && density <= options.max_density;
+        let folded_gathers = folded
+            .iter()
+            .filter(|(product, _)| *product == name)
+            .map(|(_, gather)| gather.clone())
+            .collect();
         let reason = if options.keep_dense {
             format!(
                 "{:.2} % of the weights kept; sparse products turned off",
@@ -105,9 +120,138 @@ pub fn rewrite(model: &mut TypedModel, options: RewriteOptions) -> TractResult<V
             k: product.k,
             n: product.n,
             kept: product.kept,
+            folded_gathers,
         });
     }
     Ok(report)
+}
+
+/// Folds a Gather of input features (axis 1 of a `[batch, features]` activation, constant
+/// indices) into the constant-weight products that are its only consumers: each product's
+/// weight gets a row per feature of the ungathered input, zero for the features the gather
+/// dropped (summed where it repeats one), and takes the ungathered input. The compact export
+/// writes such gathers where a vertex's units are pruned for one consumer but not another;
+/// in tract each costs a copy and an op per run, which at batch 1 outweighs the zero rows.
+/// Gathers of gathers fold one after the other. Returns (product, gather) names.
+fn fold_gathers(model: &mut TypedModel) -> TractResult<Vec<(String, String)>> {
+    let mut folded = Vec::new();
+    while let Some(gather) = foldable_gather(model)? {
+        let gather_name = model.node(gather.id).name.clone();
+        for (product_id, p) in &gather.products {
+            let product = model.node(*product_id);
+            let name = product.name.clone();
+            let op = product
+                .op_as::<EinSum>()
+                .expect("constant_product recognised an EinSum")
+                .clone();
+            let w_slot = 1 - p.x_slot;
+            // x is [batch, k]: w is 2-D, and its axis that the output keeps is n.
+            let n_axis = op.axes.axis((InOut::Out(0), 1))?.inputs[w_slot][0];
+            let width = gather.width;
+            let mut rows = vec![0f32; p.n * width];
+            for r in 0..p.n {
+                for (j, &f) in gather.features.iter().enumerate() {
+                    rows[r * width + f] += p.rows[r * p.k + j];
+                }
+            }
+            let mut w = tract_ndarray::Array2::from_shape_vec((p.n, width), rows)?;
+            if n_axis == 1 {
+                w = w.reversed_axes();
+            }
+            let w = w.as_standard_layout().into_owned().into_tensor();
+            let mut patch = TypedModelPatch::default();
+            let x = patch.tap_model(model, gather.source)?;
+            let w = patch.add_const(format!("{name}.unfolded"), w)?;
+            let inputs = if p.x_slot == 0 { [x, w] } else { [w, x] };
+            let y = patch.wire_node(format!("{name}.ungathered"), op, &inputs)?[0];
+            patch.shunt_outside(model, OutletId::new(*product_id, 0), y)?;
+            patch.apply(model)?;
+            folded.push((name, gather_name.clone()));
+        }
+        model.compact()?;
+        // The report and `info` name products as the file does.
+        for node in model.nodes.iter_mut() {
+            if let Some(name) = node.name.strip_suffix(".ungathered") {
+                node.name = name.to_string();
+            }
+        }
+    }
+    Ok(folded)
+}
+
+/// A Gather that [`fold_gathers`] can fold.
+struct FoldableGather {
+    id: usize,
+    /// The gathered activation.
+    source: OutletId,
+    /// Its features.
+    width: usize,
+    /// The feature each gathered position takes.
+    features: Vec<usize>,
+    /// Every consumer of the gather, each a product taking it as x.
+    products: Vec<(usize, ConstantProduct)>,
+}
+
+fn foldable_gather(model: &TypedModel) -> TractResult<Option<FoldableGather>> {
+    let outputs = model.output_outlets()?;
+    for id in model.eval_order()? {
+        let node = model.node(id);
+        let Some(gather) = node.op_as::<Gather>() else {
+            continue;
+        };
+        let data = model.outlet_fact(node.inputs[0])?;
+        let Some(indices) = &model.outlet_fact(node.inputs[1])?.konst else {
+            continue;
+        };
+        if gather.axis != 1
+            || gather.output_type.is_some()
+            || data.rank() != 2
+            || data.datum_type != f32::datum_type()
+            || indices.rank() != 1
+        {
+            continue;
+        }
+        let (Ok(width), Ok(indices)) = (data.shape[1].to_usize(), indices.cast_to::<i64>()) else {
+            continue;
+        };
+        let Some(features) = indices
+            .to_plain_array_view::<i64>()?
+            .iter()
+            .map(|&i| {
+                let i = if i < 0 { i + width as i64 } else { i };
+                (0..width as i64).contains(&i).then_some(i as usize)
+            })
+            .collect::<Option<Vec<usize>>>()
+        else {
+            continue;
+        };
+        let gathered = OutletId::new(id, 0);
+        if outputs.contains(&gathered) {
+            continue;
+        }
+        let mut products = Vec::new();
+        for inlet in model.outlet_successors(gathered) {
+            match constant_product(model, inlet.node)? {
+                Some(p) if p.x_slot == inlet.slot && p.k == features.len() => {
+                    products.push((inlet.node, p))
+                }
+                _ => {
+                    products.clear();
+                    break;
+                }
+            }
+        }
+        if !products.is_empty() {
+            return Ok(Some(FoldableGather {
+                id,
+                source: node.inputs[0],
+                width,
+                features,
+                products,
+            }));
+        }
+    }
+    Ok(None)
 }
 
 /// A product `y[b, n] = Σ x[b, k…] · w[k…, n]` with a constant f32 `w`, as [`rewrite`] can
