@@ -105,7 +105,7 @@ impl Model {
     }
 
     fn plan(
-        mut typed: TypedModel,
+        typed: TypedModel,
         info: ModelInfo,
         name: &str,
         options: LoadOptions,
@@ -117,6 +117,15 @@ impl Model {
                 message: format!("{e:#}"),
             }
         };
+        // tract folds constant chains (ardent's sparse weight storage among them) while it
+        // declutters, so the rewrite sees every weight as one constant. The rewrite runs before
+        // the batch size is fixed: at batch 1 tract's declutter drops the batch axis, and the
+        // products lose the shape the rewrite recognises.
+        let mut typed = typed
+            .into_decluttered()
+            .map_err(tract("declutter the graph"))?;
+        let rewrites = crate::ops::rewrite(&mut typed, options.rewrite)
+            .map_err(tract("put ardent's sparse products in"))?;
         if let Some(batch) = options.batch {
             let input = typed.input_outlets().map_err(tract("find the input"))?[0];
             let first = typed
@@ -133,13 +142,6 @@ impl Model {
                     .map_err(tract("fix the batch size"))?;
             }
         }
-        // tract folds constant chains (ardent's sparse weight storage among them) while it
-        // declutters, so the rewrite sees every weight as one constant.
-        let mut typed = typed
-            .into_decluttered()
-            .map_err(tract("declutter the graph"))?;
-        let rewrites = crate::ops::rewrite(&mut typed, options.rewrite)
-            .map_err(tract("put ardent's sparse products in"))?;
         let plan = typed
             .into_optimized()
             .map_err(tract("optimize the graph"))?

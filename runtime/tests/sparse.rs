@@ -79,6 +79,20 @@ fn check_rewritten(
         let b = dense.run(&x).expect("run dense");
         assert_close(&a, &b, &format!("{name}, batch {batch}"));
     }
+    // Loaded for one batch size (as `run --batch` and `bench` load), where tract drops an
+    // axis of size 1: the same products replaced, the same outputs.
+    for batch in [1, 17] {
+        let options = LoadOptions {
+            batch: Some(batch),
+            ..options(false, max_density)
+        };
+        let fixed = Model::load_bytes(bytes, name, options).expect("load at a fixed batch");
+        assert_eq!(fixed.rewrites(), sparse.rewrites(), "{name}, batch {batch}");
+        let x = inputs(&mut rng, batch * per_sample);
+        let a = fixed.run(&x).expect("run fixed");
+        let b = dense.run(&x).expect("run dense");
+        assert_close(&a, &b, &format!("{name}, fixed batch {batch}"));
+    }
 }
 
 /// x [k0] → Gemm (weight [n1, k0], transB) → Relu → Gemm (weight [n1, n2]) → y.
