@@ -32,7 +32,7 @@ enum Command {
     /// Prune a checkpoint at λ, collapse its structure and write a compact ONNX file, checked
     /// in tract against the collapsed model.
     Export(cmd::export::Args),
-    /// The demo: search mlp-search on the bundled digits with ARD, export it dense and
+    /// The demo: search mlp-search-weights on the bundled digits with ARD, export it dense and
     /// compact, fine-tune, export again, and compare them in tract (under a minute).
     Demo(cmd::pipeline::DemoArgs),
     /// The demo's steps on any spec and data: train, export, fine-tune, export, compare.

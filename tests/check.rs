@@ -6,6 +6,7 @@ fn whole_zoo_passes_with_hand_checked_counts() {
         "lenet-300-100.toml",
         "lenet5-caffe.toml",
         "mlp-search.toml",
+        "mlp-search-weights.toml",
         "conv-search.toml",
         "wine-glm.toml",
     ];
