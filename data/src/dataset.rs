@@ -535,3 +535,14 @@ pub fn load_path(path: &Path, kind: TargetKind, opts: &LoadOptions) -> Result<Sp
          train.csv, or x_train.npy + y_train.npy",
     ))
 }
+
+/// The index of the largest value of `row` (the first of equal ones; 0 for an empty row or one
+/// of NaNs only): a classifier's predicted class from its logits.
+pub fn argmax(row: &[f32]) -> usize {
+    row.iter()
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &v)| {
+            if v > bv { (i, v) } else { (bi, bv) }
+        })
+        .0
+}

@@ -8,6 +8,7 @@ pub mod bundled;
 mod csv;
 mod dataset;
 mod error;
+mod fs;
 mod gz;
 mod idx;
 mod normalize;
@@ -15,10 +16,11 @@ mod npy;
 
 pub use csv::{CsvOptions, CsvTable, Header, HeaderDecision, LabelColumn, parse_csv, read_csv};
 pub use dataset::{
-    Dataset, LoadOptions, SplitMix64, Splits, TargetKind, Targets, load_csv, load_idx_pair,
+    Dataset, LoadOptions, SplitMix64, Splits, TargetKind, Targets, argmax, load_csv, load_idx_pair,
     load_npy_pair, load_path, shuffle,
 };
 pub use error::DataError;
+pub use fs::write_atomic;
 pub use idx::{IdxArray, encode_idx, parse_idx, read_idx};
 pub use normalize::{Normalizer, Pooling};
 pub use npy::{NpyArray, encode_npy_f32, parse_npy, read_npy};

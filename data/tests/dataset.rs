@@ -209,3 +209,27 @@ fn whole_labels_written_as_decimals_are_classes_with_a_note() {
         d.notes
     );
 }
+
+#[test]
+fn argmax_takes_the_first_of_equal_maxima() {
+    assert_eq!(ardent_data::argmax(&[0.1, 3.0, -1.0, 3.0]), 1);
+    assert_eq!(ardent_data::argmax(&[-5.0, -2.0, -7.0]), 1);
+    // NaN never compares greater, so it is never the prediction.
+    assert_eq!(ardent_data::argmax(&[f32::NAN, 0.5, f32::NAN]), 1);
+    assert_eq!(ardent_data::argmax(&[]), 0);
+}
+
+#[test]
+fn write_atomic_replaces_the_whole_file_and_leaves_no_temporary() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("out.json");
+    std::fs::write(&path, b"old contents, longer than the new").expect("write");
+    ardent_data::write_atomic(&path, b"new").expect("atomic write");
+    assert_eq!(std::fs::read(&path).expect("read"), b"new");
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(names, ["out.json"]);
+    assert!(ardent_data::write_atomic(&dir.path().join("missing/out.json"), b"x").is_err());
+}

@@ -244,7 +244,7 @@ pub fn export_collapsed(
                 correct += out
                     .chunks_exact(outputs)
                     .zip(lab)
-                    .filter(|(row, l)| argmax(row) == **l)
+                    .filter(|(row, l)| ardent_data::argmax(row) == **l)
                     .count();
             }
             report.accuracy = Some(correct as f64 / labels.len().max(1) as f64);
@@ -285,15 +285,6 @@ pub fn export_collapsed(
         model,
         report,
     })
-}
-
-fn argmax(row: &[f32]) -> usize {
-    row.iter()
-        .enumerate()
-        .fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &v)| {
-            if v > bv { (i, v) } else { (bi, bv) }
-        })
-        .0
 }
 
 fn add_metadata(g: &mut onnx::GraphBuilder, r: &Report, ckpt: &Checkpoint) {
@@ -338,7 +329,7 @@ fn add_metadata(g: &mut onnx::GraphBuilder, r: &Report, ckpt: &Checkpoint) {
 /// Writes `bytes` to `path` atomically (a temporary file in the same directory, then a
 /// rename), so an existing file is never left half-written.
 pub fn write(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
-    ardent_models::write_atomic(path, bytes).map_err(|error| ExportError::Write {
+    ardent_data::write_atomic(path, bytes).map_err(|error| ExportError::Write {
         path: path.to_path_buf(),
         error,
     })

@@ -17,7 +17,8 @@ pub mod spec;
 pub mod structure;
 
 pub use ard::{Ard, Grouping};
-pub use checkpoint::{Checkpoint, CheckpointError, CheckpointMeta, TensorF32, write_atomic};
+pub use ardent_data::write_atomic;
+pub use checkpoint::{Checkpoint, CheckpointError, CheckpointMeta, TensorF32};
 pub use count::{Choice, Cost, Extremes, Member};
 pub use error::{Location, SpecError};
 pub use family::{Edge, Family, INPUT, Task, Vertex};

@@ -94,40 +94,10 @@ pub struct InfoArgs {
     pub sparse: SparseArgs,
 }
 
-fn argmax(row: &[f32]) -> usize {
-    row.iter()
-        .enumerate()
-        .fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &v)| {
-            if v > bv { (i, v) } else { (bi, bv) }
-        })
-        .0
-}
-
-/// Writes through a temporary file in the same directory and a rename, so an existing file is
-/// never left half-written.
+/// [`ardent_data::write_atomic`], its error naming the file.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .with_context(|| format!("{}: not a file name", path.display()))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.with_context(|| format!("{}: cannot write", path.display()))
+    ardent_data::write_atomic(path, bytes)
+        .with_context(|| format!("{}: cannot write", path.display()))
 }
 
 /// Runs every sample of `--input` through the model; prints or writes the predictions and,
@@ -178,7 +148,7 @@ pub fn run(a: RunArgs) -> Result<()> {
     for chunk in samples.values.chunks(a.batch * samples.width) {
         outputs.extend(model.run(chunk)?);
     }
-    let predictions: Vec<usize> = outputs.chunks(k).map(argmax).collect();
+    let predictions: Vec<usize> = outputs.chunks(k).map(ardent_data::argmax).collect();
     let accuracy = labels.as_ref().map(|(_, l)| {
         let correct = predictions
             .iter()

@@ -265,7 +265,7 @@ pub fn evaluate(
             BatchTargets::Classes(_, labels) => {
                 let k = o.len() / chunk.len();
                 for (row, &l) in o.chunks(k).zip(labels) {
-                    if argmax(row) == l as usize {
+                    if ardent_data::argmax(row) == l as usize {
                         correct += 1;
                     }
                 }
@@ -286,15 +286,6 @@ pub fn evaluate(
             (None, Some((sq / (n * width as f64)).sqrt()), nll_sum / n)
         }
     }
-}
-
-fn argmax(row: &[f32]) -> usize {
-    row.iter()
-        .enumerate()
-        .fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &v)| {
-            if v > bv { (i, v) } else { (bi, bv) }
-        })
-        .0
 }
 
 /// Saves `net` as a checkpoint (atomically).
@@ -475,7 +466,7 @@ pub fn train(
                 correct += o
                     .chunks(k)
                     .zip(labels)
-                    .filter(|(r, l)| argmax(r) == **l as usize)
+                    .filter(|(r, l)| ardent_data::argmax(r) == **l as usize)
                     .count();
             }
             let mut grads = loss.backward();
@@ -594,7 +585,7 @@ fn keep_metrics_up_to(path: &Path, epoch: usize) -> Result<(), TrainError> {
     if kept.len() == text.len() {
         return Ok(());
     }
-    ardent_models::checkpoint::write_atomic(path, kept.as_bytes()).map_err(error)
+    ardent_data::write_atomic(path, kept.as_bytes()).map_err(error)
 }
 
 fn diverged(run: &Run, epoch: usize, step: u64, what: &str, value: f32) -> TrainError {
