@@ -28,8 +28,7 @@ use std::path::Path;
 use ardent_models::Checkpoint;
 use tract_onnx::pb;
 
-/// The relative-density threshold used when none is given: log α = 3.
-pub const DEFAULT_LAMBDA: f64 = 0.975;
+pub use ardent_models::DEFAULT_LAMBDA;
 
 /// Samples to check the export on, and their labels when known.
 #[derive(Debug, Clone)]

@@ -1,11 +1,8 @@
-//! The relative-density rule (`METHOD.md` §5): for q(w) = N(μ, σ²),
-//! ρ = q(0)/q(μ) = exp(−μ²/2σ²), and w is pruned when ρ > λ.
+//! Keep-masks by the relative-density rule ([`ardent_models::pruning`], where it is stated once)
+//! over whole tensors, and the rule's Sparse VD form in log α = log(σ²/μ²).
 
-/// ρ = exp(−μ² / (2σ²)) from μ and log σ².
-pub fn relative_density(mu: f32, log_sigma2: f32) -> f32 {
-    let mu = f64::from(mu);
-    (-(mu * mu) / (2.0 * f64::from(log_sigma2).exp())).exp() as f32
-}
+pub use ardent_models::pruning::relative_density;
+use ardent_models::pruning::{keeps_at_factor, variance_factor};
 
 /// ρ from Sparse VD's log α = log(σ²/μ²): ρ = exp(−1/(2α)).
 pub fn relative_density_from_log_alpha(log_alpha: f32) -> f32 {
@@ -30,7 +27,12 @@ pub fn lambda_at_log_alpha(log_alpha: f64) -> f64 {
 /// # Panics
 /// When `mu` and `log_sigma2` differ in length.
 pub fn keep_mask(mu: &[f32], log_sigma2: &[f32], lambda: f64) -> Vec<bool> {
-    keep_where_mu2_exceeds(mu, log_sigma2, |log_s2| log_s2.exp() * (-2.0 * lambda.ln()))
+    check_lengths(mu, log_sigma2);
+    let factor = variance_factor(lambda);
+    mu.iter()
+        .zip(log_sigma2)
+        .map(|(&m, &s)| keeps_at_factor(m, s, factor))
+        .collect()
 }
 
 /// Keep-mask by a log α threshold: `true` where log σ² − log μ² ≤ `threshold`, decided as
@@ -39,23 +41,22 @@ pub fn keep_mask(mu: &[f32], log_sigma2: &[f32], lambda: f64) -> Vec<bool> {
 /// # Panics
 /// When `mu` and `log_sigma2` differ in length.
 pub fn keep_mask_log_alpha(mu: &[f32], log_sigma2: &[f32], threshold: f64) -> Vec<bool> {
-    keep_where_mu2_exceeds(mu, log_sigma2, |log_s2| (log_s2 - threshold).exp())
+    check_lengths(mu, log_sigma2);
+    mu.iter()
+        .zip(log_sigma2)
+        .map(|(&m, &s)| {
+            let m = f64::from(m);
+            m * m >= (f64::from(s) - threshold).exp()
+        })
+        .collect()
 }
 
-/// `true` where μ² ≥ `bound(log σ²)`, both in f64: both forms of the rule.
-fn keep_where_mu2_exceeds(mu: &[f32], log_sigma2: &[f32], bound: impl Fn(f64) -> f64) -> Vec<bool> {
+fn check_lengths(mu: &[f32], log_sigma2: &[f32]) {
     assert_eq!(
         mu.len(),
         log_sigma2.len(),
         "mu and log_sigma2 lengths differ"
     );
-    mu.iter()
-        .zip(log_sigma2)
-        .map(|(&m, &s)| {
-            let m = f64::from(m);
-            m * m >= bound(f64::from(s))
-        })
-        .collect()
 }
 
 #[cfg(test)]

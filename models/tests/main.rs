@@ -1,7 +1,9 @@
-//! ardent-models' tests, one binary: counts against hand computations, and bad specs.
+//! ardent-models' tests, one binary: counts against hand computations, bad specs, and the
+//! relative-density rule against its closed form.
 
 mod counts;
 mod errors;
+mod pruning;
 
 use std::path::PathBuf;
 

@@ -165,7 +165,7 @@ pub struct Args {
     #[arg(long, value_parser = non_negative)]
     warmup: Option<f64>,
     /// Pruning threshold on ρ = exp(−μ²/2σ²) for the metrics.
-    #[arg(long, default_value_t = 0.975, value_parser = open_unit_f32)]
+    #[arg(long, default_value_t = ardent_models::DEFAULT_LAMBDA as f32, value_parser = open_unit_f32)]
     lambda: f32,
     /// The share of the training data held out for validation.
     #[arg(long, default_value_t = 0.1, value_parser = held_out_fraction)]
@@ -619,7 +619,7 @@ pub struct FinetuneArgs {
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// Weights with ρ = exp(−μ²/2σ²) > λ are removed and stay removed.
-    #[arg(long, default_value_t = 0.975, value_parser = open_unit_f32)]
+    #[arg(long, default_value_t = ardent_models::DEFAULT_LAMBDA as f32, value_parser = open_unit_f32)]
     lambda: f32,
     /// Checkpoint every N epochs (and at the end); 0: only at the end.
     #[arg(long, default_value_t = 1, value_parser = int_in::<0, 1_000_000>)]

@@ -78,7 +78,7 @@ impl Default for TrainConfig {
             lr_schedule: LrSchedule::Constant,
             seed: 42,
             objective: Objective::preset(crate::objective::Preset::Elbo),
-            lambda: 0.975,
+            lambda: ardent_models::DEFAULT_LAMBDA as f32,
             valid_fraction: 0.1,
             checkpoint_every: 1,
             finetune: false,

@@ -55,7 +55,7 @@ pub fn variance<const D: usize>(log_sigma2: Tensor<D>) -> Tensor<D> {
 /// The keep-mask of the relative-density rule as a 0/1 tensor: ρ = exp(−μ²/2σ²) ≤ λ
 /// ⇔ μ² ≥ −2 ln λ · σ².
 pub fn keep<const D: usize>(mu: &Tensor<D>, sigma2: &Tensor<D>, lambda: f32) -> Tensor<D> {
-    let threshold = -2.0 * f64::from(lambda).ln();
+    let threshold = ardent_models::pruning::variance_factor(f64::from(lambda));
     mu.clone()
         .square()
         .greater_equal(sigma2.clone().mul_scalar(threshold))
