@@ -1,5 +1,5 @@
 //! From a checkpoint to the collapsed model: γ collapsed to discrete ops
-//! ([`ardent_models::structure::Structure::collapse`], `METHOD.md` §6) and
+//! ([`ardent_models::structure::Structure::collapse`], `docs/method.md` §6) and
 //! every weight the relative-density rule prunes at λ set to zero (§5). Nothing is removed
 //! yet; [`crate::shrink`] does that. This is also the model the export is verified against.
 

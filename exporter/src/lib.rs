@@ -1,6 +1,6 @@
 //! ardent's exporter: from a checkpoint to a compact ONNX file.
 //!
-//! The steps (`METHOD.md` §5–6): prune weights by the relative-density rule at λ
+//! The steps (`docs/method.md` §5–6): prune weights by the relative-density rule at λ
 //! ([`masks`]), collapse γ to discrete ops ([`collapse`]), decide which neurons, channels,
 //! input features and edges survive ([`shrink`]), write only those ([`emit`]), then load the
 //! file in tract and check it against the collapsed model ([`verify`]). It works from

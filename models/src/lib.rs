@@ -1,7 +1,7 @@
 //! ardent's model-family IR.
 //!
 //! A family is a DAG whose edges carry candidate ops mixed by structure weights γ
-//! (`METHOD.md` §1). [`Family::parse`] reads a TOML spec, validates it (acyclic, every vertex
+//! (`docs/method.md` §1). [`Family::parse`] reads a TOML spec, validates it (acyclic, every vertex
 //! reachable, shapes agree) and infers every vertex's shape; [`Family::supernet_cost`] and
 //! [`Family::extremes`] count parameters and FLOPs.
 

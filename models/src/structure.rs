@@ -219,7 +219,7 @@ impl Structure {
         }
     }
 
-    /// The discrete member an edge collapses to (`METHOD.md` §6), as (op, factor) pairs: the
+    /// The discrete member an edge collapses to (`docs/method.md` §6), as (op, factor) pairs: the
     /// ops kept and the γ their output is scaled by. A fixed edge keeps every op with γ > 0
     /// (its γ is part of the architecture). A searched simplex edge keeps the most probable op;
     /// a searched cube edge every op with probability > ½. The factor is 1 in vertex form and

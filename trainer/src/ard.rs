@@ -1,4 +1,4 @@
-//! Closed forms of the ARD prior with empirical Bayes (`METHOD.md` §4).
+//! Closed forms of the ARD prior with empirical Bayes (`docs/method.md` §4).
 //!
 //! For w ~ N(0, 1/α) and q(w) = N(μ, σ²), the KL divergence is
 //! ½(α(μ² + σ²) − 1 − log α − log σ²). A group of n weights sharing α under the hyperprior

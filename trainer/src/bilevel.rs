@@ -1,4 +1,4 @@
-//! The outer problem of the generalized objective (`METHOD.md` §4) and its hypergradient.
+//! The outer problem of the generalized objective (`docs/method.md` §4) and its hypergradient.
 //!
 //! Both levels are written as losses to minimize, per training sample:
 //! - inner ℒ(w, h) = NLL_train + λ_prior^L · KL(q ‖ p(h)) / N (the negative of L),

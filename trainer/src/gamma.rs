@@ -1,4 +1,4 @@
-//! Relaxed samples of the structure weights γ of a searched edge (`METHOD.md` §3), and the KL
+//! Relaxed samples of the structure weights γ of a searched edge (`docs/method.md` §3), and the KL
 //! divergence of its q(γ) from the prior p(γ) of the same family:
 //!
 //! | relaxation | simplex | cube | KL |

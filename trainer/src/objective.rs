@@ -9,7 +9,7 @@ use crate::data::BatchTargets;
 use crate::ops::Mode;
 use crate::supernet::{Supernet, Value};
 
-/// Named settings of the generalized objective (`METHOD.md` §4).
+/// Named settings of the generalized objective (`docs/method.md` §4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Preset {

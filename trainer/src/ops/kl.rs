@@ -6,7 +6,7 @@ use super::elementwise;
 use super::fused::fused_available;
 
 /// ARD KL for one weight tensor seen as a matrix `[rows, cols]`, with the precisions at their
-/// closed-form MAP value (`METHOD.md` §4): a group is a whole row or column when `group_dim`
+/// closed-form MAP value (`docs/method.md` §4): a group is a whole row or column when `group_dim`
 /// names the axis summed over (0: one α per column, 1: one per row), a single weight otherwise.
 ///
 /// α* = (n + 2λ1 − 2) / (S + 2λ2), S the group's Σ(μ² + σ²). By the envelope theorem the
