@@ -158,13 +158,21 @@ fn export(
     let model = Model::load_path(&onnx, LoadOptions::default())?;
     let sample = vec![0.5f32; model.input_size()];
     let timing = bench(&model, &sample, 1, BenchOptions::default())?;
+    let count = |key: &str| {
+        r[key].as_u64().with_context(|| {
+            format!(
+                "{}: the export report has no count `{key}`",
+                report.display()
+            )
+        })
+    };
     Ok(Row {
         model: stage,
         file: onnx,
         accuracy: r["accuracy"].as_f64(),
-        params: r["params_after"].as_u64().unwrap_or(0) as usize,
-        file_bytes: r["file_bytes"].as_u64().unwrap_or(0) as usize,
-        flops: r["flops_after"].as_u64().unwrap_or(0),
+        params: count("params_after")? as usize,
+        file_bytes: count("file_bytes")? as usize,
+        flops: count("flops_after")?,
         latency_us: timing.p50_us,
         speed_against_dense: f64::NAN,
     })

@@ -23,6 +23,11 @@ pub enum TrainError {
         value: f32,
         checkpoint: Option<PathBuf>,
     },
+    #[error("cannot record {what} in the checkpoint: {error}")]
+    Record {
+        what: &'static str,
+        error: serde_json::Error,
+    },
     #[error("cannot write metrics to {path}: {error}")]
     Metrics {
         path: PathBuf,

@@ -288,6 +288,11 @@ pub fn evaluate(
     }
 }
 
+/// `value` as JSON for the checkpoint's header.
+fn record(what: &'static str, value: impl Serialize) -> Result<serde_json::Value, TrainError> {
+    serde_json::to_value(value).map_err(|error| TrainError::Record { what, error })
+}
+
 /// Saves `net` as a checkpoint (atomically).
 pub fn save(
     net: &Supernet,
@@ -316,14 +321,14 @@ pub fn save(
             epoch,
             step,
             seed: cfg.seed,
-            objective: serde_json::to_value(cfg.objective).unwrap_or_default(),
+            objective: record("the objective", cfg.objective)?,
             data: serde_json::json!({
                 "name": run.data_name,
                 "fingerprint": data.fingerprint,
                 "train": data.train.len(),
                 "valid": data.valid.len(),
             }),
-            settings: serde_json::to_value(cfg).unwrap_or_default(),
+            settings: record("the settings", cfg)?,
             metrics,
             // λ as written (0.975), not as f32 widened (0.97500002384).
             finetune: cfg.finetune.then(|| {
@@ -552,7 +557,7 @@ pub fn train(
                 run,
                 epoch + 1,
                 step,
-                serde_json::to_value(&m).unwrap_or_default(),
+                record("the epoch's metrics", &m)?,
             )?;
         }
     }
