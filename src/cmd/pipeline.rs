@@ -29,15 +29,16 @@ pub struct Args {
     budget: Budget,
 }
 
-/// The demo's budget: the pipeline's settings, tuned for the 1,797 digits.
+/// The demo's budget: the pipeline's settings, tuned for the 1,797 digits. The defaults (80
+/// epochs, λ_prior^L 0.3, warm-up 20) were chosen by measurement on three seeds: a compact
+/// model 7.7–8.5× smaller than the dense one, none less accurate after fine-tuning, in about
+/// 30 s (BENCHMARKS.md, "The demo's recipe").
 #[derive(clap::Args, Debug)]
 pub struct DemoArgs {
     /// The folder for checkpoints, ONNX files, reports and the summary (created).
     #[arg(long, default_value = "ardent-demo")]
     out: PathBuf,
-    /// The defaults (80 epochs, λ_prior^L 0.3, warm-up 20) were chosen by measurement on three
-    /// seeds: a compact model 7.7–8.5× smaller than the dense one, none less accurate after
-    /// fine-tuning, in about 30 s (BENCHMARKS.md, "The demo's recipe").
+    /// Training epochs (searched edges wait for the first quarter).
     #[arg(long, default_value_t = 80, value_parser = int_in::<1, 1_000_000>)]
     epochs: usize,
     #[arg(long, default_value_t = 10, value_parser = int_in::<1, 1_000_000>)]

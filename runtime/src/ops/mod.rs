@@ -137,6 +137,7 @@ fn fold_gathers(model: &mut TypedModel) -> TractResult<Vec<(String, String)>> {
     let mut folded = Vec::new();
     while let Some(gather) = foldable_gather(model)? {
         let gather_name = model.node(gather.id).name.clone();
+        let mut rewired = Vec::new();
         for (product_id, p) in &gather.products {
             let product = model.node(*product_id);
             let name = product.name.clone();
@@ -166,13 +167,16 @@ fn fold_gathers(model: &mut TypedModel) -> TractResult<Vec<(String, String)>> {
             let y = patch.wire_node(format!("{name}.ungathered"), op, &inputs)?[0];
             patch.shunt_outside(model, OutletId::new(*product_id, 0), y)?;
             patch.apply(model)?;
+            rewired.push(name.clone());
             folded.push((name, gather_name.clone()));
         }
         model.compact()?;
-        // The report and `info` name products as the file does.
-        for node in model.nodes.iter_mut() {
-            if let Some(name) = node.name.strip_suffix(".ungathered") {
-                node.name = name.to_string();
+        // The report and `info` name products as the file does: each new product takes its
+        // old one's name once the old one is gone.
+        for name in rewired {
+            let wired = format!("{name}.ungathered");
+            if let Some(node) = model.nodes.iter_mut().find(|n| n.name == wired) {
+                node.name = name;
             }
         }
     }
