@@ -158,12 +158,16 @@ impl HeaderArgs {
     }
 }
 
-/// `--no-sparse`, shared by `run`, `bench` and `info`.
+/// `--no-sparse` and `--tract-ops`, shared by `run`, `bench` and `info`.
 #[derive(clap::Args, Debug, Clone, Copy, Default)]
 pub struct SparseArgs {
     /// Run every product with tract's dense kernels, none with ardent's sparse product.
     #[arg(long)]
     pub no_sparse: bool,
+    /// Run the graph with tract's own ops throughout: no sparse products, and tract's
+    /// convolutions and max-pools instead of ardent's.
+    #[arg(long)]
+    pub tract_ops: bool,
 }
 
 impl SparseArgs {
@@ -172,6 +176,7 @@ impl SparseArgs {
         crate::LoadOptions {
             batch,
             rewrite: crate::RewriteOptions {
+                tract_only: self.tract_ops,
                 keep_dense: self.no_sparse,
                 ..crate::RewriteOptions::default()
             },

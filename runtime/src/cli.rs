@@ -313,13 +313,22 @@ pub fn info(a: InfoArgs) -> Result<()> {
     println!("  format      {}", i.format);
     println!("  ops         {}", i.ops.join(" "));
     for r in model.rewrites() {
+        let (what, by) = match r.kind {
+            "product" => (
+                format!("{}×{}, {} kept", r.k, r.n, r.kept),
+                "tract's dense kernel",
+            ),
+            "conv" => (
+                format!("{} taps → {} channels, {} kept", r.k, r.n, r.kept),
+                "tract's Conv",
+            ),
+            _ => (format!("{} taps, {} channels", r.k, r.n), "tract's MaxPool"),
+        };
         println!(
-            "  product     {} ({}×{}, {} kept): {}, {}",
+            "  {:<11} {} ({what}): {}, {}",
+            r.kind,
             r.node,
-            r.k,
-            r.n,
-            r.kept,
-            r.replaced_by.unwrap_or("tract's dense kernel"),
+            r.replaced_by.unwrap_or(by),
             r.reason
         );
         if !r.folded_gathers.is_empty() {

@@ -2,6 +2,7 @@
 //! in the workspace's tests; here: that the board binary is wired to it, with exit codes).
 
 mod sparse;
+mod windows;
 
 use std::process::Command;
 

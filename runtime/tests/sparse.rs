@@ -34,6 +34,7 @@ fn options(keep_dense: bool, max_density: f64) -> LoadOptions {
     LoadOptions {
         batch: None,
         rewrite: RewriteOptions {
+            tract_only: false,
             keep_dense,
             max_density,
         },

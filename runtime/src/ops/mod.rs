@@ -6,14 +6,21 @@
 //! op it replaces), and a rule in [`rewrite`] that finds what it replaces and reports it as a
 //! [`Rewrite`].
 
+pub mod conv2d;
+pub mod max_pool;
 pub mod sparse_dense;
+pub mod window;
 
 use serde::Serialize;
 use tract_nnef::tract_core::internal::*;
 use tract_nnef::tract_core::ops::array::Gather;
+use tract_nnef::tract_core::ops::cnn::{Conv, KernelFormat, MaxPool};
 use tract_nnef::tract_core::ops::einsum::EinSum;
 
+use conv2d::Conv2d;
+use max_pool::MaxPool2d;
 use sparse_dense::SparseDense;
+use window::Window2d;
 
 /// Products whose constant weight has at most this share of non-zero entries run as
 /// [`SparseDense`]. Chosen by measurement on a 784×300 product (BENCHMARKS.md, "Sparse
@@ -26,14 +33,17 @@ pub const SPARSE_MAX_DENSITY: f64 = 0.05;
 pub struct Rewrite {
     /// tract's name of the node (the ONNX node's name with tract's suffixes).
     pub node: String,
+    /// What tract's op computes: `product`, `conv` or `max-pool`.
+    pub kind: &'static str,
     /// The op it became, or `None` when it was left as tract's.
     pub replaced_by: Option<&'static str>,
-    /// Why, in words: the weight's density against the cut-off.
+    /// Why, in words: for a product, the weight's density against the cut-off.
     pub reason: String,
-    /// Input and output features of the product.
+    /// Input and output features of a product; of a convolution, the taps summed per output
+    /// and the output channels; of a pool, the window's taps and the channels.
     pub k: usize,
     pub n: usize,
-    /// Non-zero weights.
+    /// Non-zero weights (none for a pool).
     pub kept: usize,
     /// The Gathers of the product's input features folded into its weight, outermost last:
     /// the weight gained zero rows for the features the file's compact form had dropped, so
@@ -45,6 +55,9 @@ pub struct Rewrite {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RewriteOptions {
     /// Change nothing: the graph as tract builds it, tract's own ops throughout.
+    pub tract_only: bool,
+    /// Products stay tract's dense ones, and gathers stay (convolutions and pools are still
+    /// replaced unless [`Self::tract_only`]).
     pub keep_dense: bool,
     /// The density at or under which a product runs sparse.
     pub max_density: f64,
@@ -53,6 +66,7 @@ pub struct RewriteOptions {
 impl Default for RewriteOptions {
     fn default() -> Self {
         RewriteOptions {
+            tract_only: false,
             keep_dense: false,
             max_density: SPARSE_MAX_DENSITY,
         }
@@ -62,6 +76,10 @@ impl Default for RewriteOptions {
 /// Replaces what ardent runs faster than tract; returns a line for every candidate product,
 /// replaced or not.
 pub fn rewrite(model: &mut TypedModel, options: RewriteOptions) -> TractResult<Vec<Rewrite>> {
+    let options = RewriteOptions {
+        keep_dense: options.keep_dense || options.tract_only,
+        ..options
+    };
     let folded = if options.keep_dense {
         Vec::new()
     } else {
@@ -115,12 +133,105 @@ pub fn rewrite(model: &mut TypedModel, options: RewriteOptions) -> TractResult<V
         }
         report.push(Rewrite {
             node: name,
+            kind: "product",
             replaced_by: sparse.then_some("ArdentSparseDense"),
             reason,
             k: product.k,
             n: product.n,
             kept: product.kept,
             folded_gathers,
+        });
+    }
+    if !options.tract_only {
+        report.extend(replace_windows(model)?);
+    }
+    Ok(report)
+}
+
+/// Puts [`Conv2d`] in place of tract's f32 convolutions and [`MaxPool2d`] in place of its
+/// max-pools wherever their geometry is one those ops take, and says why where not.
+fn replace_windows(model: &mut TypedModel) -> TractResult<Vec<Rewrite>> {
+    let mut report = Vec::new();
+    for id in model.eval_order()? {
+        let node = model.node(id);
+        if !(node.op_is::<Conv>() || node.op_is::<MaxPool>()) {
+            continue;
+        }
+        let x = model.outlet_fact(node.inputs[0])?;
+        let f32_input = x.datum_type == f32::datum_type() && x.is_plain();
+        let (kind, replacement, k, n, kept): (_, Result<Box<dyn TypedOp>, String>, _, _, _) =
+            if let Some(conv) = node.op_as::<Conv>() {
+                let window = Window2d::from_spec(&conv.pool_spec, x);
+                let k = window.map_or(0, |w| w.c * w.kh * w.kw);
+                let n = conv.pool_spec.output_channels;
+                let weights = model.outlet_fact(node.inputs[1])?.konst.clone();
+                let kept = match &weights {
+                    Some(w) if w.datum_type().is_float() => {
+                        f32_values(w)?.iter().filter(|v| **v != 0.0).count()
+                    }
+                    _ => 0,
+                };
+                let bias = model.outlet_fact(node.inputs[2])?.konst.clone();
+                let replacement = match (window, weights, bias) {
+                    _ if conv.q_params.is_some() || !f32_input => {
+                        Err("not an f32 convolution".to_string())
+                    }
+                    _ if conv.group != 1 => Err(format!("{} groups", conv.group)),
+                    _ if conv.kernel_fmt != KernelFormat::OIHW => {
+                        Err(format!("kernel laid out {:?}", conv.kernel_fmt))
+                    }
+                    (None, _, _) => Err("not a 2-D NCHW window of known size".to_string()),
+                    (_, None, _) | (_, _, None) => Err("kernel or bias not constant".to_string()),
+                    (Some(window), Some(w), Some(b)) => {
+                        let b = f32_values(&b)?;
+                        let bias = match b.len() {
+                            1 => vec![b[0]; n],
+                            _ => b,
+                        };
+                        Ok(Box::new(Conv2d::new(window, n, &f32_values(&w)?, &bias)?)
+                            as Box<dyn TypedOp>)
+                    }
+                };
+                ("conv", replacement, k, n, kept)
+            } else if let Some(pool) = node.op_as::<MaxPool>() {
+                let window = Window2d::from_spec(&pool.pool_spec, x);
+                let replacement = match window {
+                    _ if !f32_input => Err("not f32".to_string()),
+                    _ if pool.with_index_outputs.is_some() => {
+                        Err("its argmax is asked for".to_string())
+                    }
+                    None => Err("not a 2-D NCHW window of known size".to_string()),
+                    Some(window) => Ok(Box::new(MaxPool2d::new(window)) as Box<dyn TypedOp>),
+                };
+                let (k, n) = window.map_or((0, 0), |w| (w.kh * w.kw, w.c));
+                ("max-pool", replacement, k, n, 0)
+            } else {
+                continue;
+            };
+        let name = node.name.clone();
+        let (replaced_by, reason) = match replacement {
+            Ok(op) => {
+                let by = if kind == "conv" {
+                    "ArdentConv2d"
+                } else {
+                    "ArdentMaxPool2d"
+                };
+                let reason = op.info()?.join("; ");
+                let patch = TypedModelPatch::replace_single_op(model, node, &node.inputs[..1], op)?;
+                patch.apply(model)?;
+                (Some(by), reason)
+            }
+            Err(why) => (None, why),
+        };
+        report.push(Rewrite {
+            node: name,
+            kind,
+            replaced_by,
+            reason,
+            k,
+            n,
+            kept,
+            folded_gathers: Vec::new(),
         });
     }
     Ok(report)
@@ -181,6 +292,15 @@ fn fold_gathers(model: &mut TypedModel) -> TractResult<Vec<(String, String)>> {
         }
     }
     Ok(folded)
+}
+
+/// The values of `t` as f32, in row-major order.
+fn f32_values(t: &Tensor) -> TractResult<Vec<f32>> {
+    Ok(t.cast_to::<f32>()?
+        .to_plain_array_view::<f32>()?
+        .iter()
+        .copied()
+        .collect())
 }
 
 /// A Gather that [`fold_gathers`] can fold.
