@@ -2,8 +2,10 @@
 """Latency of ONNX models: ardent-run (tract) beside onnxruntime, one thread, same files.
 
 For each model and batch size, runs `ardent-run bench MODEL --batch B --threads 1 --json`, the
-same with `--no-sparse` (tract's dense kernels for every product), and times onnxruntime (intra- and inter-op threads 1) on the same file and batch, interleaved
-`--rounds` times; reports median p50 latencies. onnxruntime is called from Python, which adds a
+same with `--no-sparse` (tract's dense kernels for every product) and with `--tract-ops` (tract's
+own ops throughout: its products, convolutions and pools), and times onnxruntime (intra- and
+inter-op threads 1) on the same file and batch, interleaved `--rounds` times; reports median p50
+latencies. onnxruntime is called from Python, which adds a
 few microseconds per call.
 
     python3 benches/runtime_latency.py --ardent-run target/release/ardent-run A.onnx B.onnx
@@ -50,9 +52,9 @@ def make_mlp(path, widths, seed):
     onnx.save(model, path)
 
 
-def ardent_p50(binary, model, batch, no_sparse=False):
+def ardent_p50(binary, model, batch, flag=None):
     out = subprocess.run([binary, "bench", model, "--batch", str(batch), "--threads", "1", "--json",
-                          "--min-time-ms", "1000"] + (["--no-sparse"] if no_sparse else []),
+                          "--min-time-ms", "1000"] + ([flag] if flag else []),
                          check=True, capture_output=True, text=True)
     return json.loads(out.stdout.splitlines()[0])["p50_us"]
 
@@ -93,19 +95,21 @@ def main():
             path = os.path.join(a.make_mlps, name + ".onnx")
             make_mlp(path, widths, 0)
             models.append(path)
-    print(f"{'model':34} {'batch':>5} {'ardent-run':>11} {'--no-sparse':>11} {'onnxruntime':>11}"
-          f" {'ours/ORT':>8} {'ours/dense':>10}   (p50 µs)")
+    print(f"{'model':34} {'batch':>5} {'ardent-run':>11} {'--no-sparse':>11} {'--tract-ops':>11}"
+          f" {'onnxruntime':>11} {'ours/ORT':>8} {'ours/dense':>10} {'ours/tract':>10}   (p50 µs)")
     for m in models:
         for b in [int(x) for x in a.batch.split(",")]:
-            ours, dense, theirs = [], [], []
+            ours, dense, tract, theirs = [], [], [], []
             for _ in range(a.rounds):
                 ours.append(ardent_p50(a.ardent_run, m, b))
-                dense.append(ardent_p50(a.ardent_run, m, b, no_sparse=True))
+                dense.append(ardent_p50(a.ardent_run, m, b, "--no-sparse"))
+                tract.append(ardent_p50(a.ardent_run, m, b, "--tract-ops"))
                 theirs.append(ort_p50(m, b))
-            o, d, t = statistics.median(ours), statistics.median(dense), statistics.median(theirs)
-            print(f"{os.path.basename(m):34} {b:>5} {o:>11.1f} {d:>11.1f} {t:>11.1f} {o / t:>8.2f} {o / d:>10.2f}")
+            o, d, tr, t = (statistics.median(v) for v in (ours, dense, tract, theirs))
+            print(f"{os.path.basename(m):34} {b:>5} {o:>11.1f} {d:>11.1f} {tr:>11.1f} {t:>11.1f}"
+                  f" {o / t:>8.2f} {o / d:>10.2f} {o / tr:>10.2f}")
             print(json.dumps({"model": m, "batch": b, "ardent_run_p50_us": ours, "no_sparse_p50_us": dense,
-                              "onnxruntime_p50_us": theirs}), file=sys.stderr)
+                              "tract_ops_p50_us": tract, "onnxruntime_p50_us": theirs}), file=sys.stderr)
     return 0
 
 

@@ -23,17 +23,20 @@
 //! it sound.
 #![allow(unsafe_code)]
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tract_linalg::BinOp;
-use tract_linalg::mmm::{AsInputValue, FusedSpec, MMMInputValue, MatMatMul, MmmDispatch, Query};
+use tract_linalg::mmm::{
+    AsInputValue, EagerPackedInput, FusedSpec, MMMInputValue, MatMatMul, MmmDispatch, Query,
+    ScratchSpace,
+};
 use tract_linalg::pack::PackedFormat;
 use tract_nnef::tract_core::internal::*;
 
 use super::window::Window2d;
 
 /// The convolution of `window` with `c_out` output channels.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Conv2d {
     pub window: Window2d,
     pub c_out: usize,
@@ -46,6 +49,41 @@ pub struct Conv2d {
     /// How `cols` is packed: panels of `mr` positions, `k`-major.
     cols_format: PackedFormat,
     packed_kernel: Arc<Box<dyn MMMInputValue>>,
+    spans: Vec<TapSpan>,
+    /// Values in one sample's packed `cols`.
+    cols_len: usize,
+    /// The buffers of the last run, for the next: the im2col buffer's padding entries are
+    /// zero from when it was made and never written, so it is cleared once, not per run.
+    buffers: Mutex<Option<Buffers>>,
+}
+
+struct Buffers {
+    cols: EagerPackedInput,
+    scratch: Box<dyn ScratchSpace>,
+}
+
+impl std::fmt::Debug for Buffers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Buffers").finish_non_exhaustive()
+    }
+}
+
+impl Clone for Conv2d {
+    fn clone(&self) -> Self {
+        Conv2d {
+            window: self.window,
+            c_out: self.c_out,
+            kernel: self.kernel.clone(),
+            bias: self.bias.clone(),
+            mmm: self.mmm.clone(),
+            packing: self.packing,
+            cols_format: self.cols_format.clone(),
+            packed_kernel: self.packed_kernel.clone(),
+            spans: self.spans.clone(),
+            cols_len: self.cols_len,
+            buffers: Mutex::new(None),
+        }
+    }
 }
 
 impl PartialEq for Conv2d {
@@ -109,6 +147,9 @@ impl Conv2d {
         let kernel =
             tract_ndarray::Array2::from_shape_vec((c_out, k), kernel.to_vec())?.into_tensor();
         let packed_kernel = kernel_format.prepare_one(&kernel, 1, 0)?;
+        let panel = cols_format.single_panel_len(k);
+        let cols_len = cols_format.len(k, window.positions());
+        let spans = tap_spans(&window, cols_format.r, panel, cols_len)?;
         Ok(Conv2d {
             window,
             c_out,
@@ -118,6 +159,9 @@ impl Conv2d {
             packing,
             cols_format,
             packed_kernel: Arc::new(packed_kernel),
+            spans,
+            cols_len,
+            buffers: Mutex::new(None),
         })
     }
 
@@ -136,39 +180,27 @@ impl Conv2d {
     fn im2col(&self, x: &[f32], dst: &mut [f32]) {
         let g = &self.window;
         let mr = self.cols_format.r;
-        let panel = self.cols_format.single_panel_len(self.taps());
-        let mut tap = 0;
-        for plane in x.chunks_exact(g.h * g.w) {
-            for ky in 0..g.kh {
-                let rows = g.rows(ky);
-                for kx in 0..g.kw {
-                    if let (Some((oy_lo, oy_hi, iy_lo)), Some((ox_lo, ox_hi, ix_lo))) =
-                        (rows, g.columns(kx))
-                    {
-                        for (step, oy) in (oy_lo..oy_hi).enumerate() {
-                            let row = &plane[(iy_lo + step * g.sh) * g.w..][..g.w];
-                            let (mut p, end) = (oy * g.ow + ox_lo, oy * g.ow + ox_hi);
-                            let mut ix = ix_lo;
-                            while p < end {
-                                let lane = p % mr;
-                                let take = (mr - lane).min(end - p);
-                                let at = (p / mr) * panel + tap * mr + lane;
-                                let out = &mut dst[at..at + take];
-                                if g.sw == 1 {
-                                    out.copy_from_slice(&row[ix..ix + take]);
-                                } else {
-                                    for (o, &v) in
-                                        out.iter_mut().zip(row[ix..].iter().step_by(g.sw))
-                                    {
-                                        *o = v;
-                                    }
-                                }
-                                p += take;
-                                ix += take * g.sw;
+        let taps = g.kh * g.kw;
+        assert!(x.len() == g.c * g.h * g.w && dst.len() >= self.cols_len);
+        for (c, plane) in x.chunks_exact(g.h * g.w).enumerate() {
+            for span in &self.spans {
+                let base = (c * taps + span.tap) * mr;
+                for run in &span.runs {
+                    let (at, from) = (base + run.dst as usize, run.src as usize);
+                    // SAFETY: `tap_spans` checked that every run of every channel's taps
+                    // writes inside `cols_len` values and reads inside one plane, and both
+                    // lengths were asserted above.
+                    unsafe {
+                        let out = dst.as_mut_ptr().add(at);
+                        let src = plane.as_ptr().add(from);
+                        if g.sw == 1 {
+                            copy_run(out, src, run.len as usize);
+                        } else {
+                            for i in 0..run.len as usize {
+                                *out.add(i) = *src.add(i * g.sw);
                             }
                         }
                     }
-                    tap += 1;
                 }
             }
         }
@@ -184,10 +216,25 @@ impl Conv2d {
             "ArdentConv2d: {} input values for {batch} samples of {per_sample}",
             x.len()
         );
-        let mut y = Tensor::zero::<f32>(&[batch, n, g.oh, g.ow])?;
-        let mut cols = self.cols_format.new_packed_buffer(k, m)?;
-        // SAFETY: the scratch space is the kernel's own, used by that kernel only.
-        let mut scratch = unsafe { self.mmm.allocate_scratch_space() };
+        // SAFETY: f32 has no invalid bit patterns, and the product stores every one of each
+        // sample's m × n values before anything reads them.
+        let mut y = unsafe { Tensor::uninitialized::<f32>(&[batch, n, g.oh, g.ow])? };
+        let cached = match self.buffers.lock() {
+            Ok(mut b) => b.take(),
+            // A run that panicked left at worst stale values where every run writes anew.
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        let Buffers {
+            mut cols,
+            mut scratch,
+        } = match cached {
+            Some(b) => b,
+            None => Buffers {
+                cols: self.cols_format.new_packed_buffer(k, m)?,
+                // SAFETY: the scratch space is the kernel's own, used by that kernel only.
+                scratch: unsafe { self.mmm.allocate_scratch_space() },
+            },
+        };
         // Row (position) p of sample s's product is y[s, ·, p]; column (channel) o is a
         // plane of m values further on. SAFETY: strides only; nothing is written yet.
         let store = unsafe {
@@ -228,7 +275,106 @@ impl Conv2d {
                 )?;
             }
         }
+        if let Ok(mut b) = self.buffers.lock() {
+            *b = Some(Buffers { cols, scratch });
+        }
         Ok(y)
+    }
+}
+
+/// Where tap `(ky, kx)` of the window (number `tap = ky · kw + kx`) lands inside the image,
+/// as the runs of one output row between two panel boundaries: the same for every input
+/// channel, so they are found once, when the op is built. Taps that land in the padding for
+/// every output have no span.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct TapSpan {
+    tap: usize,
+    runs: Vec<Run>,
+}
+
+/// `len` positions of `cols` read from `src` on in the input plane (every `sw`-th value) and
+/// written from `dst` on in the packed buffer, less the tap's own offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Run {
+    dst: u32,
+    src: u32,
+    len: u32,
+}
+
+fn tap_spans(g: &Window2d, mr: usize, panel: usize, cols_len: usize) -> TractResult<Vec<TapSpan>> {
+    ensure!(
+        u32::try_from(g.h * g.w).is_ok()
+            && u32::try_from(panel * g.positions().div_ceil(mr)).is_ok(),
+        "ArdentConv2d: {}×{} images are too large for 32-bit offsets",
+        g.h,
+        g.w
+    );
+    let mut spans = Vec::new();
+    for ky in 0..g.kh {
+        for kx in 0..g.kw {
+            let (Some((oy, oy_end, iy)), Some((ox, ox_end, ix))) = (g.rows(ky), g.columns(kx))
+            else {
+                continue;
+            };
+            let mut runs = Vec::new();
+            for (step, oy) in (oy..oy_end).enumerate() {
+                let row = (iy + step * g.sh) * g.w;
+                let (mut p, end) = (oy * g.ow + ox, oy * g.ow + ox_end);
+                let mut src = row + ix;
+                while p < end {
+                    let lane = p % mr;
+                    let len = (mr - lane).min(end - p);
+                    runs.push(Run {
+                        dst: ((p / mr) * panel + lane) as u32,
+                        src: src as u32,
+                        len: len as u32,
+                    });
+                    p += len;
+                    src += len * g.sw;
+                }
+            }
+            let tap = ky * g.kw + kx;
+            // The bounds `im2col` relies on: the last channel's copy of this tap inside the
+            // buffer, every read inside the plane.
+            let last = ((g.c - 1) * g.kh * g.kw + tap) * mr;
+            for r in &runs {
+                let (dst, src, len) = (r.dst as usize, r.src as usize, r.len as usize);
+                ensure!(
+                    len > 0 && last + dst + len <= cols_len && src + (len - 1) * g.sw < g.h * g.w,
+                    "ArdentConv2d: tap {tap} of {g:?} runs out of its buffers"
+                );
+            }
+            spans.push(TapSpan { tap, runs });
+        }
+    }
+    Ok(spans)
+}
+
+/// `len` values from `src` to `dst`, for the short runs of im2col (an output row's width at
+/// most), in fixed-size pieces the compiler turns into vector moves instead of a call to
+/// `memcpy` per run.
+///
+/// # Safety
+/// `src` and `dst` must be valid for `len` values and not overlap.
+#[inline(always)]
+unsafe fn copy_run(dst: *mut f32, src: *const f32, len: usize) {
+    unsafe {
+        let mut i = 0;
+        while i + 8 <= len {
+            std::ptr::copy_nonoverlapping(src.add(i), dst.add(i), 8);
+            i += 8;
+        }
+        if i + 4 <= len {
+            std::ptr::copy_nonoverlapping(src.add(i), dst.add(i), 4);
+            i += 4;
+        }
+        if i + 2 <= len {
+            std::ptr::copy_nonoverlapping(src.add(i), dst.add(i), 2);
+            i += 2;
+        }
+        if i < len {
+            *dst.add(i) = *src.add(i);
+        }
     }
 }
 
