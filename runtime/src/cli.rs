@@ -114,6 +114,26 @@ pub fn quiet_broken_pipe() {
     }
 }
 
+/// Lets freed memory stay in the process for the next run. tract allocates every op's output
+/// afresh on each run, and glibc serves allocations over its mmap threshold (128 KiB at first,
+/// raised only as such blocks are freed) with fresh pages: with activations of a few MiB
+/// (LeNet-5 at batch 64) every run paid page faults and zeroing, and a process landed in one
+/// of two modes by chance (1.1 or 2.7 ms for LeNet-5's first convolution at batch 64). With
+/// the threshold at glibc's largest and trimming far off, the blocks are reused.
+#[allow(unsafe_code)]
+pub fn keep_freed_memory() {
+    // SAFETY: `mallopt` sets process-wide allocator parameters; called at start-up, before
+    // any thread exists. A refused value (0 returned) leaves glibc's default, which is
+    // correct, only slower, so there is nothing to report.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    unsafe {
+        // glibc's ceiling for the threshold: 32 MiB on 64-bit targets, 16 MiB on 32-bit.
+        let largest = (4 << 20) * std::mem::size_of::<libc::c_long>() as libc::c_int;
+        libc::mallopt(libc::M_MMAP_THRESHOLD, largest);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+    }
+}
+
 pub fn run(a: RunArgs) -> Result<()> {
     set_threads(a.threads);
     let model = Model::load_path(&a.model, a.sparse.load_options(None))?;

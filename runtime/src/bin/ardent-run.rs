@@ -28,6 +28,7 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     cli::quiet_broken_pipe();
+    cli::keep_freed_memory();
     let result = match Cli::parse().command {
         Command::Run(a) => cli::run(a),
         Command::Bench(a) => cli::bench_cmd(a),

@@ -125,6 +125,9 @@ impl Conv2d {
         );
         let m = window.positions();
         let query = Query::plain(f32::datum_type(), Some(m), Some(k), Some(c_out));
+        // tract-linalg's own choice for the shape, checked by measurement on LeNet-5's two
+        // convolutions against every AVX-512 and FMA kernel (BENCHMARKS.md, "Convolutions
+        // in ardent-run"): it picked the fastest for both.
         let (mmm, packing, extractor) = MmmDispatch::native()
             .pick(&query)
             .context("ArdentConv2d: tract-linalg has no f32 matrix kernel")?;
@@ -351,29 +354,25 @@ fn tap_spans(g: &Window2d, mr: usize, panel: usize, cols_len: usize) -> TractRes
 }
 
 /// `len` values from `src` to `dst`, for the short runs of im2col (an output row's width at
-/// most), in fixed-size pieces the compiler turns into vector moves instead of a call to
-/// `memcpy` per run.
+/// most): under 64 values, in fixed-size pieces without a loop, which the compiler turns into
+/// vector moves (a loop of pieces it would turn back into a call to `memcpy` per run, a
+/// tenth of LeNet-5's time in a release build).
 ///
 /// # Safety
 /// `src` and `dst` must be valid for `len` values and not overlap.
 #[inline(always)]
 unsafe fn copy_run(dst: *mut f32, src: *const f32, len: usize) {
     unsafe {
+        if len >= 64 {
+            std::ptr::copy_nonoverlapping(src, dst, len);
+            return;
+        }
         let mut i = 0;
-        while i + 8 <= len {
-            std::ptr::copy_nonoverlapping(src.add(i), dst.add(i), 8);
-            i += 8;
-        }
-        if i + 4 <= len {
-            std::ptr::copy_nonoverlapping(src.add(i), dst.add(i), 4);
-            i += 4;
-        }
-        if i + 2 <= len {
-            std::ptr::copy_nonoverlapping(src.add(i), dst.add(i), 2);
-            i += 2;
-        }
-        if i < len {
-            *dst.add(i) = *src.add(i);
+        for piece in [32, 16, 8, 4, 2, 1] {
+            if len - i >= piece {
+                std::ptr::copy_nonoverlapping(src.add(i), dst.add(i), piece);
+                i += piece;
+            }
         }
     }
 }

@@ -123,13 +123,10 @@ impl EvalOp for MaxPool2d {
         let batch = shape[0];
         let view = x.try_as_plain_ram()?;
         let xs = view.as_slice::<f32>()?;
-        let mut y = vec![0f32; batch * g.c * g.positions()];
-        self.compute(xs, &mut y);
-        Ok(tvec!(
-            tract_ndarray::Array4::from_shape_vec((batch, g.c, g.oh, g.ow), y)?
-                .into_tensor()
-                .into_tvalue()
-        ))
+        // Written in place: a Vec made into a tensor would be copied once more.
+        let mut y = Tensor::zero::<f32>(&[batch, g.c, g.oh, g.ow])?;
+        self.compute(xs, y.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?);
+        Ok(tvec!(y.into_tvalue()))
     }
 }
 

@@ -215,13 +215,10 @@ impl EvalOp for SparseDense {
         let m = shape[0];
         let view = x.try_as_plain_ram()?;
         let xs = view.as_slice::<f32>()?;
-        let mut y = vec![0f32; m * self.n];
-        self.compute(xs, &mut y);
-        Ok(tvec!(
-            tract_ndarray::Array2::from_shape_vec((m, self.n), y)?
-                .into_tensor()
-                .into_tvalue()
-        ))
+        // Written in place: a Vec made into a tensor would be copied once more.
+        let mut y = Tensor::zero::<f32>(&[m, self.n])?;
+        self.compute(xs, y.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?);
+        Ok(tvec!(y.into_tvalue()))
     }
 }
 
