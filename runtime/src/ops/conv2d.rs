@@ -354,25 +354,32 @@ fn tap_spans(g: &Window2d, mr: usize, panel: usize, cols_len: usize) -> TractRes
 }
 
 /// `len` values from `src` to `dst`, for the short runs of im2col (an output row's width at
-/// most): under 64 values, in fixed-size pieces without a loop, which the compiler turns into
-/// vector moves (a loop of pieces it would turn back into a call to `memcpy` per run, a
-/// tenth of LeNet-5's time in a release build).
+/// most). Under 64 values, two fixed-size copies of the largest power of two not over `len`,
+/// one from each end (they overlap by what is left over, writing the same values twice): no
+/// loop and at most a few branches, which the compiler turns into vector moves. A loop of
+/// pieces it would turn back into a call to `memcpy` per run, a tenth of LeNet-5's time in a
+/// release build.
 ///
 /// # Safety
 /// `src` and `dst` must be valid for `len` values and not overlap.
 #[inline(always)]
 unsafe fn copy_run(dst: *mut f32, src: *const f32, len: usize) {
     unsafe {
-        if len >= 64 {
-            std::ptr::copy_nonoverlapping(src, dst, len);
-            return;
+        macro_rules! ends {
+            ($n:expr) => {{
+                std::ptr::copy_nonoverlapping(src, dst, $n);
+                std::ptr::copy_nonoverlapping(src.add(len - $n), dst.add(len - $n), $n);
+            }};
         }
-        let mut i = 0;
-        for piece in [32, 16, 8, 4, 2, 1] {
-            if len - i >= piece {
-                std::ptr::copy_nonoverlapping(src.add(i), dst.add(i), piece);
-                i += piece;
-            }
+        match len {
+            64.. => std::ptr::copy_nonoverlapping(src, dst, len),
+            32.. => ends!(32),
+            16.. => ends!(16),
+            8.. => ends!(8),
+            4.. => ends!(4),
+            2.. => ends!(2),
+            1 => *dst = *src,
+            0 => {}
         }
     }
 }
