@@ -346,3 +346,46 @@ fn a_grouped_convolution_stays_tracts() {
     assert_eq!((r.kind, r.replaced_by), ("conv", None));
     assert_eq!(r.reason, "2 groups");
 }
+
+/// conv → ReLU, the ReLU taken into ardent's convolution; and the same with the convolution's
+/// output also read elsewhere, where it must stay a node of its own.
+#[test]
+fn a_relu_after_a_convolution_runs_in_its_kernel() {
+    for shared in [false, true] {
+        let mut rng = SplitMix64(11);
+        let mut g = GraphBuilder::new();
+        let w = g.weight(
+            "w",
+            &[6, 2, 3, 3],
+            &values(&mut rng, 108, 0.3),
+            WeightType::F32,
+        );
+        let b = g.weight("b", &[6], &values(&mut rng, 6, 0.5), WeightType::F32);
+        let pads = Attr::Ints(vec![1; 4]);
+        let k = Attr::Ints(vec![3, 3]);
+        g.node(
+            "Conv",
+            &["x", &w, &b],
+            "c",
+            &[("kernel_shape", k), ("pads", pads)],
+        );
+        g.node("Relu", &["c"], "r", &[]);
+        if shared {
+            g.node("Add", &["r", "c"], "y", &[]);
+        } else {
+            g.node("Identity", &["r"], "y", &[]);
+        }
+        let bytes = encode(&g.finish("conv-relu", ("x", &[2, 7, 6]), ("y", &[6, 7, 6])));
+        let name = format!("conv-relu, output shared {shared}");
+        check(&bytes, &name, 84, 1);
+        let m = load(&bytes, &name, false, None);
+        let conv = &m.rewrites()[0];
+        assert_eq!(conv.kind, "conv");
+        assert_eq!(
+            conv.reason.contains("ReLU fused"),
+            !shared,
+            "{}",
+            conv.reason
+        );
+    }
+}

@@ -44,6 +44,8 @@ pub struct Conv2d {
     kernel: Arc<Tensor>,
     /// `[c_out]`.
     bias: Arc<Tensor>,
+    /// `max(y, 0)` applied in the kernel (a ReLU after the convolution, fused in).
+    relu: bool,
     mmm: Box<dyn MatMatMul>,
     packing: usize,
     /// How `cols` is packed: panels of `mr` positions, `k`-major.
@@ -75,6 +77,7 @@ impl Clone for Conv2d {
             c_out: self.c_out,
             kernel: self.kernel.clone(),
             bias: self.bias.clone(),
+            relu: self.relu,
             mmm: self.mmm.clone(),
             packing: self.packing,
             cols_format: self.cols_format.clone(),
@@ -92,6 +95,7 @@ impl PartialEq for Conv2d {
             && self.c_out == other.c_out
             && self.kernel == other.kernel
             && self.bias == other.bias
+            && self.relu == other.relu
             && self.mmm.name() == other.mmm.name()
     }
 }
@@ -158,6 +162,7 @@ impl Conv2d {
             c_out,
             kernel: Arc::new(kernel),
             bias: Arc::new(tensor1(bias)),
+            relu: false,
             mmm,
             packing,
             cols_format,
@@ -166,6 +171,16 @@ impl Conv2d {
             cols_len,
             buffers: Mutex::new(None),
         })
+    }
+
+    /// The same convolution followed by `max(·, 0)`, computed in the matrix kernel.
+    pub fn with_relu(self) -> Conv2d {
+        Conv2d { relu: true, ..self }
+    }
+
+    /// Whether a ReLU is fused in.
+    pub fn relu(&self) -> bool {
+        self.relu
     }
 
     /// Taps per output value.
@@ -244,6 +259,7 @@ impl Conv2d {
             self.mmm
                 .c_from_data_and_strides(std::mem::size_of::<f32>(), 1, m as isize)
         };
+        let zero = tensor0(0f32);
         for (s, xs) in x.chunks_exact(per_sample).enumerate() {
             {
                 let blob = Arc::get_mut(&mut cols.packed)
@@ -261,21 +277,20 @@ impl Conv2d {
             // packed operands are the kernel's own formats (checked when built) with `k` in
             // common.
             unsafe {
-                let store = store.wrap(&out);
-                self.mmm.run_with_scratch_space(
-                    m,
-                    n,
-                    &mut *scratch,
-                    &[
-                        FusedSpec::AddMatMul {
-                            a: AsInputValue::Borrowed(&cols),
-                            b: AsInputValue::Borrowed(&**self.packed_kernel),
-                            packing: self.packing,
-                        },
-                        FusedSpec::BinPerCol(self.bias.view(), BinOp::Add),
-                        FusedSpec::Store(store),
-                    ],
-                )?;
+                let mut specs: TVec<FusedSpec> = tvec![
+                    FusedSpec::AddMatMul {
+                        a: AsInputValue::Borrowed(&cols),
+                        b: AsInputValue::Borrowed(&**self.packed_kernel),
+                        packing: self.packing,
+                    },
+                    FusedSpec::BinPerCol(self.bias.view(), BinOp::Add),
+                ];
+                if self.relu {
+                    specs.push(FusedSpec::BinScalar(&zero, BinOp::Max));
+                }
+                specs.push(FusedSpec::Store(store.wrap(&out)));
+                self.mmm
+                    .run_with_scratch_space(m, n, &mut *scratch, &specs)?;
             }
         }
         if let Ok(mut b) = self.buffers.lock() {
@@ -392,7 +407,7 @@ impl Op for Conv2d {
     fn info(&self) -> TractResult<Vec<String>> {
         let g = &self.window;
         Ok(vec![format!(
-            "{}→{} channels, {}×{} kernel, stride {}×{}, over {}×{}; matrix kernel {}",
+            "{}→{} channels, {}×{} kernel, stride {}×{}, over {}×{}{}; matrix kernel {}",
             g.c,
             self.c_out,
             g.kh,
@@ -401,6 +416,7 @@ impl Op for Conv2d {
             g.sw,
             g.h,
             g.w,
+            if self.relu { ", ReLU fused" } else { "" },
             self.mmm.name()
         )])
     }

@@ -14,6 +14,7 @@ pub mod window;
 use serde::Serialize;
 use tract_nnef::tract_core::internal::*;
 use tract_nnef::tract_core::ops::array::Gather;
+use tract_nnef::tract_core::ops::binary::TypedBinOp;
 use tract_nnef::tract_core::ops::cnn::{Conv, KernelFormat, MaxPool};
 use tract_nnef::tract_core::ops::einsum::EinSum;
 
@@ -161,6 +162,7 @@ fn replace_windows(model: &mut TypedModel) -> TractResult<Vec<Rewrite>> {
         let f32_input = x.datum_type == f32::datum_type() && x.is_plain();
         let (kind, replacement, k, n, kept): (_, Result<Box<dyn TypedOp>, String>, _, _, _) =
             if let Some(conv) = node.op_as::<Conv>() {
+                let relu = following_relu(model, id)?;
                 let window = Window2d::from_spec(&conv.pool_spec, x);
                 let k = window.map_or(0, |w| w.c * w.kh * w.kw);
                 let n = conv.pool_spec.output_channels;
@@ -188,8 +190,11 @@ fn replace_windows(model: &mut TypedModel) -> TractResult<Vec<Rewrite>> {
                             1 => vec![b[0]; n],
                             _ => b,
                         };
-                        Ok(Box::new(Conv2d::new(window, n, &f32_values(&w)?, &bias)?)
-                            as Box<dyn TypedOp>)
+                        let conv = Conv2d::new(window, n, &f32_values(&w)?, &bias)?;
+                        Ok(Box::new(match relu {
+                            Some(_) => conv.with_relu(),
+                            None => conv,
+                        }) as Box<dyn TypedOp>)
                     }
                 };
                 ("conv", replacement, k, n, kept)
@@ -217,7 +222,15 @@ fn replace_windows(model: &mut TypedModel) -> TractResult<Vec<Rewrite>> {
                     "ArdentMaxPool2d"
                 };
                 let reason = op.info()?.join("; ");
-                let patch = TypedModelPatch::replace_single_op(model, node, &node.inputs[..1], op)?;
+                // A fused ReLU takes the place of the node after the convolution too.
+                let last = match kind {
+                    "conv" => following_relu(model, id)?.unwrap_or(id),
+                    _ => id,
+                };
+                let mut patch = TypedModelPatch::default();
+                let x = patch.tap_model(model, node.inputs[0])?;
+                let y = patch.wire_node(&name, op, &[x])?[0];
+                patch.shunt_outside(model, OutletId::new(last, 0), y)?;
                 patch.apply(model)?;
                 (Some(by), reason)
             }
@@ -292,6 +305,31 @@ fn fold_gathers(model: &mut TypedModel) -> TractResult<Vec<(String, String)>> {
         }
     }
     Ok(folded)
+}
+
+/// The node that applies `max(·, 0)` to node `id`'s output, when it is that output's only
+/// reader and the output is not one of the model's: the ReLU that ONNX's `Relu` (a `Clip` from
+/// 0) becomes in tract, which [`Conv2d`] can take into its kernel.
+fn following_relu(model: &TypedModel, id: usize) -> TractResult<Option<usize>> {
+    let out = OutletId::new(id, 0);
+    let readers = model.outlet_successors(out);
+    if readers.len() != 1 || model.output_outlets()?.contains(&out) {
+        return Ok(None);
+    }
+    let next = model.node(readers[0].node);
+    let Some(bin) = next.op_as::<TypedBinOp>() else {
+        return Ok(None);
+    };
+    if bin.0.name() != "Max" || bin.1.is_some() || next.inputs.len() != 2 {
+        return Ok(None);
+    }
+    let other = next.inputs[1 - readers[0].slot];
+    let zero = match &model.outlet_fact(other)?.konst {
+        Some(k) if k.len() == 1 && k.datum_type().is_float() => f32_values(k)?[0] == 0.0,
+        _ => false,
+    };
+    let same = model.outlet_fact(OutletId::new(next.id, 0))?.shape == model.outlet_fact(out)?.shape;
+    Ok((zero && same).then_some(next.id))
 }
 
 /// The values of `t` as f32, in row-major order.
