@@ -342,6 +342,7 @@ pub fn info(a: InfoArgs) -> Result<()> {
                 format!("{} taps → {} channels, {} kept", r.k, r.n, r.kept),
                 "tract's Conv",
             ),
+            "sum" => ("of products".to_string(), "tract's Add"),
             _ => (format!("{} taps, {} channels", r.k, r.n), "tract's MaxPool"),
         };
         println!(

@@ -312,3 +312,55 @@ fn a_gather_with_another_consumer_stays() {
     assert_eq!(gathers, 1, "{:?}", m.rewrites());
     check_rewritten(&bytes, "shared gather", 23, 0.0, 0);
 }
+
+/// h = ReLU(x·W + b); y = (h·A + a) + (h·B + b') + h·C: the three products of h fold into one,
+/// as the demo's heads do. With a term read twice, nothing folds. Both against tract's graph.
+#[test]
+fn sums_of_products_of_one_input_fold_into_one() {
+    for shared in [false, true] {
+        let mut rng = SplitMix64(21);
+        let mut g = GraphBuilder::new();
+        let w = g.weight("w", &[12, 9], &weights(&mut rng, 108, 0.5), WeightType::F32);
+        let b = g.weight("b", &[9], &inputs(&mut rng, 9), WeightType::F32);
+        g.node("Gemm", &["x", &w, &b], "h0", &[]);
+        g.node("Relu", &["h0"], "h", &[]);
+        let mut heads = Vec::new();
+        for (i, bias) in [true, true, false].into_iter().enumerate() {
+            let wi = g.weight(
+                &format!("w{i}"),
+                &[9, 4],
+                &weights(&mut rng, 36, 0.4),
+                WeightType::F32,
+            );
+            let yi = format!("y{i}");
+            if bias {
+                let bi = g.weight(
+                    &format!("b{i}"),
+                    &[4],
+                    &inputs(&mut rng, 4),
+                    WeightType::F32,
+                );
+                g.node("Gemm", &["h", &wi, &bi], &yi, &[]);
+            } else {
+                g.node("MatMul", &["h", &wi], &yi, &[]);
+            }
+            heads.push(yi);
+        }
+        g.node("Add", &[&heads[0], &heads[1]], "s", &[]);
+        let last = if shared { &heads[0] } else { &heads[2] };
+        g.node("Add", &["s", last], "y", &[]);
+        let bytes = encode(&g.finish("heads", ("x", &[12]), ("y", &[4])));
+        let name = format!("heads, shared {shared}");
+        let tract = Model::load_bytes(&bytes, &name, options(true, 1.0)).expect("load tract's");
+        let ours = Model::load_bytes(&bytes, &name, LoadOptions::default()).expect("load ours");
+        let sums = ours.rewrites().iter().filter(|r| r.kind == "sum").count();
+        assert_eq!(sums, if shared { 0 } else { 2 }, "{:?}", ours.rewrites());
+        let mut rng = SplitMix64(4);
+        for batch in BATCHES {
+            let x = inputs(&mut rng, batch * 12);
+            let a = ours.run(&x).expect("run ours");
+            let b = tract.run(&x).expect("run tract's");
+            assert_close(&a, &b, &format!("{name}, batch {batch}"));
+        }
+    }
+}

@@ -12,6 +12,7 @@ pub mod sparse_dense;
 pub mod window;
 
 use serde::Serialize;
+use std::sync::Arc;
 use tract_nnef::tract_core::internal::*;
 use tract_nnef::tract_core::ops::array::Gather;
 use tract_nnef::tract_core::ops::binary::TypedBinOp;
@@ -34,7 +35,8 @@ pub const SPARSE_MAX_DENSITY: f64 = 0.05;
 pub struct Rewrite {
     /// tract's name of the node (the ONNX node's name with tract's suffixes).
     pub node: String,
-    /// What tract's op computes: `product`, `conv` or `max-pool`.
+    /// What tract's op computes: `product`, `conv`, `max-pool`, or `sum` (of products of one
+    /// input, folded into one product).
     pub kind: &'static str,
     /// The op it became, or `None` when it was left as tract's.
     pub replaced_by: Option<&'static str>,
@@ -81,12 +83,24 @@ pub fn rewrite(model: &mut TypedModel, options: RewriteOptions) -> TractResult<V
         keep_dense: options.keep_dense || options.tract_only,
         ..options
     };
-    let folded = if options.keep_dense {
-        Vec::new()
+    let (folded, summed) = if options.keep_dense {
+        (Vec::new(), Vec::new())
     } else {
-        fold_gathers(model)?
+        (fold_gathers(model)?, fold_summed_products(model)?)
     };
-    let mut report = Vec::new();
+    let mut report: Vec<Rewrite> = summed
+        .into_iter()
+        .map(|node| Rewrite {
+            node,
+            kind: "sum",
+            replaced_by: Some("one product"),
+            reason: "a sum of products of one input, x·A + x·B, as x·(A + B)".to_string(),
+            k: 0,
+            n: 0,
+            kept: 0,
+            folded_gathers: Vec::new(),
+        })
+        .collect();
     for id in model.eval_order()? {
         let Some(product) = constant_product(model, id)? else {
             continue;
@@ -339,6 +353,143 @@ fn f32_values(t: &Tensor) -> TractResult<Vec<f32>> {
         .iter()
         .copied()
         .collect())
+}
+
+/// One side of a sum that [`fold_summed_products`] can fold: a constant-weight product of
+/// `x`, with a constant bias added after it or not.
+struct SummedTerm {
+    product: usize,
+    x: OutletId,
+    weight: Arc<Tensor>,
+    /// The Add node and its constant, when there is a bias.
+    bias: Option<(usize, Arc<Tensor>)>,
+}
+
+/// The term whose value `outlet` is, read only by `reader`.
+fn summed_term(
+    model: &TypedModel,
+    outlet: OutletId,
+    reader: usize,
+) -> TractResult<Option<SummedTerm>> {
+    let only_reader = |o: OutletId| -> TractResult<bool> {
+        let readers = model.outlet_successors(o);
+        Ok(readers.len() == 1 && !model.output_outlets()?.contains(&o))
+    };
+    if !only_reader(outlet)? || model.outlet_successors(outlet)[0].node != reader {
+        return Ok(None);
+    }
+    let node = model.node(outlet.node);
+    let (product, bias) = match node.op_as::<TypedBinOp>() {
+        Some(add) if add.0.name() == "Add" && add.1.is_none() && node.inputs.len() == 2 => {
+            let konst = |i: usize| model.outlet_fact(node.inputs[i]).map(|f| f.konst.clone());
+            let (p, c) = match (konst(0)?, konst(1)?) {
+                (None, Some(c)) => (node.inputs[0], c),
+                (Some(c), None) => (node.inputs[1], c),
+                _ => return Ok(None),
+            };
+            if !only_reader(p)? || c.datum_type() != f32::datum_type() {
+                return Ok(None);
+            }
+            (p.node, Some((node.id, c)))
+        }
+        _ => (outlet.node, None),
+    };
+    let Some(cp) = constant_product(model, product)? else {
+        return Ok(None);
+    };
+    let p = model.node(product);
+    let weight = model.outlet_fact(p.inputs[1 - cp.x_slot])?.konst.clone();
+    Ok(weight.map(|weight| SummedTerm {
+        product,
+        x: p.inputs[cp.x_slot],
+        weight,
+        bias,
+    }))
+}
+
+/// Folds `(x·A + a) + (x·B + b)` into `x·(A + B) + (a + b)` where both products are the same
+/// EinSum of one activation `x` with constant weights of one shape (biases optional), each
+/// term read only by the sum. ardent's exporter writes such sums where several edges from one
+/// vertex end in the logits (the demo's three heads); each product and add costs an op per
+/// run, which at batch 1 is most of a small model's time. Sums of sums fold one after the
+/// other. Returns the names of the sums folded.
+fn fold_summed_products(model: &mut TypedModel) -> TractResult<Vec<String>> {
+    let mut folded = Vec::new();
+    'search: loop {
+        for id in model.eval_order()? {
+            let node = model.node(id);
+            let Some(add) = node.op_as::<TypedBinOp>() else {
+                continue;
+            };
+            if add.0.name() != "Add" || add.1.is_some() || node.inputs.len() != 2 {
+                continue;
+            }
+            let (Some(a), Some(b)) = (
+                summed_term(model, node.inputs[0], id)?,
+                summed_term(model, node.inputs[1], id)?,
+            ) else {
+                continue;
+            };
+            let (pa, pb) = (model.node(a.product), model.node(b.product));
+            let same_op = pa.op_as::<EinSum>() == pb.op_as::<EinSum>()
+                && pa.inputs.iter().position(|i| *i == a.x)
+                    == pb.inputs.iter().position(|i| *i == b.x);
+            if a.x != b.x || !same_op || a.weight.shape() != b.weight.shape() {
+                continue;
+            }
+            let bias = match (&a.bias, &b.bias) {
+                (Some((_, ca)), Some((_, cb))) if ca.shape() == cb.shape() => {
+                    Some(sum_tensors(ca, cb)?)
+                }
+                (Some(_), Some(_)) => continue,
+                (Some((_, c)), None) | (None, Some((_, c))) => Some((**c).clone()),
+                (None, None) => None,
+            };
+            let name = node.name.clone();
+            let x_slot = pa
+                .inputs
+                .iter()
+                .position(|i| *i == a.x)
+                .expect("x is an input");
+            let mut patch = TypedModelPatch::default();
+            let x = patch.tap_model(model, a.x)?;
+            let w = patch.add_const(
+                format!("{name}.summed_weight"),
+                sum_tensors(&a.weight, &b.weight)?,
+            )?;
+            let inputs = if x_slot == 0 { [x, w] } else { [w, x] };
+            let mut y = patch.wire_node(format!("{name}.summed"), pa.op.clone(), &inputs)?[0];
+            if let Some(bias) = bias {
+                let c = patch.add_const(format!("{name}.summed_bias"), bias)?;
+                y = patch.wire_node(format!("{name}.summed_bias_add"), node.op.clone(), &[y, c])?
+                    [0];
+            }
+            if patch.outlet_fact(y)?.shape != node.outputs[0].fact.shape {
+                continue;
+            }
+            patch.shunt_outside(model, OutletId::new(id, 0), y)?;
+            patch.apply(model)?;
+            model.compact()?;
+            folded.push(name);
+            continue 'search;
+        }
+        return Ok(folded);
+    }
+}
+
+fn sum_tensors(a: &Tensor, b: &Tensor) -> TractResult<Tensor> {
+    ensure!(
+        a.shape() == b.shape(),
+        "summing {:?} and {:?}",
+        a.shape(),
+        b.shape()
+    );
+    let sum: Vec<f32> = f32_values(a)?
+        .iter()
+        .zip(&f32_values(b)?)
+        .map(|(x, y)| x + y)
+        .collect();
+    Tensor::from_shape(a.shape(), &sum)
 }
 
 /// A Gather that [`fold_gathers`] can fold.
