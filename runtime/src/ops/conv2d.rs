@@ -429,16 +429,7 @@ impl EvalOp for Conv2d {
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let x = args_1!(inputs);
-        let g = &self.window;
-        let shape = x.shape();
-        ensure!(
-            shape.len() == 4 && shape[1..] == [g.c, g.h, g.w],
-            "ArdentConv2d: input of shape {shape:?}, [batch, {}, {}, {}] expected",
-            g.c,
-            g.h,
-            g.w
-        );
-        let batch = shape[0];
+        let batch = self.window.batch_of("ArdentConv2d", x.shape())?;
         let view = x.try_as_plain_ram()?;
         let y = self.compute(view.as_slice::<f32>()?, batch)?;
         Ok(tvec!(y.into_tvalue()))
@@ -447,26 +438,11 @@ impl EvalOp for Conv2d {
 
 impl TypedOp for Conv2d {
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        let x = inputs[0];
-        let g = &self.window;
-        ensure!(
-            x.datum_type == f32::datum_type(),
-            "ArdentConv2d takes f32, not {:?}",
-            x.datum_type
-        );
-        ensure!(
-            x.rank() == 4 && x.shape[1..] == [g.c.to_dim(), g.h.to_dim(), g.w.to_dim()],
-            "ArdentConv2d: input fact {x:?}, [batch, {}, {}, {}] expected",
-            g.c,
-            g.h,
-            g.w
-        );
-        Ok(tvec!(f32::fact([
-            x.shape[0].clone(),
-            self.c_out.to_dim(),
-            g.oh.to_dim(),
-            g.ow.to_dim()
-        ])))
+        Ok(tvec!(self.window.output_fact(
+            "ArdentConv2d",
+            inputs[0],
+            self.c_out
+        )?))
     }
 
     fn cost(&self, inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {

@@ -112,15 +112,7 @@ impl EvalOp for MaxPool2d {
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let x = args_1!(inputs);
         let g = &self.window;
-        let shape = x.shape();
-        ensure!(
-            shape.len() == 4 && shape[1..] == [g.c, g.h, g.w],
-            "ArdentMaxPool2d: input of shape {shape:?}, [batch, {}, {}, {}] expected",
-            g.c,
-            g.h,
-            g.w
-        );
-        let batch = shape[0];
+        let batch = g.batch_of("ArdentMaxPool2d", x.shape())?;
         let view = x.try_as_plain_ram()?;
         let xs = view.as_slice::<f32>()?;
         // Written in place: a Vec made into a tensor would be copied once more.
@@ -132,26 +124,8 @@ impl EvalOp for MaxPool2d {
 
 impl TypedOp for MaxPool2d {
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        let x = inputs[0];
         let g = &self.window;
-        ensure!(
-            x.datum_type == f32::datum_type(),
-            "ArdentMaxPool2d takes f32, not {:?}",
-            x.datum_type
-        );
-        ensure!(
-            x.rank() == 4 && x.shape[1..] == [g.c.to_dim(), g.h.to_dim(), g.w.to_dim()],
-            "ArdentMaxPool2d: input fact {x:?}, [batch, {}, {}, {}] expected",
-            g.c,
-            g.h,
-            g.w
-        );
-        Ok(tvec!(f32::fact([
-            x.shape[0].clone(),
-            g.c.to_dim(),
-            g.oh.to_dim(),
-            g.ow.to_dim()
-        ])))
+        Ok(tvec!(g.output_fact("ArdentMaxPool2d", inputs[0], g.c)?))
     }
 
     as_op!();

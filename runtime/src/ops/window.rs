@@ -61,6 +61,42 @@ impl Window2d {
             .then_some(window)
     }
 
+    /// The batch size of an input of shape `shape`, which must be `[batch, c, h, w]`; `op`
+    /// names the op in the error.
+    pub fn batch_of(&self, op: &str, shape: &[usize]) -> TractResult<usize> {
+        ensure!(
+            shape.len() == 4 && shape[1..] == [self.c, self.h, self.w],
+            "{op}: input of shape {shape:?}, [batch, {}, {}, {}] expected",
+            self.c,
+            self.h,
+            self.w
+        );
+        Ok(shape[0])
+    }
+
+    /// The fact of the `[batch, channels, oh, ow]` output for an input fact `x`, which must be
+    /// f32 `[batch, c, h, w]` (any batch); `op` names the op in the error.
+    pub fn output_fact(&self, op: &str, x: &TypedFact, channels: usize) -> TractResult<TypedFact> {
+        ensure!(
+            x.datum_type == f32::datum_type(),
+            "{op} takes f32, not {:?}",
+            x.datum_type
+        );
+        ensure!(
+            x.rank() == 4 && x.shape[1..] == [self.c.to_dim(), self.h.to_dim(), self.w.to_dim()],
+            "{op}: input fact {x:?}, [batch, {}, {}, {}] expected",
+            self.c,
+            self.h,
+            self.w
+        );
+        Ok(f32::fact([
+            x.shape[0].clone(),
+            channels.to_dim(),
+            self.oh.to_dim(),
+            self.ow.to_dim(),
+        ]))
+    }
+
     /// Output positions per channel.
     pub fn positions(&self) -> usize {
         self.oh * self.ow
