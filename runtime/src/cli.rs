@@ -343,6 +343,10 @@ pub fn info(a: InfoArgs) -> Result<()> {
                 "tract's Conv",
             ),
             "sum" => ("of products".to_string(), "tract's Add"),
+            "layers" => (
+                format!("{} → {}, {} kept", r.k, r.n, r.kept),
+                "tract's products",
+            ),
             _ => (format!("{} taps, {} channels", r.k, r.n), "tract's MaxPool"),
         };
         println!(

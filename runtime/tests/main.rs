@@ -1,6 +1,7 @@
 //! The `ardent-run` binary end to end (the command code itself is tested through `ardent run`
 //! in the workspace's tests; here: that the board binary is wired to it, with exit codes).
 
+mod layers;
 mod sparse;
 mod windows;
 
@@ -236,22 +237,24 @@ fn board_agrees_with_x86(qemu: &str, sysroot: &str, builds: &[(&str, Format)]) {
     let input = dir.path().join("x.npy");
     std::fs::write(&input, ardent_data::encode_npy_f32(&[300, 784], &x)).expect("write");
     let input = input.display().to_string();
-    let replaced = |model: &str| -> Vec<&'static str> {
+    // What replaced the rewrite's lines of these kinds.
+    let replaced = |model: &str, kinds: &[&str]| -> Vec<&'static str> {
         ardent_runtime::Model::load_path(model, Default::default())
             .expect("load")
             .rewrites()
             .iter()
+            .filter(|r| kinds.contains(&r.kind))
             .filter_map(|r| r.replaced_by)
             .collect()
     };
     assert_eq!(
-        replaced(&onnx),
-        ["ArdentSparseDense"],
-        "the first layer runs as ardent's sparse product"
+        replaced(&onnx, &["product", "layers"]),
+        ["ArdentSparseDense", "ArdentMlp"],
+        "the first layer runs as ardent's sparse product, the three layers as one op"
     );
     let (conv_onnx, conv_nnef) = exported_spec(dir.path(), "lenet5-caffe");
     assert_eq!(
-        replaced(&conv_onnx),
+        replaced(&conv_onnx, &["conv", "max-pool"]),
         [
             "ArdentConv2d",
             "ArdentMaxPool2d",

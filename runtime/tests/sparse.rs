@@ -3,8 +3,8 @@
 
 use ardent_data::SplitMix64;
 use ardent_exporter::onnx::{Attr, GraphBuilder, WeightType, encode};
-use ardent_runtime::ops::sparse_dense::SparseDense;
-use ardent_runtime::{LoadOptions, Model, RewriteOptions, SPARSE_MAX_DENSITY};
+use ardent_runtime::ops::sparse_dense::{Epilogue, SparseDense};
+use ardent_runtime::{LoadOptions, Model, Rewrite, RewriteOptions, SPARSE_MAX_DENSITY};
 
 const BATCHES: [usize; 12] = [1, 2, 3, 4, 5, 15, 16, 17, 19, 33, 64, 256];
 const DENSITIES: [f64; 7] = [0.001, 0.01, 0.05, 0.2, 0.5, 0.9, 1.0];
@@ -48,6 +48,19 @@ fn assert_close(a: &[f32], b: &[f32], what: &str) {
         let tol = 1e-5 * y.abs().max(1.0);
         assert!((x - y).abs() <= tol, "{what}: [{i}] {x} against {y}");
     }
+}
+
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+/// The report's lines on single products (the chains they form come after them).
+fn products(m: &Model) -> Vec<Rewrite> {
+    m.rewrites()
+        .iter()
+        .filter(|r| r.kind == "product")
+        .cloned()
+        .collect()
 }
 
 /// Both loads of `bytes` (tract's dense products, and every product sparse) on the same
@@ -163,7 +176,7 @@ fn a_matmul_without_bias_runs_sparse() {
 fn the_cut_off_decides_and_the_report_says_why() {
     let bytes = mlp(50, 20, 5, 0.02, 1.0, 9);
     let m = Model::load_bytes(&bytes, "cut.onnx", LoadOptions::default()).expect("load");
-    let r = m.rewrites();
+    let r: Vec<_> = products(&m);
     assert_eq!(r.len(), 2, "{r:?}");
     let (first, second) = (&r[0], &r[1]);
     assert_eq!((first.k, first.n), (50, 20));
@@ -209,6 +222,27 @@ fn the_kernel_matches_a_plain_loop() {
                 let x = inputs(&mut rng, m * k);
                 let mut y = vec![f32::NAN; m * n];
                 op.compute(&x, &mut y);
+                // The loop for the CPU's widest vectors gives the baseline loop's bits, with
+                // and without a bias and ReLU.
+                let mut plain = vec![f32::NAN; m * n];
+                op.compute_baseline(&x, &mut plain, Epilogue::NONE);
+                assert_eq!(bits(&y), bits(&plain), "{n}×{k} at density {d}, batch {m}");
+                let bias: Vec<f32> = (0..n).map(|r| r as f32 * 0.25 - 1.0).collect();
+                let epilogue = Epilogue {
+                    bias: Some(&bias),
+                    relu: true,
+                };
+                let mut fused = vec![f32::NAN; m * n];
+                op.compute_with(&x, &mut fused, epilogue);
+                op.compute_baseline(&x, &mut plain, epilogue);
+                assert_eq!(
+                    bits(&fused),
+                    bits(&plain),
+                    "{n}×{k}, bias and ReLU, batch {m}"
+                );
+                for (i, (f, v)) in fused.iter().zip(&y).enumerate() {
+                    assert_eq!(*f, (v + bias[i % n]).max(0.0), "{n}×{k}, batch {m}, [{i}]");
+                }
                 for s in 0..m {
                     for r in 0..n {
                         let terms =
@@ -286,8 +320,7 @@ fn gathered_heads(shared: bool, seed: u64) -> Vec<u8> {
 fn gathers_of_input_features_fold_into_their_products() {
     let bytes = gathered_heads(false, 4);
     let m = Model::load_bytes(&bytes, "heads.onnx", options(false, 0.0)).expect("load");
-    let folded: Vec<(usize, Vec<String>)> = m
-        .rewrites()
+    let folded: Vec<(usize, Vec<String>)> = products(&m)
         .iter()
         .map(|r| (r.k, r.folded_gathers.clone()))
         .collect();

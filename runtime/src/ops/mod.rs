@@ -7,7 +7,9 @@
 //! [`Rewrite`].
 
 pub mod conv2d;
+pub mod dense;
 pub mod max_pool;
+pub mod mlp;
 pub mod sparse_dense;
 pub mod window;
 
@@ -20,7 +22,9 @@ use tract_nnef::tract_core::ops::cnn::{Conv, KernelFormat, MaxPool};
 use tract_nnef::tract_core::ops::einsum::EinSum;
 
 use conv2d::Conv2d;
+use dense::DenseProduct;
 use max_pool::MaxPool2d;
+use mlp::{Layer, Mlp};
 use sparse_dense::SparseDense;
 use window::Window2d;
 
@@ -35,15 +39,17 @@ pub const SPARSE_MAX_DENSITY: f64 = 0.05;
 pub struct Rewrite {
     /// tract's name of the node (the ONNX node's name with tract's suffixes).
     pub node: String,
-    /// What tract's op computes: `product`, `conv`, `max-pool`, or `sum` (of products of one
-    /// input, folded into one product).
+    /// What tract's op computes: `product`, `conv`, `max-pool`, `sum` (of products of one
+    /// input, folded into one product), or `layers` (a chain of products with their biases
+    /// and ReLUs, run as one op).
     pub kind: &'static str,
     /// The op it became, or `None` when it was left as tract's.
     pub replaced_by: Option<&'static str>,
     /// Why, in words: for a product, the weight's density against the cut-off.
     pub reason: String,
-    /// Input and output features of a product; of a convolution, the taps summed per output
-    /// and the output channels; of a pool, the window's taps and the channels.
+    /// Input and output features of a product (of a chain: its first layer's inputs and its
+    /// last layer's outputs); of a convolution, the taps summed per output and the output
+    /// channels; of a pool, the window's taps and the channels.
     pub k: usize,
     pub n: usize,
     /// Non-zero weights (none for a pool).
@@ -157,10 +163,194 @@ pub fn rewrite(model: &mut TypedModel, options: RewriteOptions) -> TractResult<V
             folded_gathers,
         });
     }
+    if !options.keep_dense {
+        report.extend(fuse_layers(model)?);
+    }
     if !options.tract_only {
         report.extend(replace_windows(model)?);
     }
     Ok(report)
+}
+
+/// One layer as [`fuse_layers`] found it: the activation its product reads, and the outlet
+/// its value leaves from once its bias and ReLU are applied.
+struct FoundLayer {
+    product: Result<ConstantProduct, SparseDense>,
+    bias: Option<Vec<f32>>,
+    relu: bool,
+    x: OutletId,
+    last: OutletId,
+}
+
+impl FoundLayer {
+    fn is_sparse(&self) -> bool {
+        self.product.is_err()
+    }
+
+    /// The layer as [`Mlp`] runs it (a dense one packed for tract-linalg's kernels).
+    fn into_layer(self) -> TractResult<Layer> {
+        Ok(match self.product {
+            Err(product) => Layer::Sparse {
+                product,
+                bias: self.bias,
+                relu: self.relu,
+            },
+            Ok(p) => Layer::Dense(DenseProduct::new(
+                p.n,
+                p.k,
+                &p.rows,
+                self.bias.as_deref(),
+                self.relu,
+            )?),
+        })
+    }
+}
+
+/// The layer whose product is node `id` (an [`SparseDense`], or a constant-weight product of
+/// a `[batch, k]` activation), with the bias Add and the ReLU that follow it as the only
+/// readers of its value.
+fn layer_at(model: &TypedModel, id: usize) -> TractResult<Option<FoundLayer>> {
+    let node = model.node(id);
+    let (product, x) = if let Some(op) = node.op_as::<SparseDense>() {
+        (Err(op.clone()), node.inputs[0])
+    } else {
+        match constant_product(model, id)? {
+            Some(p) if model.outlet_fact(node.inputs[p.x_slot])?.rank() == 2 => {
+                let x = node.inputs[p.x_slot];
+                (Ok(p), x)
+            }
+            _ => return Ok(None),
+        }
+    };
+    let n = match &product {
+        Err(op) => op.n(),
+        Ok(p) => p.n,
+    };
+    let mut last = OutletId::new(id, 0);
+    let bias = match following_bias(model, last, n)? {
+        Some((add, bias)) => {
+            last = OutletId::new(add, 0);
+            Some(bias)
+        }
+        None => None,
+    };
+    let relu = following_relu(model, last.node)?;
+    if let Some(relu) = relu {
+        last = OutletId::new(relu, 0);
+    }
+    Ok(Some(FoundLayer {
+        product,
+        bias,
+        relu: relu.is_some(),
+        x,
+        last,
+    }))
+}
+
+/// The Add of a constant bias (one value per output, or one for all) that is the only reader
+/// of `out`, a `[batch, n]` value: its node and the bias as `n` values.
+fn following_bias(
+    model: &TypedModel,
+    out: OutletId,
+    n: usize,
+) -> TractResult<Option<(usize, Vec<f32>)>> {
+    let readers = model.outlet_successors(out);
+    if readers.len() != 1 || model.output_outlets()?.contains(&out) {
+        return Ok(None);
+    }
+    let next = model.node(readers[0].node);
+    let Some(add) = next.op_as::<TypedBinOp>() else {
+        return Ok(None);
+    };
+    if add.0.name() != "Add" || add.1.is_some() || next.inputs.len() != 2 {
+        return Ok(None);
+    }
+    let other = model.outlet_fact(next.inputs[1 - readers[0].slot])?;
+    let Some(konst) = &other.konst else {
+        return Ok(None);
+    };
+    let out_fact = model.outlet_fact(out)?;
+    // Broadcast along the outputs only: [n], [1, n], a scalar or [1, 1].
+    let shape = konst.shape();
+    let per_output = match shape {
+        [] => true,
+        [d] => *d == n || *d == 1,
+        [1, d] => *d == n || *d == 1,
+        _ => false,
+    };
+    let same = model.outlet_fact(OutletId::new(next.id, 0))?.shape == out_fact.shape;
+    if !per_output || !same || konst.datum_type() != f32::datum_type() {
+        return Ok(None);
+    }
+    let values = f32_values(konst)?;
+    let bias = if values.len() == n {
+        values
+    } else {
+        vec![values[0]; n]
+    };
+    Ok(Some((next.id, bias)))
+}
+
+/// Puts an [`Mlp`] in place of every chain of products with constant weights (sparse ones
+/// already made [`SparseDense`], dense ones still tract's) that holds a sparse one, each layer
+/// with the bias and ReLU that follow it, where each layer's value is read by the next layer
+/// alone. Returns a line per chain.
+fn fuse_layers(model: &mut TypedModel) -> TractResult<Vec<Rewrite>> {
+    let mut report = Vec::new();
+    'search: loop {
+        for id in model.eval_order()? {
+            let Some(first) = layer_at(model, id)? else {
+                continue;
+            };
+            let (x, mut last) = (first.x, first.last);
+            let mut layers = vec![first];
+            loop {
+                let readers = model.outlet_successors(last);
+                if readers.len() != 1 || model.output_outlets()?.contains(&last) {
+                    break;
+                }
+                match layer_at(model, readers[0].node)? {
+                    Some(next) if next.x == last => {
+                        last = next.last;
+                        layers.push(next);
+                    }
+                    _ => break,
+                }
+            }
+            // A chain of dense layers alone stays tract's: at batch 256 its products ran
+            // about 10 % slower as DenseProduct than as tract's own (BENCHMARKS.md, "Whole
+            // layer chains in ardent-run").
+            if !layers.iter().any(FoundLayer::is_sparse) {
+                continue;
+            }
+            let op = Mlp::new(
+                layers
+                    .into_iter()
+                    .map(FoundLayer::into_layer)
+                    .collect::<TractResult<_>>()?,
+            )?;
+            let name = model.node(id).name.clone();
+            let line = Rewrite {
+                node: name.clone(),
+                kind: "layers",
+                replaced_by: Some("ArdentMlp"),
+                reason: op.info()?.join("; "),
+                k: op.k(),
+                n: op.n(),
+                kept: op.layers().iter().map(Layer::kept).sum(),
+                folded_gathers: Vec::new(),
+            };
+            let mut patch = TypedModelPatch::default();
+            let tapped = patch.tap_model(model, x)?;
+            let y = patch.wire_node(format!("{name}.layers"), op, &[tapped])?[0];
+            patch.shunt_outside(model, last, y)?;
+            patch.apply(model)?;
+            model.compact()?;
+            report.push(line);
+            continue 'search;
+        }
+        return Ok(report);
+    }
 }
 
 /// Puts [`Conv2d`] in place of tract's f32 convolutions and [`MaxPool2d`] in place of its

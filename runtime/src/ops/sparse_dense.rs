@@ -21,6 +21,31 @@ pub const LANES: usize = 16;
 /// Batches (or a batch's last samples) from this size on run as blocks of [`LANES`].
 const MIN_BLOCK: usize = 4;
 
+/// What happens to each output of the product as it is stored: a bias per output, then
+/// `max(·, 0)`.
+#[derive(Debug, Clone, Copy)]
+pub struct Epilogue<'a> {
+    pub bias: Option<&'a [f32]>,
+    pub relu: bool,
+}
+
+impl Epilogue<'_> {
+    /// The plain product.
+    pub const NONE: Epilogue<'static> = Epilogue {
+        bias: None,
+        relu: false,
+    };
+
+    #[inline(always)]
+    fn apply(&self, output: usize, v: f32) -> f32 {
+        let v = match self.bias {
+            Some(b) => v + b[output],
+            None => v,
+        };
+        if self.relu { v.max(0.0) } else { v }
+    }
+}
+
 /// The product with a constant sparse right-hand side. Inputs: `x` as `[batch, k]` (any
 /// batch, symbolic or fixed); output `[batch, n]`.
 #[derive(Debug, Clone)]
@@ -104,6 +129,16 @@ impl SparseDense {
         })
     }
 
+    /// Input features.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// Outputs.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
     /// Kept (non-zero) weights.
     pub fn nnz(&self) -> usize {
         self.values.len()
@@ -111,6 +146,22 @@ impl SparseDense {
 
     /// The product on row-major `x` (`m × k`), into row-major `y` (`m × n`).
     pub fn compute(&self, x: &[f32], y: &mut [f32]) {
+        self.compute_with(x, y, Epilogue::NONE)
+    }
+
+    /// The product followed by `epilogue`, applied as each output is stored.
+    pub fn compute_with(&self, x: &[f32], y: &mut [f32], epilogue: Epilogue) {
+        self.compute_on(x, y, epilogue, true)
+    }
+
+    /// [`Self::compute_with`] with the blocked loop compiled for the target's baseline
+    /// whatever the CPU has, the plain path the wider ones are tested against: they do the
+    /// same operations in the same order, so they give the same bits.
+    pub fn compute_baseline(&self, x: &[f32], y: &mut [f32], epilogue: Epilogue) {
+        self.compute_on(x, y, epilogue, false)
+    }
+
+    fn compute_on(&self, x: &[f32], y: &mut [f32], epilogue: Epilogue, widest: bool) {
         let (k, n) = (self.k, self.n);
         let m = x.len() / k;
         debug_assert_eq!(y.len(), m * n);
@@ -119,18 +170,23 @@ impl SparseDense {
         // operations against one gathered scalar each for every sample.
         let blocked = if m - full >= MIN_BLOCK { m } else { full };
         if blocked > 0 {
-            self.blocks(&x[..blocked * k], &mut y[..blocked * n]);
+            let (x, y) = (&x[..blocked * k], &mut y[..blocked * n]);
+            if widest {
+                self.blocks(x, y, epilogue);
+            } else {
+                self.blocks_any(x, y, epilogue);
+            }
         }
         for (xs, ys) in x[blocked * k..]
             .chunks_exact(k)
             .zip(y[blocked * n..].chunks_exact_mut(n))
         {
-            self.one(xs, ys);
+            self.one(xs, ys, epilogue);
         }
     }
 
     /// One sample: a gathered dot product per output.
-    fn one(&self, x: &[f32], y: &mut [f32]) {
+    fn one(&self, x: &[f32], y: &mut [f32], epilogue: Epilogue) {
         for (r, out) in y.iter_mut().enumerate() {
             let (s, e) = (self.start[r] as usize, self.start[r + 1] as usize);
             let (cols, values) = (&self.cols[s..e], &self.values[s..e]);
@@ -146,12 +202,46 @@ impl SparseDense {
             for (&c, &v) in c4.remainder().iter().zip(v4.remainder()) {
                 acc[0] += v * x[c as usize];
             }
-            *out = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+            *out = epilogue.apply(r, (acc[0] + acc[1]) + (acc[2] + acc[3]));
         }
     }
 
+    /// Blocks of [`LANES`] samples, compiled for the widest vectors the CPU has: on x86-64
+    /// the baseline is SSE2, four lanes, so a kept weight costs eight vector operations per
+    /// block; with AVX-512 it costs two, with AVX2 four (BENCHMARKS.md, "Whole layer chains
+    /// in ardent-run").
+    #[allow(unsafe_code)]
+    fn blocks(&self, x: &[f32], y: &mut [f32], epilogue: Epilogue) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU has AVX-512F, checked just now.
+                return unsafe { self.blocks_avx512(x, y, epilogue) };
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has AVX2, checked just now.
+                return unsafe { self.blocks_avx2(x, y, epilogue) };
+            }
+        }
+        self.blocks_any(x, y, epilogue)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn blocks_avx512(&self, x: &[f32], y: &mut [f32], epilogue: Epilogue) {
+        self.blocks_any(x, y, epilogue)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn blocks_avx2(&self, x: &[f32], y: &mut [f32], epilogue: Epilogue) {
+        self.blocks_any(x, y, epilogue)
+    }
+
     /// Blocks of [`LANES`] samples; the last may be shorter (its missing lanes read zeros).
-    fn blocks(&self, x: &[f32], y: &mut [f32]) {
+    /// Inlined into each caller, so that it is compiled for that caller's target features.
+    #[inline(always)]
+    fn blocks_any(&self, x: &[f32], y: &mut [f32], epilogue: Epilogue) {
         let (k, n) = (self.k, self.n);
         // Row `u` holds used column `u` of the block's samples, one per lane.
         let mut xt = vec![[0f32; LANES]; self.used.len()];
@@ -160,22 +250,45 @@ impl SparseDense {
             if count < LANES {
                 xt.fill([0.0; LANES]);
             }
-            for (lane, xs) in xb.chunks_exact(k).enumerate() {
+            if count == LANES {
+                // Column by column, so that wide vectors take each column as one gather.
                 for (row, &c) in xt.iter_mut().zip(&self.used) {
-                    row[lane] = xs[c as usize];
+                    let c = c as usize;
+                    for (lane, v) in row.iter_mut().enumerate() {
+                        *v = xb[lane * k + c];
+                    }
+                }
+            } else {
+                for (lane, xs) in xb.chunks_exact(k).enumerate() {
+                    for (row, &c) in xt.iter_mut().zip(&self.used) {
+                        row[lane] = xs[c as usize];
+                    }
                 }
             }
             for r in 0..n {
                 let (s, e) = (self.start[r] as usize, self.start[r + 1] as usize);
-                let mut acc = [0f32; LANES];
-                for (&u, &w) in self.compact[s..e].iter().zip(&self.values[s..e]) {
-                    let lanes = &xt[u as usize];
+                // Two accumulators, alternate weights: one would chain every addition on the
+                // one before (a vector add's latency per kept weight).
+                let mut acc = [[0f32; LANES]; 2];
+                let (us, ws) = (&self.compact[s..e], &self.values[s..e]);
+                let mut pairs_u = us.chunks_exact(2);
+                let mut pairs_w = ws.chunks_exact(2);
+                for (u, w) in (&mut pairs_u).zip(&mut pairs_w) {
+                    let (a, b) = (&xt[u[0] as usize], &xt[u[1] as usize]);
                     for l in 0..LANES {
-                        acc[l] += w * lanes[l];
+                        acc[0][l] += w[0] * a[l];
+                        acc[1][l] += w[1] * b[l];
                     }
                 }
+                for (&u, &w) in pairs_u.remainder().iter().zip(pairs_w.remainder()) {
+                    let lanes = &xt[u as usize];
+                    for l in 0..LANES {
+                        acc[0][l] += w * lanes[l];
+                    }
+                }
+                let acc: [f32; LANES] = std::array::from_fn(|l| acc[0][l] + acc[1][l]);
                 for (l, &a) in acc[..count].iter().enumerate() {
-                    yb[l * n + r] = a;
+                    yb[l * n + r] = epilogue.apply(r, a);
                 }
             }
         }

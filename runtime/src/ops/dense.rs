@@ -1,0 +1,284 @@
+//! `DenseProduct`: `y[m, n] = act(Σ_k x[m, k] · w[k, n] + b[n])` with a constant `w`, a layer
+//! of [`super::mlp::Mlp`] that is not sparse enough for [`super::sparse_dense::SparseDense`].
+//!
+//! The product runs on tract-linalg's matrix kernels with the weights as the kernel's rows:
+//! `yᵀ = w · xᵀ`, `w` (`n × k`) packed once when the layer is built, `x` packed per run, and
+//! the result stored straight into `y`'s row-major `[m, n]` (a row of `yᵀ` is a column of `y`).
+//! The bias and the ReLU run inside the kernel. The kernel is the one tract-linalg picks for
+//! the shape with the batch in it, as for tract's own products at a fixed batch: a
+//! matrix-vector kernel for one sample, tiles for batches; the weights are packed once per
+//! kernel.
+//!
+//! tract-linalg's kernels are reached through `unsafe` calls (they take raw packed panels and
+//! an output pointer); the calls are in [`DenseProduct::compute`], each with what makes it
+//! sound.
+#![allow(unsafe_code)]
+
+use std::sync::{Arc, Mutex};
+
+use tract_linalg::BinOp;
+use tract_linalg::mmm::{
+    AsInputValue, FusedSpec, MMMInputValue, MatMatMul, MmmDispatch, PanelExtractor, Query,
+    ScratchSpace,
+};
+use tract_linalg::pack::PackedFormat;
+use tract_nnef::tract_core::internal::*;
+
+/// The batch whose kernel `info` names beside the one-sample kernel.
+pub const REPORTED_BATCH: usize = 64;
+
+/// A dense layer with its weights packed for tract-linalg.
+#[derive(Debug, Clone)]
+pub struct DenseProduct {
+    k: usize,
+    n: usize,
+    /// `[n, k]`, kept for equality and for the plain reference.
+    weights: Arc<Tensor>,
+    /// `[n]`, when there is one.
+    bias: Option<Arc<Tensor>>,
+    relu: bool,
+    /// Non-zero weights.
+    kept: usize,
+    /// The kernels picked so far, with the weights packed for each.
+    kernels: Arc<Mutex<Kernels>>,
+}
+
+/// tract-linalg picks a kernel for the whole shape, the batch included (a matrix-vector one
+/// for one sample, tiles of other widths for other batches), as tract's own products do at a
+/// fixed batch; each batch size's pick is kept, and each kernel's packed weights.
+#[derive(Debug, Default)]
+struct Kernels {
+    packed: Vec<Arc<Packed>>,
+    /// Index into `packed` of the kernel for a batch size.
+    by_batch: std::collections::HashMap<usize, usize>,
+}
+
+/// A kernel, which of its packings, the weights packed that way, and how `x` is packed.
+#[derive(Debug)]
+struct Packed {
+    mmm: Box<dyn MatMatMul>,
+    packing: usize,
+    weights: Arc<Box<dyn MMMInputValue>>,
+    x_format: PackedFormat,
+    /// The kernel's scratch space from the last run, for the next.
+    scratch: Mutex<Option<Scratch>>,
+}
+
+struct Scratch(Box<dyn ScratchSpace>);
+
+impl std::fmt::Debug for Scratch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scratch").finish_non_exhaustive()
+    }
+}
+
+impl Packed {
+    fn new(
+        (mmm, packing, extractor): (Box<dyn MatMatMul>, usize, Option<PanelExtractor>),
+        w: &Tensor,
+    ) -> TractResult<Packed> {
+        ensure!(
+            extractor.is_none(),
+            "ArdentMlp: {} needs a panel extractor for f32",
+            mmm.name()
+        );
+        let (w_format, x_format) = &mmm.packings()[packing];
+        let x_format = x_format
+            .downcast_ref::<PackedFormat>()
+            .with_context(|| format!("ArdentMlp: {} does not pack plainly", mmm.name()))?
+            .clone();
+        ensure!(
+            x_format.dt == f32::datum_type(),
+            "ArdentMlp: {} packs {:?}",
+            mmm.name(),
+            x_format.dt
+        );
+        // w is [n, k]: k on axis 1, the kernel's rows (n) on axis 0.
+        let weights = Arc::new(w_format.prepare_one(w, 1, 0)?);
+        Ok(Packed {
+            mmm,
+            packing,
+            weights,
+            x_format,
+            scratch: Mutex::new(None),
+        })
+    }
+}
+
+impl PartialEq for DenseProduct {
+    fn eq(&self, other: &Self) -> bool {
+        self.k == other.k
+            && self.n == other.n
+            && self.weights == other.weights
+            && self.bias == other.bias
+            && self.relu == other.relu
+    }
+}
+
+impl Eq for DenseProduct {}
+
+impl DenseProduct {
+    /// The layer with weights `w` laid out `[n, k]` (row `r` holds output `r`'s weights),
+    /// `bias` of `n` values if any, and `max(·, 0)` after it when `relu`.
+    pub fn new(
+        n: usize,
+        k: usize,
+        w: &[f32],
+        bias: Option<&[f32]>,
+        relu: bool,
+    ) -> TractResult<Self> {
+        ensure!(
+            w.len() == n * k,
+            "ArdentMlp: {} weights for a {n}×{k} matrix",
+            w.len()
+        );
+        ensure!(n > 0 && k > 0, "ArdentMlp: an empty {n}×{k} matrix");
+        if let Some(bias) = bias {
+            ensure!(
+                bias.len() == n,
+                "ArdentMlp: {} bias values for {n} outputs",
+                bias.len()
+            );
+        }
+        let weights = tract_ndarray::Array2::from_shape_vec((n, k), w.to_vec())?.into_tensor();
+        let layer = DenseProduct {
+            k,
+            n,
+            weights: Arc::new(weights),
+            bias: bias.map(|b| Arc::new(tensor1(b))),
+            relu,
+            kept: w.iter().filter(|v| **v != 0.0).count(),
+            kernels: Arc::new(Mutex::new(Kernels::default())),
+        };
+        // Picked now, so that a shape no kernel takes fails when the model loads.
+        for batch in [1, REPORTED_BATCH] {
+            layer.kernel(batch)?;
+        }
+        Ok(layer)
+    }
+
+    /// The kernel for `batch` samples.
+    fn kernel(&self, batch: usize) -> TractResult<Arc<Packed>> {
+        let mut kernels = match self.kernels.lock() {
+            Ok(k) => k,
+            // Entries are added whole, so a panic elsewhere left them consistent.
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(&i) = kernels.by_batch.get(&batch) {
+            return Ok(kernels.packed[i].clone());
+        }
+        let query = Query::plain(f32::datum_type(), Some(self.n), Some(self.k), Some(batch));
+        let suitable = MmmDispatch::native()
+            .pick(&query)
+            .context("ArdentMlp: tract-linalg has no f32 matrix kernel")?;
+        let same = |p: &Arc<Packed>| p.mmm.name() == suitable.0.name() && p.packing == suitable.1;
+        let i = match kernels.packed.iter().position(same) {
+            Some(i) => i,
+            None => {
+                kernels
+                    .packed
+                    .push(Arc::new(Packed::new(suitable, &self.weights)?));
+                kernels.packed.len() - 1
+            }
+        };
+        kernels.by_batch.insert(batch, i);
+        Ok(kernels.packed[i].clone())
+    }
+
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// Non-zero weights.
+    pub fn nnz(&self) -> usize {
+        self.kept
+    }
+
+    /// Whether `max(·, 0)` follows the bias.
+    pub fn relu(&self) -> bool {
+        self.relu
+    }
+
+    /// Whether a bias is added.
+    pub fn has_bias(&self) -> bool {
+        self.bias.is_some()
+    }
+
+    /// The matrix kernels for one sample and for a batch of [`REPORTED_BATCH`].
+    pub fn kernel_names(&self) -> TractResult<(String, String)> {
+        Ok((
+            self.kernel(1)?.mmm.name().to_string(),
+            self.kernel(REPORTED_BATCH)?.mmm.name().to_string(),
+        ))
+    }
+
+    /// The layer on `x` (`[m, k]`), into `y` (`[m, n]`).
+    pub fn compute(&self, x: &Tensor, y: &mut Tensor) -> TractResult<()> {
+        let shape = x.shape();
+        ensure!(
+            shape.len() == 2 && shape[1] == self.k && x.datum_type() == f32::datum_type(),
+            "ArdentMlp: a dense layer of {} inputs given {:?} {shape:?}",
+            self.k,
+            x.datum_type()
+        );
+        let m = shape[0];
+        ensure!(
+            y.shape() == [m, self.n] && y.datum_type() == f32::datum_type(),
+            "ArdentMlp: output {:?} {:?} for {m} samples of {}",
+            y.datum_type(),
+            y.shape(),
+            self.n
+        );
+        if m == 0 {
+            return Ok(());
+        }
+        let kernel = self.kernel(m)?;
+        let packed_x = kernel.x_format.pack_tensor(x, 1, 0)?;
+        let zero = tensor0(0f32);
+        let cached = match kernel.scratch.lock() {
+            Ok(mut s) => s.take(),
+            // A run that panicked left a scratch space the kernel sets up anew on each run.
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        let Scratch(mut scratch) = match cached {
+            Some(s) => s,
+            // SAFETY: the scratch space is this kernel's own, used by it alone.
+            None => Scratch(unsafe { kernel.mmm.allocate_scratch_space() }),
+        };
+        // SAFETY: strides only, nothing is written yet. Row r of yᵀ (output r) is y's column
+        // r, one value apart; column s (sample s) is y's row s, n values apart.
+        let store = unsafe {
+            kernel
+                .mmm
+                .c_from_data_and_strides(std::mem::size_of::<f32>(), 1, self.n as isize)
+        };
+        // SAFETY: `y` covers the n × m values the kernel stores, alive for the call; the
+        // packed operands are in the kernel's own formats for `packing` (the weights packed
+        // when built, x just now) with k in common; the bias has one value per row.
+        unsafe {
+            let mut specs: TVec<FusedSpec> = tvec![FusedSpec::AddMatMul {
+                a: AsInputValue::Borrowed(&**kernel.weights),
+                b: AsInputValue::Borrowed(&*packed_x),
+                packing: kernel.packing,
+            }];
+            if let Some(bias) = &self.bias {
+                specs.push(FusedSpec::BinPerRow(bias.view(), BinOp::Add));
+            }
+            if self.relu {
+                specs.push(FusedSpec::BinScalar(&zero, BinOp::Max));
+            }
+            specs.push(FusedSpec::Store(store.wrap(&y.view_mut())));
+            kernel
+                .mmm
+                .run_with_scratch_space(self.n, m, &mut *scratch, &specs)?;
+        }
+        if let Ok(mut s) = kernel.scratch.lock() {
+            *s = Some(Scratch(scratch));
+        }
+        Ok(())
+    }
+}
