@@ -1,7 +1,8 @@
 //! `DenseProduct`: `y[m, n] = act(Σ_k x[m, k] · w[k, n] + b[n])` with a constant `w`, a layer
 //! of [`super::mlp::Mlp`] that is not sparse enough for [`super::sparse_dense::SparseDense`].
 //!
-//! The product runs on tract-linalg's matrix kernels with the weights as the kernel's rows:
+//! Up to three samples run one by one, each input adding its column of weights to the
+//! outputs. Larger batches run on tract-linalg's matrix kernels with the weights as the kernel's rows:
 //! `yᵀ = w · xᵀ`, `w` (`n × k`) packed once when the layer is built, `x` packed per run, and
 //! the result stored straight into `y`'s row-major `[m, n]` (a row of `yᵀ` is a column of `y`).
 //! The bias and the ReLU run inside the kernel. The kernel is the one tract-linalg picks for
@@ -24,8 +25,13 @@ use tract_linalg::mmm::{
 use tract_linalg::pack::PackedFormat;
 use tract_nnef::tract_core::internal::*;
 
-/// The batch whose kernel `info` names beside the one-sample kernel.
+/// The batch whose kernel `info` names.
 pub const REPORTED_BATCH: usize = 64;
+
+/// Batches up to this size run sample by sample in [`DenseProduct::one`]; packing them for a
+/// matrix kernel and storing its tiles cost more than the products (BENCHMARKS.md, "Whole
+/// layer chains in ardent-run").
+const MAX_PER_SAMPLE: usize = 3;
 
 /// A dense layer with its weights packed for tract-linalg.
 #[derive(Debug, Clone)]
@@ -39,6 +45,11 @@ pub struct DenseProduct {
     relu: bool,
     /// Non-zero weights.
     kept: usize,
+    /// `w` transposed, `[k, n]`: input `c`'s weights to every output, for the per-sample
+    /// loop.
+    columns: Arc<Vec<f32>>,
+    /// The bias as plain values, for the per-sample loop.
+    bias_values: Option<Arc<Vec<f32>>>,
     /// The kernels picked so far, with the weights packed for each.
     kernels: Arc<Mutex<Kernels>>,
 }
@@ -148,6 +159,8 @@ impl DenseProduct {
             bias: bias.map(|b| Arc::new(tensor1(b))),
             relu,
             kept: w.iter().filter(|v| **v != 0.0).count(),
+            columns: Arc::new((0..k * n).map(|i| w[(i % n) * k + i / n]).collect()),
+            bias_values: bias.map(|b| Arc::new(b.to_vec())),
             kernels: Arc::new(Mutex::new(Kernels::default())),
         };
         // Picked now, so that a shape no kernel takes fails when the model loads.
@@ -216,6 +229,60 @@ impl DenseProduct {
         ))
     }
 
+    /// One sample, compiled for the widest vectors the CPU has.
+    fn one(&self, x: &[f32], y: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU has AVX-512F, checked just now.
+                return unsafe { self.one_avx512(x, y) };
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has AVX2, checked just now.
+                return unsafe { self.one_avx2(x, y) };
+            }
+        }
+        self.one_any(x, y)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn one_avx512(&self, x: &[f32], y: &mut [f32]) {
+        self.one_any(x, y)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn one_avx2(&self, x: &[f32], y: &mut [f32]) {
+        self.one_any(x, y)
+    }
+
+    /// One sample, input by input: each input adds its column of weights, times itself, to
+    /// every output (vectorised over the outputs); an input of zero is skipped (a ReLU's
+    /// zeros, often half the inputs), which leaves out `0 · w` terms that add nothing for the
+    /// finite weights a model has. Inlined into each caller, so that it is compiled for that
+    /// caller's target features.
+    #[inline(always)]
+    fn one_any(&self, x: &[f32], y: &mut [f32]) {
+        match &self.bias_values {
+            Some(b) => y.copy_from_slice(b),
+            None => y.fill(0.0),
+        }
+        for (&v, column) in x.iter().zip(self.columns.chunks_exact(self.n)) {
+            if v == 0.0 {
+                continue;
+            }
+            for (out, &w) in y.iter_mut().zip(column) {
+                *out += w * v;
+            }
+        }
+        if self.relu {
+            for out in y.iter_mut() {
+                *out = out.max(0.0);
+            }
+        }
+    }
+
     /// The layer on `x` (`[m, k]`), into `y` (`[m, n]`).
     pub fn compute(&self, x: &Tensor, y: &mut Tensor) -> TractResult<()> {
         let shape = x.shape();
@@ -234,6 +301,19 @@ impl DenseProduct {
             self.n
         );
         if m == 0 {
+            return Ok(());
+        }
+        if m <= MAX_PER_SAMPLE {
+            let xs = x.try_as_plain_ram()?;
+            let mut ys = y.try_as_plain_ram_mut()?;
+            let ys = ys.as_slice_mut::<f32>()?;
+            for (x, y) in xs
+                .as_slice::<f32>()?
+                .chunks_exact(self.k)
+                .zip(ys.chunks_exact_mut(self.n))
+            {
+                self.one(x, y);
+            }
             return Ok(());
         }
         let kernel = self.kernel(m)?;
