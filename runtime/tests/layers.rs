@@ -2,6 +2,8 @@
 //! ReLUs as tract builds them) on random inputs at every batch, and its dense layer against a
 //! plain f64 loop.
 
+use crate::assert_close;
+use crate::sparse::weights;
 use ardent_data::SplitMix64;
 use ardent_exporter::onnx::{GraphBuilder, WeightType, encode};
 use ardent_runtime::ops::dense::DenseProduct;
@@ -9,20 +11,6 @@ use ardent_runtime::{LoadOptions, Model, RewriteOptions};
 use tract_nnef::prelude::*;
 
 const BATCHES: [usize; 10] = [1, 2, 3, 4, 15, 16, 17, 33, 64, 256];
-
-fn values(rng: &mut SplitMix64, len: usize, density: f64) -> Vec<f32> {
-    let mut v: Vec<f32> = (0..len)
-        .map(|_| {
-            let keep = rng.uniform() < density;
-            let x = (rng.uniform() * 2.0 - 1.0) as f32;
-            if keep { x } else { 0.0 }
-        })
-        .collect();
-    if v.iter().all(|x| *x == 0.0) {
-        v[0] = 0.5;
-    }
-    v
-}
 
 fn load(bytes: &[u8], rewrite: RewriteOptions, batch: Option<usize>) -> Model {
     Model::load_bytes(bytes, "layers.onnx", LoadOptions { batch, rewrite }).expect("load")
@@ -32,15 +20,6 @@ fn tract_only() -> RewriteOptions {
     RewriteOptions {
         tract_only: true,
         ..RewriteOptions::default()
-    }
-}
-
-/// `a` within 1e-5 of `b`, relative to the larger of 1 and |b|.
-fn assert_close(a: &[f32], b: &[f32], what: &str) {
-    assert_eq!(a.len(), b.len(), "{what}: lengths");
-    for (i, (x, y)) in a.iter().zip(b).enumerate() {
-        let tol = 1e-5 * y.abs().max(1.0);
-        assert!((x - y).abs() <= tol, "{what}: [{i}] {x} against {y}");
     }
 }
 
@@ -112,7 +91,7 @@ fn mlp(spec: &Spec, seed: u64) -> Vec<u8> {
         let w = g.weight(
             &format!("w{i}"),
             &[k, n],
-            &values(&mut rng, k * n, densities[i]),
+            &weights(&mut rng, k * n, densities[i]),
             WeightType::F32,
         );
         let h = format!("h{i}");
@@ -121,7 +100,7 @@ fn mlp(spec: &Spec, seed: u64) -> Vec<u8> {
                 let b = g.weight(
                     &format!("b{i}"),
                     &[n],
-                    &values(&mut rng, n, 1.0),
+                    &weights(&mut rng, n, 1.0),
                     WeightType::F32,
                 );
                 g.node("Gemm", &[&x, &w, &b], &h, &[]);
@@ -237,14 +216,14 @@ fn a_layer_read_twice_ends_its_chain() {
     let w1 = g.weight(
         "w1",
         &[30, 40],
-        &values(&mut rng, 1200, 0.03),
+        &weights(&mut rng, 1200, 0.03),
         WeightType::F32,
     );
-    let b1 = g.weight("b1", &[40], &values(&mut rng, 40, 1.0), WeightType::F32);
+    let b1 = g.weight("b1", &[40], &weights(&mut rng, 40, 1.0), WeightType::F32);
     let w2 = g.weight(
         "w2",
         &[40, 40],
-        &values(&mut rng, 1600, 0.02),
+        &weights(&mut rng, 1600, 0.02),
         WeightType::F32,
     );
     g.node("Gemm", &["x", &w1, &b1], "h0", &[]);
@@ -308,12 +287,12 @@ fn the_dense_layer_matches_a_plain_loop() {
     let mut rng = SplitMix64(5);
     for &(n, k) in &[(1, 1), (3, 70), (80, 102), (10, 80), (33, 5)] {
         for relu in [false, true] {
-            let w = values(&mut rng, n * k, 1.0);
-            let b = values(&mut rng, n, 1.0);
+            let w = weights(&mut rng, n * k, 1.0);
+            let b = weights(&mut rng, n, 1.0);
             let layer = DenseProduct::new(n, k, &w, Some(&b), relu).expect("layer");
             for m in (1..=9).chain([16, 17, 256]) {
                 // Zeros among the inputs, as after a ReLU: the per-sample loop skips them.
-                let x = values(&mut rng, m * k, 0.7);
+                let x = weights(&mut rng, m * k, 0.7);
                 let xt = tract_ndarray::Array2::from_shape_vec((m, k), x.clone())
                     .expect("x")
                     .into_tensor();

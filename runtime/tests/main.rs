@@ -9,6 +9,15 @@ use std::process::Command;
 
 use ardent_exporter::onnx::{GraphBuilder, WeightType, encode};
 
+/// `a` within 1e-5 of `b`, relative to the larger of 1 and |b|.
+pub(crate) fn assert_close(a: &[f32], b: &[f32], what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}: lengths");
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        let tol = 1e-5 * y.abs().max(1.0);
+        assert!((x - y).abs() <= tol, "{what}: [{i}] {x} against {y}");
+    }
+}
+
 fn ardent_run(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_ardent-run"))
         .args(args)

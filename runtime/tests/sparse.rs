@@ -1,6 +1,7 @@
 //! ardent's sparse product against tract's own dense one (the graph left unreplaced) and
 //! against a plain f64 loop, over densities from 0.1 % to 100 % and batches from 1 to 256.
 
+use crate::assert_close;
 use ardent_data::SplitMix64;
 use ardent_exporter::onnx::{Attr, GraphBuilder, WeightType, encode};
 use ardent_runtime::ops::sparse_dense::{Epilogue, SparseDense};
@@ -10,7 +11,7 @@ const BATCHES: [usize; 12] = [1, 2, 3, 4, 5, 15, 16, 17, 19, 33, 64, 256];
 const DENSITIES: [f64; 7] = [0.001, 0.01, 0.05, 0.2, 0.5, 0.9, 1.0];
 
 /// Gaussian-ish weights with about `density` of them kept (at least one per matrix).
-fn weights(rng: &mut SplitMix64, len: usize, density: f64) -> Vec<f32> {
+pub(crate) fn weights(rng: &mut SplitMix64, len: usize, density: f64) -> Vec<f32> {
     let mut w: Vec<f32> = (0..len)
         .map(|_| {
             let keep = rng.uniform() < density;
@@ -38,15 +39,6 @@ fn options(keep_dense: bool, max_density: f64) -> LoadOptions {
             keep_dense,
             max_density,
         },
-    }
-}
-
-/// `a` within 1e-5 of `b`, relative to the larger of 1 and |b|.
-fn assert_close(a: &[f32], b: &[f32], what: &str) {
-    assert_eq!(a.len(), b.len(), "{what}: lengths");
-    for (i, (x, y)) in a.iter().zip(b).enumerate() {
-        let tol = 1e-5 * y.abs().max(1.0);
-        assert!((x - y).abs() <= tol, "{what}: [{i}] {x} against {y}");
     }
 }
 

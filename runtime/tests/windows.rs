@@ -2,6 +2,7 @@
 //! replaced) on random inputs: LeNet-5's layers, padding, strides, dilation, kernels as large
 //! as the image, batches from 1 to 64, and loads at a fixed batch.
 
+use crate::assert_close;
 use ardent_data::SplitMix64;
 use ardent_exporter::onnx::{Attr, GraphBuilder, WeightType, encode};
 use ardent_runtime::{LoadOptions, Model, RewriteOptions};
@@ -23,15 +24,6 @@ fn load(bytes: &[u8], name: &str, tract_only: bool, batch: Option<usize>) -> Mod
         },
     };
     Model::load_bytes(bytes, name, options).expect("load")
-}
-
-/// `a` within 1e-5 of `b`, relative to the larger of 1 and |b|.
-fn assert_close(a: &[f32], b: &[f32], what: &str) {
-    assert_eq!(a.len(), b.len(), "{what}: lengths");
-    for (i, (x, y)) in a.iter().zip(b).enumerate() {
-        let tol = 1e-5 * y.abs().max(1.0);
-        assert!((x - y).abs() <= tol, "{what}: [{i}] {x} against {y}");
-    }
 }
 
 /// tract's graph against ardent's on the same random batches; `replaced` is how many of the

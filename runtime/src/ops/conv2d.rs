@@ -27,12 +27,12 @@ use std::sync::{Arc, Mutex};
 
 use tract_linalg::BinOp;
 use tract_linalg::mmm::{
-    AsInputValue, EagerPackedInput, FusedSpec, MMMInputValue, MatMatMul, MmmDispatch, Query,
-    ScratchSpace,
+    AsInputValue, EagerPackedInput, FusedSpec, MMMInputValue, MatMatMul, ScratchSpace,
 };
 use tract_linalg::pack::PackedFormat;
 use tract_nnef::tract_core::internal::*;
 
+use super::kernel::{PlainKernel, Side};
 use super::window::Window2d;
 
 /// The convolution of `window` with `c_out` output channels.
@@ -128,29 +128,15 @@ impl Conv2d {
             "ArdentConv2d: an empty {c_out}×{k} kernel"
         );
         let m = window.positions();
-        let query = Query::plain(f32::datum_type(), Some(m), Some(k), Some(c_out));
         // tract-linalg's own choice for the shape, checked by measurement on LeNet-5's two
         // convolutions against every AVX-512 and FMA kernel (BENCHMARKS.md, "Convolutions
         // in ardent-run"): it picked the fastest for both.
-        let (mmm, packing, extractor) = MmmDispatch::native()
-            .pick(&query)
-            .context("ArdentConv2d: tract-linalg has no f32 matrix kernel")?;
-        ensure!(
-            extractor.is_none(),
-            "ArdentConv2d: {} needs a panel extractor for f32",
-            mmm.name()
-        );
-        let (cols_format, kernel_format) = &mmm.packings()[packing];
-        let cols_format = cols_format
-            .downcast_ref::<PackedFormat>()
-            .with_context(|| format!("ArdentConv2d: {} does not pack plainly", mmm.name()))?
-            .clone();
-        ensure!(
-            cols_format.dt == f32::datum_type(),
-            "ArdentConv2d: {} packs {:?}",
-            mmm.name(),
-            cols_format.dt
-        );
+        let PlainKernel {
+            mmm,
+            packing,
+            by_hand: cols_format,
+        } = PlainKernel::pick("ArdentConv2d", m, k, Some(c_out), Side::A)?;
+        let kernel_format = &mmm.packings()[packing].1;
         let kernel =
             tract_ndarray::Array2::from_shape_vec((c_out, k), kernel.to_vec())?.into_tensor();
         let packed_kernel = kernel_format.prepare_one(&kernel, 1, 0)?;

@@ -18,12 +18,11 @@
 use std::sync::{Arc, Mutex};
 
 use tract_linalg::BinOp;
-use tract_linalg::mmm::{
-    AsInputValue, FusedSpec, MMMInputValue, MatMatMul, MmmDispatch, PanelExtractor, Query,
-    ScratchSpace,
-};
+use tract_linalg::mmm::{AsInputValue, FusedSpec, MMMInputValue, MatMatMul, ScratchSpace};
 use tract_linalg::pack::PackedFormat;
 use tract_nnef::tract_core::internal::*;
+
+use super::kernel::{PlainKernel, Side};
 
 /// The batch whose kernel `info` names.
 pub const REPORTED_BATCH: usize = 64;
@@ -84,28 +83,14 @@ impl std::fmt::Debug for Scratch {
 }
 
 impl Packed {
-    fn new(
-        (mmm, packing, extractor): (Box<dyn MatMatMul>, usize, Option<PanelExtractor>),
-        w: &Tensor,
-    ) -> TractResult<Packed> {
-        ensure!(
-            extractor.is_none(),
-            "ArdentMlp: {} needs a panel extractor for f32",
-            mmm.name()
-        );
-        let (w_format, x_format) = &mmm.packings()[packing];
-        let x_format = x_format
-            .downcast_ref::<PackedFormat>()
-            .with_context(|| format!("ArdentMlp: {} does not pack plainly", mmm.name()))?
-            .clone();
-        ensure!(
-            x_format.dt == f32::datum_type(),
-            "ArdentMlp: {} packs {:?}",
-            mmm.name(),
-            x_format.dt
-        );
+    fn new(kernel: PlainKernel, w: &Tensor) -> TractResult<Packed> {
+        let PlainKernel {
+            mmm,
+            packing,
+            by_hand: x_format,
+        } = kernel;
         // w is [n, k]: k on axis 1, the kernel's rows (n) on axis 0.
-        let weights = Arc::new(w_format.prepare_one(w, 1, 0)?);
+        let weights = Arc::new(mmm.packings()[packing].0.prepare_one(w, 1, 0)?);
         Ok(Packed {
             mmm,
             packing,
@@ -180,17 +165,15 @@ impl DenseProduct {
         if let Some(&i) = kernels.by_batch.get(&batch) {
             return Ok(kernels.packed[i].clone());
         }
-        let query = Query::plain(f32::datum_type(), Some(self.n), Some(self.k), Some(batch));
-        let suitable = MmmDispatch::native()
-            .pick(&query)
-            .context("ArdentMlp: tract-linalg has no f32 matrix kernel")?;
-        let same = |p: &Arc<Packed>| p.mmm.name() == suitable.0.name() && p.packing == suitable.1;
+        let picked = PlainKernel::pick("ArdentMlp", self.n, self.k, Some(batch), Side::B)?;
+        let same =
+            |p: &Arc<Packed>| p.mmm.name() == picked.mmm.name() && p.packing == picked.packing;
         let i = match kernels.packed.iter().position(same) {
             Some(i) => i,
             None => {
                 kernels
                     .packed
-                    .push(Arc::new(Packed::new(suitable, &self.weights)?));
+                    .push(Arc::new(Packed::new(picked, &self.weights)?));
                 kernels.packed.len() - 1
             }
         };

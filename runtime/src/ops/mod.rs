@@ -8,6 +8,7 @@
 
 pub mod conv2d;
 pub mod dense;
+pub mod kernel;
 pub mod max_pool;
 pub mod mlp;
 pub mod sparse_dense;
@@ -247,6 +248,27 @@ fn layer_at(model: &TypedModel, id: usize) -> TractResult<Option<FoundLayer>> {
     }))
 }
 
+/// The binary op named `name` (`Add`, `Max`) that is the only reader of `out`, when `out` is
+/// not one of the model's outputs: its node and its other input.
+fn sole_binary_reader(
+    model: &TypedModel,
+    out: OutletId,
+    name: &str,
+) -> TractResult<Option<(usize, OutletId)>> {
+    let readers = model.outlet_successors(out);
+    if readers.len() != 1 || model.output_outlets()?.contains(&out) {
+        return Ok(None);
+    }
+    let next = model.node(readers[0].node);
+    let Some(bin) = next.op_as::<TypedBinOp>() else {
+        return Ok(None);
+    };
+    if bin.0.name() != name || bin.1.is_some() || next.inputs.len() != 2 {
+        return Ok(None);
+    }
+    Ok(Some((next.id, next.inputs[1 - readers[0].slot])))
+}
+
 /// The Add of a constant bias (one value per output, or one for all) that is the only reader
 /// of `out`, a `[batch, n]` value: its node and the bias as `n` values.
 fn following_bias(
@@ -254,19 +276,10 @@ fn following_bias(
     out: OutletId,
     n: usize,
 ) -> TractResult<Option<(usize, Vec<f32>)>> {
-    let readers = model.outlet_successors(out);
-    if readers.len() != 1 || model.output_outlets()?.contains(&out) {
-        return Ok(None);
-    }
-    let next = model.node(readers[0].node);
-    let Some(add) = next.op_as::<TypedBinOp>() else {
+    let Some((add, other)) = sole_binary_reader(model, out, "Add")? else {
         return Ok(None);
     };
-    if add.0.name() != "Add" || add.1.is_some() || next.inputs.len() != 2 {
-        return Ok(None);
-    }
-    let other = model.outlet_fact(next.inputs[1 - readers[0].slot])?;
-    let Some(konst) = &other.konst else {
+    let Some(konst) = &model.outlet_fact(other)?.konst else {
         return Ok(None);
     };
     let out_fact = model.outlet_fact(out)?;
@@ -278,7 +291,7 @@ fn following_bias(
         [1, d] => *d == n || *d == 1,
         _ => false,
     };
-    let same = model.outlet_fact(OutletId::new(next.id, 0))?.shape == out_fact.shape;
+    let same = model.outlet_fact(OutletId::new(add, 0))?.shape == out_fact.shape;
     if !per_output || !same || konst.datum_type() != f32::datum_type() {
         return Ok(None);
     }
@@ -288,7 +301,7 @@ fn following_bias(
     } else {
         vec![values[0]; n]
     };
-    Ok(Some((next.id, bias)))
+    Ok(Some((add, bias)))
 }
 
 /// Puts an [`Mlp`] in place of every chain of products with constant weights (sparse ones
@@ -516,24 +529,15 @@ fn fold_gathers(model: &mut TypedModel) -> TractResult<Vec<(String, String)>> {
 /// 0) becomes in tract, which [`Conv2d`] can take into its kernel.
 fn following_relu(model: &TypedModel, id: usize) -> TractResult<Option<usize>> {
     let out = OutletId::new(id, 0);
-    let readers = model.outlet_successors(out);
-    if readers.len() != 1 || model.output_outlets()?.contains(&out) {
-        return Ok(None);
-    }
-    let next = model.node(readers[0].node);
-    let Some(bin) = next.op_as::<TypedBinOp>() else {
+    let Some((max, other)) = sole_binary_reader(model, out, "Max")? else {
         return Ok(None);
     };
-    if bin.0.name() != "Max" || bin.1.is_some() || next.inputs.len() != 2 {
-        return Ok(None);
-    }
-    let other = next.inputs[1 - readers[0].slot];
     let zero = match &model.outlet_fact(other)?.konst {
         Some(k) if k.len() == 1 && k.datum_type().is_float() => f32_values(k)?[0] == 0.0,
         _ => false,
     };
-    let same = model.outlet_fact(OutletId::new(next.id, 0))?.shape == model.outlet_fact(out)?.shape;
-    Ok((zero && same).then_some(next.id))
+    let same = model.outlet_fact(OutletId::new(max, 0))?.shape == model.outlet_fact(out)?.shape;
+    Ok((zero && same).then_some(max))
 }
 
 /// The values of `t` as f32, in row-major order.
