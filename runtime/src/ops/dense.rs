@@ -37,18 +37,14 @@ const MAX_PER_SAMPLE: usize = 3;
 pub struct DenseProduct {
     k: usize,
     n: usize,
-    /// `[n, k]`, kept for equality and for the plain reference.
-    weights: Arc<Tensor>,
+    /// `w` transposed, `[k, n]`: input `c`'s weights to every output, as the per-sample loop
+    /// reads them; each kernel packs its copy from it.
+    columns: Arc<Tensor>,
     /// `[n]`, when there is one.
     bias: Option<Arc<Tensor>>,
     relu: bool,
     /// Non-zero weights.
     kept: usize,
-    /// `w` transposed, `[k, n]`: input `c`'s weights to every output, for the per-sample
-    /// loop.
-    columns: Arc<Vec<f32>>,
-    /// The bias as plain values, for the per-sample loop.
-    bias_values: Option<Arc<Vec<f32>>>,
     /// The kernels picked so far, with the weights packed for each.
     kernels: Arc<Mutex<Kernels>>,
 }
@@ -83,14 +79,14 @@ impl std::fmt::Debug for Scratch {
 }
 
 impl Packed {
-    fn new(kernel: PlainKernel, w: &Tensor) -> TractResult<Packed> {
+    fn new(kernel: PlainKernel, columns: &Tensor) -> TractResult<Packed> {
         let PlainKernel {
             mmm,
             packing,
             by_hand: x_format,
         } = kernel;
-        // w is [n, k]: k on axis 1, the kernel's rows (n) on axis 0.
-        let weights = Arc::new(mmm.packings()[packing].0.prepare_one(w, 1, 0)?);
+        // `columns` is [k, n]: k on axis 0, the kernel's rows (n) on axis 1.
+        let weights = Arc::new(mmm.packings()[packing].0.prepare_one(columns, 0, 1)?);
         Ok(Packed {
             mmm,
             packing,
@@ -105,7 +101,7 @@ impl PartialEq for DenseProduct {
     fn eq(&self, other: &Self) -> bool {
         self.k == other.k
             && self.n == other.n
-            && self.weights == other.weights
+            && self.columns == other.columns
             && self.bias == other.bias
             && self.relu == other.relu
     }
@@ -136,16 +132,18 @@ impl DenseProduct {
                 bias.len()
             );
         }
-        let weights = tract_ndarray::Array2::from_shape_vec((n, k), w.to_vec())?.into_tensor();
+        let columns = tract_ndarray::Array2::from_shape_vec((n, k), w.to_vec())?
+            .reversed_axes()
+            .as_standard_layout()
+            .into_owned()
+            .into_tensor();
         let layer = DenseProduct {
             k,
             n,
-            weights: Arc::new(weights),
+            columns: Arc::new(columns),
             bias: bias.map(|b| Arc::new(tensor1(b))),
             relu,
             kept: w.iter().filter(|v| **v != 0.0).count(),
-            columns: Arc::new((0..k * n).map(|i| w[(i % n) * k + i / n]).collect()),
-            bias_values: bias.map(|b| Arc::new(b.to_vec())),
             kernels: Arc::new(Mutex::new(Kernels::default())),
         };
         // Picked now, so that a shape no kernel takes fails when the model loads.
@@ -173,7 +171,7 @@ impl DenseProduct {
             None => {
                 kernels
                     .packed
-                    .push(Arc::new(Packed::new(picked, &self.weights)?));
+                    .push(Arc::new(Packed::new(picked, &self.columns)?));
                 kernels.packed.len() - 1
             }
         };
@@ -212,32 +210,33 @@ impl DenseProduct {
         ))
     }
 
-    /// One sample, compiled for the widest vectors the CPU has.
-    fn one(&self, x: &[f32], y: &mut [f32]) {
+    /// One sample, compiled for the widest vectors the CPU has; `columns` and `bias` are the
+    /// layer's, as plain values.
+    fn one(&self, x: &[f32], y: &mut [f32], columns: &[f32], bias: Option<&[f32]>) {
         #[cfg(target_arch = "x86_64")]
         {
             if std::arch::is_x86_feature_detected!("avx512f") {
                 // SAFETY: the CPU has AVX-512F, checked just now.
-                return unsafe { self.one_avx512(x, y) };
+                return unsafe { self.one_avx512(x, y, columns, bias) };
             }
             if std::arch::is_x86_feature_detected!("avx2") {
                 // SAFETY: the CPU has AVX2, checked just now.
-                return unsafe { self.one_avx2(x, y) };
+                return unsafe { self.one_avx2(x, y, columns, bias) };
             }
         }
-        self.one_any(x, y)
+        self.one_any(x, y, columns, bias)
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
-    fn one_avx512(&self, x: &[f32], y: &mut [f32]) {
-        self.one_any(x, y)
+    fn one_avx512(&self, x: &[f32], y: &mut [f32], columns: &[f32], bias: Option<&[f32]>) {
+        self.one_any(x, y, columns, bias)
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    fn one_avx2(&self, x: &[f32], y: &mut [f32]) {
-        self.one_any(x, y)
+    fn one_avx2(&self, x: &[f32], y: &mut [f32], columns: &[f32], bias: Option<&[f32]>) {
+        self.one_any(x, y, columns, bias)
     }
 
     /// One sample, input by input: each input adds its column of weights, times itself, to
@@ -246,12 +245,12 @@ impl DenseProduct {
     /// finite weights a model has. Inlined into each caller, so that it is compiled for that
     /// caller's target features.
     #[inline(always)]
-    fn one_any(&self, x: &[f32], y: &mut [f32]) {
-        match &self.bias_values {
+    fn one_any(&self, x: &[f32], y: &mut [f32], columns: &[f32], bias: Option<&[f32]>) {
+        match bias {
             Some(b) => y.copy_from_slice(b),
             None => y.fill(0.0),
         }
-        for (&v, column) in x.iter().zip(self.columns.chunks_exact(self.n)) {
+        for (&v, column) in x.iter().zip(columns.chunks_exact(self.n)) {
             if v == 0.0 {
                 continue;
             }
@@ -287,6 +286,13 @@ impl DenseProduct {
             return Ok(());
         }
         if m <= MAX_PER_SAMPLE {
+            let columns = self.columns.try_as_plain_ram()?;
+            let columns = columns.as_slice::<f32>()?;
+            let bias = match &self.bias {
+                Some(b) => Some(b.try_as_plain_ram()?),
+                None => None,
+            };
+            let bias = bias.as_ref().map(|b| b.as_slice::<f32>()).transpose()?;
             let xs = x.try_as_plain_ram()?;
             let mut ys = y.try_as_plain_ram_mut()?;
             let ys = ys.as_slice_mut::<f32>()?;
@@ -295,7 +301,7 @@ impl DenseProduct {
                 .chunks_exact(self.k)
                 .zip(ys.chunks_exact_mut(self.n))
             {
-                self.one(x, y);
+                self.one(x, y, columns, bias);
             }
             return Ok(());
         }

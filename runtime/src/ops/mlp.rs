@@ -9,8 +9,9 @@
 //! stored, and the activations pass from layer to layer without leaving the op.
 //!
 //! Each layer keeps the form the rewrite chose for its weight: a [`SparseDense`] product for a
-//! mostly-zero weight, a [`DenseProduct`] on tract-linalg's matrix kernels otherwise. Sums are
-//! those of the ops replaced, in their order: equal to tract's up to f32 rounding.
+//! mostly-zero weight, a [`DenseProduct`] otherwise (sample by sample for a few samples,
+//! tract-linalg's matrix kernels for more). Sums are those of the ops replaced, in another
+//! order: equal to tract's up to f32 rounding.
 
 use std::sync::Mutex;
 
