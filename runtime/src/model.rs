@@ -124,7 +124,7 @@ impl Model {
         let mut typed = typed
             .into_decluttered()
             .map_err(tract("declutter the graph"))?;
-        let rewrites = crate::ops::rewrite(&mut typed, options.rewrite)
+        let rewrites = crate::ops::rewrite(&mut typed, options.rewrite, options.batch)
             .map_err(tract("put ardent's sparse products in"))?;
         if let Some(batch) = options.batch {
             let input = typed.input_outlets().map_err(tract("find the input"))?[0];

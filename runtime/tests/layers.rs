@@ -24,7 +24,9 @@ fn tract_only() -> RewriteOptions {
 }
 
 /// The file's outputs with ardent's rewrite against tract's graph, at every batch with the
-/// batch symbolic and at fixed batches 1 and 17; returns the rewritten model's report.
+/// batch symbolic and at fixed batches 1 to 4 and 17; returns the rewritten model's report.
+/// A fixed batch reports what the symbolic one does, except that at one sample a chain of
+/// dense layers alone is fused too ([`dense_layers_alone_are_ours_at_a_fixed_batch_of_one`]).
 fn check(bytes: &[u8], k: usize, name: &str) -> Vec<ardent_runtime::Rewrite> {
     let tract = load(bytes, tract_only(), None);
     let ours = load(bytes, RewriteOptions::default(), None);
@@ -39,9 +41,12 @@ fn check(bytes: &[u8], k: usize, name: &str) -> Vec<ardent_runtime::Rewrite> {
             &format!("{name}, batch {batch}"),
         );
     }
-    for batch in [1, 17] {
+    let chained = ours.rewrites().iter().any(|r| r.kind == "layers");
+    for batch in [1, 2, 3, 4, 17] {
         let fixed = load(bytes, RewriteOptions::default(), Some(batch));
-        assert_eq!(fixed.rewrites(), ours.rewrites(), "{name}, batch {batch}");
+        if chained || batch > 1 {
+            assert_eq!(fixed.rewrites(), ours.rewrites(), "{name}, batch {batch}");
+        }
         let x: Vec<f32> = (0..batch * k)
             .map(|_| (rng.uniform() * 4.0 - 2.0) as f32)
             .collect();
@@ -242,8 +247,10 @@ fn a_layer_read_twice_ends_its_chain() {
     );
 }
 
+/// Dense layers alone stay tract's products with the batch symbolic or fixed above one sample,
+/// and become one `ArdentMlp` at a fixed batch of one.
 #[test]
-fn dense_layers_alone_stay_tracts() {
+fn dense_layers_alone_are_ours_at_a_fixed_batch_of_one() {
     let spec = Spec {
         widths: &[40, 33, 17],
         densities: &[1.0, 0.6],
@@ -253,6 +260,21 @@ fn dense_layers_alone_stay_tracts() {
     let bytes = mlp(&spec, 8);
     let report = check(&bytes, 40, "dense");
     assert!(report.iter().all(|r| r.replaced_by.is_none()), "{report:?}");
+    for batch in [2, 3, 17, 64] {
+        let m = load(&bytes, RewriteOptions::default(), Some(batch));
+        assert!(
+            m.rewrites().iter().all(|r| r.replaced_by.is_none()),
+            "batch {batch}: {:?}",
+            m.rewrites()
+        );
+    }
+    let m = load(&bytes, RewriteOptions::default(), Some(1));
+    let chains: Vec<_> = m.rewrites().iter().filter(|r| r.kind == "layers").collect();
+    assert_eq!(chains.len(), 1, "batch 1: {:?}", m.rewrites());
+    assert_eq!(chains[0].replaced_by, Some("ArdentMlp"));
+    let layers: Vec<&str> = chains[0].reason.split("; ").collect();
+    assert_eq!(layers.len(), 2, "{}", chains[0].reason);
+    assert!(layers[0].starts_with("40→33 dense") && layers[1].starts_with("33→17 dense"));
 }
 
 #[test]

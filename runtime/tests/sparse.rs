@@ -86,14 +86,25 @@ fn check_rewritten(
         assert_close(&a, &b, &format!("{name}, batch {batch}"));
     }
     // Loaded for one batch size (as `run --batch` and `bench` load), where tract drops an
-    // axis of size 1: the same products replaced, the same outputs.
+    // axis of size 1: the same products replaced, the same outputs (at batch 1, chains of
+    // dense layers alone are fused as well, so only the products' lines are compared).
+    let products = |m: &Model| -> Vec<ardent_runtime::Rewrite> {
+        m.rewrites()
+            .iter()
+            .filter(|r| r.kind == "product")
+            .cloned()
+            .collect()
+    };
     for batch in [1, 17] {
         let options = LoadOptions {
             batch: Some(batch),
             ..options(false, max_density)
         };
         let fixed = Model::load_bytes(bytes, name, options).expect("load at a fixed batch");
-        assert_eq!(fixed.rewrites(), sparse.rewrites(), "{name}, batch {batch}");
+        assert_eq!(products(&fixed), products(&sparse), "{name}, batch {batch}");
+        if batch > 1 {
+            assert_eq!(fixed.rewrites(), sparse.rewrites(), "{name}, batch {batch}");
+        }
         let x = inputs(&mut rng, batch * per_sample);
         let a = fixed.run(&x).expect("run fixed");
         let b = dense.run(&x).expect("run dense");

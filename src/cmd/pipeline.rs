@@ -156,7 +156,14 @@ fn export(
     let r: serde_json::Value = serde_json::from_slice(
         &std::fs::read(&report).with_context(|| format!("reading {}", report.display()))?,
     )?;
-    let model = Model::load_path(&onnx, LoadOptions::default())?;
+    // Fixed at one sample, as `ardent-run bench --batch 1` plans it for a deployment.
+    let model = Model::load_path(
+        &onnx,
+        LoadOptions {
+            batch: Some(1),
+            ..LoadOptions::default()
+        },
+    )?;
     let sample = vec![0.5f32; model.input_size()];
     let timing = bench(&model, &sample, 1, BenchOptions::default())?;
     let count = |key: &str| {

@@ -84,8 +84,13 @@ impl Default for RewriteOptions {
 }
 
 /// Replaces what ardent runs faster than tract; returns a line for every candidate product,
-/// replaced or not.
-pub fn rewrite(model: &mut TypedModel, options: RewriteOptions) -> TractResult<Vec<Rewrite>> {
+/// replaced or not. `batch` is the batch size the plan will be fixed to, if any: chains of
+/// dense layers alone become [`Mlp`]s only at a fixed batch of one sample.
+pub fn rewrite(
+    model: &mut TypedModel,
+    options: RewriteOptions,
+    batch: Option<usize>,
+) -> TractResult<Vec<Rewrite>> {
     let options = RewriteOptions {
         keep_dense: options.keep_dense || options.tract_only,
         ..options
@@ -165,7 +170,8 @@ pub fn rewrite(model: &mut TypedModel, options: RewriteOptions) -> TractResult<V
         });
     }
     if !options.keep_dense {
-        report.extend(fuse_layers(model)?);
+        let dense_chains = batch == Some(1);
+        report.extend(fuse_layers(model, dense_chains)?);
     }
     if !options.tract_only {
         report.extend(replace_windows(model)?);
@@ -305,10 +311,10 @@ fn following_bias(
 }
 
 /// Puts an [`Mlp`] in place of every chain of products with constant weights (sparse ones
-/// already made [`SparseDense`], dense ones still tract's) that holds a sparse one, each layer
-/// with the bias and ReLU that follow it, where each layer's value is read by the next layer
-/// alone. Returns a line per chain.
-fn fuse_layers(model: &mut TypedModel) -> TractResult<Vec<Rewrite>> {
+/// already made [`SparseDense`], dense ones still tract's) that holds a sparse one, or of any
+/// such chain when `dense_chains`, each layer with the bias and ReLU that follow it, where each
+/// layer's value is read by the next layer alone. Returns a line per chain.
+fn fuse_layers(model: &mut TypedModel, dense_chains: bool) -> TractResult<Vec<Rewrite>> {
     let mut report = Vec::new();
     'search: loop {
         for id in model.eval_order()? {
@@ -330,10 +336,12 @@ fn fuse_layers(model: &mut TypedModel) -> TractResult<Vec<Rewrite>> {
                     _ => break,
                 }
             }
-            // A chain of dense layers alone stays tract's: at batch 256 its products ran
-            // about 10 % slower as DenseProduct than as tract's own (BENCHMARKS.md, "Whole
-            // layer chains in ardent-run").
-            if !layers.iter().any(FoundLayer::is_sparse) {
+            // A chain of dense layers alone stays tract's unless the batch is fixed at one
+            // sample: at batch 256 its products ran about 10 % slower as DenseProduct than as
+            // tract's own, at batch 1 in half the time for the demo's small layers and in the
+            // same time for LeNet-5's 800→500, at batch 3 9 % slower there (BENCHMARKS.md,
+            // "Dense layers at batch 1").
+            if !dense_chains && !layers.iter().any(FoundLayer::is_sparse) {
                 continue;
             }
             let op = Mlp::new(
