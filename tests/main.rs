@@ -2,6 +2,7 @@
 
 mod check;
 mod data;
+mod device;
 mod export;
 mod options;
 mod pipeline;

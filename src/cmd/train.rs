@@ -186,7 +186,9 @@ pub struct Args {
     /// Print the full metrics as JSON lines on stdout instead of one short line per epoch.
     #[arg(long)]
     json: bool,
-    /// `flex` (CPU) or, when built with `--features cuda`, `cuda[:N]`.
+    /// `flex` (CPU); with `--features cuda`, `cuda[:N]`; with `--features vulkan`, `vulkan[:N]`
+    /// (the N-th discrete GPU; plain `vulkan` lets wgpu pick). A GPU that cannot be brought up
+    /// is an error before any work.
     #[arg(long, default_value = "flex")]
     device: String,
 }
@@ -630,6 +632,7 @@ pub struct FinetuneArgs {
     /// Print the full metrics as JSON lines on stdout instead of one short line per epoch.
     #[arg(long)]
     json: bool,
+    /// `flex` (CPU), or `cuda[:N]` / `vulkan[:N]` in builds with those features (as for `train`).
     #[arg(long, default_value = "flex")]
     device: String,
 }

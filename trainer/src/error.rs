@@ -9,6 +9,9 @@ pub enum TrainError {
     Checkpoint(#[from] ardent_models::CheckpointError),
     #[error("{0}")]
     Config(String),
+    /// `--device` names a device this build or this machine cannot give.
+    #[error("--device {name}: {reason}")]
+    Device { name: String, reason: String },
     #[error(
         "epoch {epoch}, step {step}: {what} is {value}; the run diverged (try a lower --lr). {}",
         match checkpoint {

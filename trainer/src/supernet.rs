@@ -165,9 +165,21 @@ pub struct Supernet {
 
 impl Supernet {
     /// Builds a freshly initialised supernet, its initial weights drawn after seeding the
-    /// device's generator with `seed` (so the same seed gives the same net); searched edges
-    /// start with q(γ) equal to their prior.
+    /// generator with `seed` (so the same seed gives the same net); searched edges start with
+    /// q(γ) equal to their prior.
+    ///
+    /// The weights are drawn on flex whatever `device` is, then moved there: burn's generators
+    /// differ between backends, and one seed giving one net on every device is what lets a GPU
+    /// run be compared with a CPU run (`benches/gpu_check.sh`).
     pub fn new(family: &Family, device: &Device, seed: u64) -> Result<Supernet, TrainError> {
+        let on_flex = device.clone().inner() == Device::flex();
+        if on_flex {
+            return Self::init(family, device, seed);
+        }
+        Ok(Self::init(family, &Device::flex(), seed)?.fork(device))
+    }
+
+    fn init(family: &Family, device: &Device, seed: u64) -> Result<Supernet, TrainError> {
         device.seed(seed);
         let ops = family
             .edges
