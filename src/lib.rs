@@ -19,6 +19,22 @@ pub struct Cli {
     command: Command,
 }
 
+impl Cli {
+    /// Parses the process's arguments as [`Parser::parse`] does (exiting on bad ones), and
+    /// notes which of `train`'s options were given on the command line, which `--resume`
+    /// checks against the stored run.
+    pub fn from_env() -> Cli {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = Cli::command().get_matches();
+        let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        if let (Command::Train(a), Some(("train", sub))) = (&mut cli.command, matches.subcommand())
+        {
+            a.note_given(sub);
+        }
+        cli
+    }
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Validate model-family specs and print vertices, edges, parameters and FLOPs.
@@ -26,7 +42,7 @@ enum Command {
     /// Read a dataset and print a summary of it.
     Data(cmd::data::Args),
     /// Train a family with variational ARD weights; writes a checkpoint and per-epoch JSON lines.
-    Train(cmd::train::Args),
+    Train(Box<cmd::train::Args>),
     /// Fine-tune a trained checkpoint's surviving weights with its structure and masks fixed.
     Finetune(cmd::train::FinetuneArgs),
     /// Prune a checkpoint at λ, collapse its structure and write a compact ONNX file, checked
@@ -56,7 +72,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Check(a) => cmd::check::run(a),
         Command::Data(a) => cmd::data::run(a),
-        Command::Train(a) => cmd::train::run(a),
+        Command::Train(a) => cmd::train::run(*a),
         Command::Finetune(a) => cmd::train::run_finetune(a),
         Command::Export(a) => cmd::export::run(a),
         Command::Demo(a) => cmd::pipeline::demo(a),

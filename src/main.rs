@@ -2,8 +2,6 @@
 //! `src/lib.rs`). Every error exits with code 2 after one `error:` line that names the file
 //! and the place.
 
-use clap::Parser;
-
 // burn allocates a fresh buffer for every tensor op; glibc's malloc returns that memory to the
 // OS each time, which cost a fifth of a training step. mimalloc keeps it.
 #[global_allocator]
@@ -24,7 +22,7 @@ fn keep_freed_memory() {
 fn main() -> std::process::ExitCode {
     keep_freed_memory();
     ardent_runtime::cli::quiet_broken_pipe();
-    match ardent::run(ardent::Cli::parse()) {
+    match ardent::run(ardent::Cli::from_env()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -200,6 +200,45 @@ fn metric_epochs(path: &std::path::Path) -> Vec<u64> {
         .collect()
 }
 
+/// `--resume` with a stored setting changed is refused, naming the setting and the stored
+/// value, with the checkpoint kept; the same value given again continues the run.
+#[test]
+fn a_resumed_run_refuses_changed_settings() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let ck = dir.path().join("run.safetensors");
+    let with = |epochs: &str, extra: &[&str]| -> Vec<String> {
+        let mut args = train_args(&ck, epochs);
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
+    let o = ardent(with("1", &["--kl-weight", "0.5"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let before = std::fs::read(&ck).expect("read");
+
+    let o = ardent(with(
+        "2",
+        &["--resume", "--kl-weight", "0.25", "--lr", "0.01"],
+    ));
+    assert_bad_input(
+        &o,
+        &[
+            "run.safetensors",
+            "--kl-weight 0.25 (stored: 0.5)",
+            "--lr 0.01 (stored: 0.001)",
+            "start a new run",
+        ],
+    );
+    assert_eq!(std::fs::read(&ck).expect("read"), before, "kept as it was");
+
+    let o = ardent(with(
+        "2",
+        &["--resume", "--kl-weight", "0.5", "--lr", "1e-3"],
+    ));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let done = ardent_models::Checkpoint::read(&ck).expect("checkpoint");
+    assert_eq!(done.meta.epoch, 2);
+}
+
 #[test]
 fn a_killed_run_resumes_from_its_last_checkpoint() {
     let dir = tempfile::tempdir().expect("tmp");

@@ -105,7 +105,9 @@ pub struct Args {
     /// Checkpoint to write (safetensors); default `NAME.safetensors`.
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Continue the run stored in the `--out` checkpoint.
+    /// Continue the run stored in the `--out` checkpoint, with its settings: `--epochs`,
+    /// `--checkpoint-every`, `--metrics` and `--device` may change; other settings given
+    /// again must equal the stored ones.
     #[arg(long)]
     resume: bool,
     #[arg(long, default_value_t = 10, value_parser = int_in::<1, 1_000_000>)]
@@ -191,6 +193,126 @@ pub struct Args {
     /// is an error before any work.
     #[arg(long, default_value = "flex")]
     device: String,
+    /// The options given on the command line (clap's ids), so that `--resume` tells a setting
+    /// the user asked for from a default; empty where the arguments were built in code.
+    #[arg(skip)]
+    given: Vec<String>,
+}
+
+impl Args {
+    /// Records which options `matches` (this command's) took from the command line.
+    pub(crate) fn note_given(&mut self, matches: &clap::ArgMatches) {
+        self.given = matches
+            .ids()
+            .filter(|id| {
+                matches.value_source(id.as_str()) == Some(clap::parser::ValueSource::CommandLine)
+            })
+            .map(|id| id.to_string())
+            .collect();
+    }
+}
+
+/// On `--resume` the stored run's settings hold. A setting given again must equal the stored
+/// one, or the run is refused before anything is written: continuing with it changed would
+/// be a different run under the old one's name, and ignoring it would drop what was asked
+/// for. `--epochs`, `--checkpoint-every`, `--metrics` and `--device` are honoured instead.
+fn refuse_changed_settings(
+    a: &Args,
+    asked: &TrainConfig,
+    saved: &TrainConfig,
+    out: &std::path::Path,
+) -> Result<()> {
+    let given = |ids: &[&str]| ids.iter().any(|id| a.given.iter().any(|g| g == id));
+    let mut changed = Vec::new();
+    let mut compare = |ids: &[&str], flag: &str, now: String, then: String| {
+        if given(ids) && now != then {
+            changed.push(format!("{flag} {now} (stored: {then})"));
+        }
+    };
+    compare(
+        &["batch_size"],
+        "--batch-size",
+        asked.batch_size.to_string(),
+        saved.batch_size.to_string(),
+    );
+    compare(&["lr"], "--lr", asked.lr.to_string(), saved.lr.to_string());
+    compare(
+        &["lr_schedule"],
+        "--lr-schedule",
+        format!("{:?}", asked.lr_schedule).to_lowercase(),
+        format!("{:?}", saved.lr_schedule).to_lowercase(),
+    );
+    compare(
+        &["seed"],
+        "--seed",
+        asked.seed.to_string(),
+        saved.seed.to_string(),
+    );
+    compare(
+        &["preset"],
+        "--preset",
+        format!("{:?}", asked.objective.preset).to_lowercase(),
+        format!("{:?}", saved.objective.preset).to_lowercase(),
+    );
+    compare(
+        &["kl_weight"],
+        "--kl-weight",
+        asked.objective.kl_weight.to_string(),
+        saved.objective.kl_weight.to_string(),
+    );
+    compare(
+        &["warmup"],
+        "--warmup",
+        asked.objective.warmup_epochs.to_string(),
+        saved.objective.warmup_epochs.to_string(),
+    );
+    compare(
+        &["lambda"],
+        "--lambda",
+        asked.lambda.to_string(),
+        saved.lambda.to_string(),
+    );
+    compare(
+        &["valid_fraction"],
+        "--valid-fraction",
+        asked.valid_fraction.to_string(),
+        saved.valid_fraction.to_string(),
+    );
+    compare(
+        &["gamma_lr"],
+        "--gamma-lr",
+        asked.gamma_lr.to_string(),
+        saved.gamma_lr.to_string(),
+    );
+    compare(
+        &["search_warmup"],
+        "--search-warmup",
+        asked.search_warmup.to_string(),
+        saved.search_warmup.to_string(),
+    );
+    compare(
+        &["augment"],
+        "--augment",
+        format!("{:?}", asked.augment),
+        format!("{:?}", saved.augment),
+    );
+    compare(
+        &["hypergradient", "lik_q", "prior_q", "xi", "reference"],
+        "the outer problem (--hypergradient, --lik-q, --prior-q, --xi, --reference):",
+        format!("{:?}", asked.outer),
+        format!("{:?}", saved.outer),
+    );
+    if changed.is_empty() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "{}: --resume continues the stored run with its own settings, but {} differ{}; drop {} \
+         or start a new run with another --out",
+        out.display(),
+        changed.join(", "),
+        if changed.len() == 1 { "s" } else { "" },
+        if changed.len() == 1 { "it" } else { "them" },
+    )
 }
 
 /// What `--augment` turns on.
@@ -460,9 +582,15 @@ pub fn run(a: Args) -> Result<()> {
         let loaded = train::load(&out, &device)
             .with_context(|| format!("resuming from {}", out.display()))?;
         if let Some(saved) = loaded.config {
-            // The stored run's settings win, except how long it runs.
+            refuse_changed_settings(&a, &cfg, &saved, &out)?;
+            let honoured = |id: &str| a.given.iter().any(|g| g == id);
             cfg = TrainConfig {
                 epochs: a.epochs,
+                checkpoint_every: if honoured("checkpoint_every") {
+                    a.checkpoint_every
+                } else {
+                    saved.checkpoint_every
+                },
                 ..saved
             };
         }
