@@ -29,6 +29,11 @@ while [ $# -gt 0 ]; do
   esac
 done
 
+if [ -n "$wheels" ] && [ ! -d "$wheels" ]; then
+  echo "llvm-sdk.sh: --wheels $wheels: no such directory" >&2
+  exit 2
+fi
+
 if [ "$(uname -s)-$(uname -m)" != "Linux-x86_64" ]; then
   echo "llvm-sdk.sh: the pinned wheels are for Linux x86-64, this is $(uname -s)-$(uname -m);" >&2
   echo "  elsewhere, build with network access and let the bundler download its own LLVM" >&2
