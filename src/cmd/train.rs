@@ -7,7 +7,7 @@ use ardent_runtime::args::{
     HeaderArgs, held_out_fraction, int_in, learning_rate, non_negative, open_unit_f32, term_weight,
 };
 use ardent_trainer::bilevel::{Order, OuterConfig, Reference};
-use ardent_trainer::train::{self, Run, TrainConfig};
+use ardent_trainer::train::{self, ChangedSetting, Run, TrainConfig};
 
 use super::report::EpochLog;
 use ardent_trainer::{LrSchedule, Objective, Preset, Supernet, data::prepare, parse_device};
@@ -212,106 +212,56 @@ impl Args {
     }
 }
 
-/// On `--resume` the stored run's settings hold. A setting given again must equal the stored
-/// one, or the run is refused before anything is written: continuing with it changed would
-/// be a different run under the old one's name, and ignoring it would drop what was asked
-/// for. `--epochs`, `--checkpoint-every`, `--metrics` and `--device` are honoured instead.
-fn refuse_changed_settings(
-    a: &Args,
-    asked: &TrainConfig,
-    saved: &TrainConfig,
-    out: &std::path::Path,
-) -> Result<()> {
-    let given = |ids: &[&str]| ids.iter().any(|id| a.given.iter().any(|g| g == id));
-    let mut changed = Vec::new();
-    let mut compare = |ids: &[&str], flag: &str, now: String, then: String| {
-        if given(ids) && now != then {
-            changed.push(format!("{flag} {now} (stored: {then})"));
-        }
-    };
-    compare(
-        &["batch_size"],
-        "--batch-size",
-        asked.batch_size.to_string(),
-        saved.batch_size.to_string(),
-    );
-    compare(&["lr"], "--lr", asked.lr.to_string(), saved.lr.to_string());
-    compare(
-        &["lr_schedule"],
-        "--lr-schedule",
-        format!("{:?}", asked.lr_schedule).to_lowercase(),
-        format!("{:?}", saved.lr_schedule).to_lowercase(),
-    );
-    compare(
-        &["seed"],
-        "--seed",
-        asked.seed.to_string(),
-        saved.seed.to_string(),
-    );
-    compare(
-        &["preset"],
-        "--preset",
-        format!("{:?}", asked.objective.preset).to_lowercase(),
-        format!("{:?}", saved.objective.preset).to_lowercase(),
-    );
-    compare(
-        &["kl_weight"],
-        "--kl-weight",
-        asked.objective.kl_weight.to_string(),
-        saved.objective.kl_weight.to_string(),
-    );
-    compare(
-        &["warmup"],
-        "--warmup",
-        asked.objective.warmup_epochs.to_string(),
-        saved.objective.warmup_epochs.to_string(),
-    );
-    compare(
-        &["lambda"],
-        "--lambda",
-        asked.lambda.to_string(),
-        saved.lambda.to_string(),
-    );
-    compare(
-        &["valid_fraction"],
-        "--valid-fraction",
-        asked.valid_fraction.to_string(),
-        saved.valid_fraction.to_string(),
-    );
-    compare(
-        &["gamma_lr"],
-        "--gamma-lr",
-        asked.gamma_lr.to_string(),
-        saved.gamma_lr.to_string(),
-    );
-    compare(
-        &["search_warmup"],
-        "--search-warmup",
-        asked.search_warmup.to_string(),
-        saved.search_warmup.to_string(),
-    );
-    compare(
-        &["augment"],
-        "--augment",
-        format!("{:?}", asked.augment),
-        format!("{:?}", saved.augment),
-    );
-    compare(
-        &["hypergradient", "lik_q", "prior_q", "xi", "reference"],
-        "the outer problem (--hypergradient, --lik-q, --prior-q, --xi, --reference):",
-        format!("{:?}", asked.outer),
-        format!("{:?}", saved.outer),
-    );
-    if changed.is_empty() {
-        return Ok(());
+/// The settings `--resume` checks against the stored run ([`TrainConfig::resumed`]): the
+/// options given on the command line, by the config field each sets (clap's ids are the
+/// options' names with underscores; the outer problem's five options are one setting).
+fn given_settings(a: &Args) -> Vec<&'static str> {
+    const OUTER: [&str; 5] = ["hypergradient", "lik_q", "prior_q", "xi", "reference"];
+    const SETTINGS: [&str; 13] = [
+        "batch_size",
+        "lr",
+        "lr_schedule",
+        "seed",
+        "preset",
+        "kl_weight",
+        "warmup",
+        "lambda",
+        "valid_fraction",
+        "gamma_lr",
+        "search_warmup",
+        "augment",
+        "checkpoint_every",
+    ];
+    let given = |id: &str| a.given.iter().any(|g| g == id);
+    let mut names: Vec<&'static str> = SETTINGS.into_iter().filter(|s| given(s)).collect();
+    if OUTER.iter().any(|id| given(id)) {
+        names.push("outer");
     }
-    anyhow::bail!(
+    names
+}
+
+/// The refusal of a resumed run whose settings differ from the stored ones.
+fn changed_settings_error(out: &std::path::Path, changed: &[ChangedSetting]) -> anyhow::Error {
+    let list: Vec<String> = changed
+        .iter()
+        .map(|c| {
+            let flag = match c.name {
+                "outer" => {
+                    "the outer problem (--hypergradient, --lik-q, --prior-q, --xi, --reference):"
+                        .to_string()
+                }
+                name => format!("--{}", name.replace('_', "-")),
+            };
+            format!("{flag} {} (stored: {})", c.asked, c.stored)
+        })
+        .collect();
+    anyhow::anyhow!(
         "{}: --resume continues the stored run with its own settings, but {} differ{}; drop {} \
          or start a new run with another --out",
         out.display(),
-        changed.join(", "),
-        if changed.len() == 1 { "s" } else { "" },
-        if changed.len() == 1 { "it" } else { "them" },
+        list.join(", "),
+        if list.len() == 1 { "s" } else { "" },
+        if list.len() == 1 { "it" } else { "them" },
     )
 }
 
@@ -582,17 +532,9 @@ pub fn run(a: Args) -> Result<()> {
         let loaded = train::load(&out, &device)
             .with_context(|| format!("resuming from {}", out.display()))?;
         if let Some(saved) = loaded.config {
-            refuse_changed_settings(&a, &cfg, &saved, &out)?;
-            let honoured = |id: &str| a.given.iter().any(|g| g == id);
-            cfg = TrainConfig {
-                epochs: a.epochs,
-                checkpoint_every: if honoured("checkpoint_every") {
-                    a.checkpoint_every
-                } else {
-                    saved.checkpoint_every
-                },
-                ..saved
-            };
+            cfg = cfg
+                .resumed(&saved, &given_settings(&a))
+                .map_err(|changed| changed_settings_error(&out, &changed))?;
         }
         eprintln!(
             "resuming {} at epoch {} (step {})",

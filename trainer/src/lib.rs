@@ -27,4 +27,4 @@ pub use error::TrainError;
 pub use objective::{Objective, Preset};
 pub use ops::Mode;
 pub use supernet::{EdgeGamma, OpParams, Supernet, Value};
-pub use train::{EpochMetrics, LrSchedule, Run, TrainConfig};
+pub use train::{ChangedSetting, EpochMetrics, LrSchedule, Run, TrainConfig};

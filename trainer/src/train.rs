@@ -69,6 +69,109 @@ fn default_gamma_lr() -> f64 {
     3e-3
 }
 
+/// A setting of [`TrainConfig`] that a resumed run asked for with another value than its
+/// checkpoint holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangedSetting {
+    /// The field's name, as the CLI's option is named (`kl_weight` for `--kl-weight`); the
+    /// outer problem's settings are one, `outer`.
+    pub name: &'static str,
+    pub asked: String,
+    pub stored: String,
+}
+
+impl TrainConfig {
+    /// The run `saved` continues as, resumed: its own settings, except the ones a resumed run
+    /// may change (`epochs`, and `checkpoint_every` where given). Every other setting in
+    /// `given` (by field name, as in [`ChangedSetting::name`]) whose value in `self`, the
+    /// settings asked for, differs from the stored one is an error: continuing with it changed
+    /// would be another run under the old one's name, and dropping it would ignore what was
+    /// asked for.
+    pub fn resumed(
+        &self,
+        saved: &TrainConfig,
+        given: &[&str],
+    ) -> Result<TrainConfig, Vec<ChangedSetting>> {
+        let asked = |name: &str| given.contains(&name);
+        let mut changed = Vec::new();
+        let mut compare = |name: &'static str, now: String, then: String| {
+            if asked(name) && now != then {
+                changed.push(ChangedSetting {
+                    name,
+                    asked: now,
+                    stored: then,
+                });
+            }
+        };
+        let lower = |d: &dyn std::fmt::Debug| format!("{d:?}").to_lowercase();
+        compare(
+            "batch_size",
+            self.batch_size.to_string(),
+            saved.batch_size.to_string(),
+        );
+        compare("lr", self.lr.to_string(), saved.lr.to_string());
+        compare(
+            "lr_schedule",
+            lower(&self.lr_schedule),
+            lower(&saved.lr_schedule),
+        );
+        compare("seed", self.seed.to_string(), saved.seed.to_string());
+        compare(
+            "preset",
+            lower(&self.objective.preset),
+            lower(&saved.objective.preset),
+        );
+        compare(
+            "kl_weight",
+            self.objective.kl_weight.to_string(),
+            saved.objective.kl_weight.to_string(),
+        );
+        compare(
+            "warmup",
+            self.objective.warmup_epochs.to_string(),
+            saved.objective.warmup_epochs.to_string(),
+        );
+        compare("lambda", self.lambda.to_string(), saved.lambda.to_string());
+        compare(
+            "valid_fraction",
+            self.valid_fraction.to_string(),
+            saved.valid_fraction.to_string(),
+        );
+        compare(
+            "gamma_lr",
+            self.gamma_lr.to_string(),
+            saved.gamma_lr.to_string(),
+        );
+        compare(
+            "search_warmup",
+            self.search_warmup.to_string(),
+            saved.search_warmup.to_string(),
+        );
+        compare(
+            "augment",
+            format!("{:?}", self.augment),
+            format!("{:?}", saved.augment),
+        );
+        compare(
+            "outer",
+            format!("{:?}", self.outer),
+            format!("{:?}", saved.outer),
+        );
+        if !changed.is_empty() {
+            return Err(changed);
+        }
+        Ok(TrainConfig {
+            epochs: self.epochs,
+            checkpoint_every: if asked("checkpoint_every") {
+                self.checkpoint_every
+            } else {
+                saved.checkpoint_every
+            },
+            ..saved.clone()
+        })
+    }
+}
+
 impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {

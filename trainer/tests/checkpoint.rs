@@ -146,3 +146,47 @@ fn tampered_checkpoints_are_refused() {
         "{e}"
     );
 }
+
+/// A resumed run keeps the stored settings; a given setting with another value is named with
+/// both values, one with the stored value passes, and only `epochs` and a given
+/// `checkpoint_every` are taken from the new settings.
+#[test]
+fn a_resumed_run_keeps_its_settings_and_names_the_changed_ones() {
+    let saved = TrainConfig {
+        lr: 3e-3,
+        checkpoint_every: 2,
+        ..TrainConfig::default()
+    };
+    let mut asked = TrainConfig {
+        epochs: 25,
+        lr: 1e-2,
+        seed: 9,
+        checkpoint_every: 5,
+        ..TrainConfig::default()
+    };
+    asked.objective.kl_weight = 0.5;
+
+    let changed = asked
+        .resumed(&saved, &["lr", "kl_weight", "lambda"])
+        .expect_err("lr and kl_weight differ");
+    let named: Vec<(&str, &str, &str)> = changed
+        .iter()
+        .map(|c| (c.name, c.asked.as_str(), c.stored.as_str()))
+        .collect();
+    assert_eq!(named, [("lr", "0.01", "0.003"), ("kl_weight", "0.5", "1")]);
+
+    // Not given, the asked values (here the seed, lr and KL weight) give way to the stored.
+    let resumed = asked.resumed(&saved, &[]).expect("nothing given");
+    assert_eq!(
+        resumed,
+        TrainConfig {
+            epochs: 25,
+            ..saved.clone()
+        }
+    );
+    let resumed = asked
+        .resumed(&saved, &["checkpoint_every", "lambda"])
+        .expect("λ is the stored one");
+    assert_eq!(resumed.checkpoint_every, 5);
+    assert_eq!(resumed.seed, saved.seed);
+}
