@@ -212,32 +212,22 @@ impl Args {
     }
 }
 
-/// The settings `--resume` checks against the stored run ([`TrainConfig::resumed`]): the
-/// options given on the command line, by the config field each sets (clap's ids are the
-/// options' names with underscores; the outer problem's five options are one setting).
-fn given_settings(a: &Args) -> Vec<&'static str> {
+/// The options given on the command line, as the settings [`TrainConfig::resumed`] names:
+/// clap's ids are the options' names with underscores, and the outer problem's five options
+/// are one setting, `outer`. Ids that name no stored setting (`data`, `epochs`, ...) pass
+/// through and are not compared.
+fn given_settings(a: &Args) -> Vec<&str> {
     const OUTER: [&str; 5] = ["hypergradient", "lik_q", "prior_q", "xi", "reference"];
-    const SETTINGS: [&str; 13] = [
-        "batch_size",
-        "lr",
-        "lr_schedule",
-        "seed",
-        "preset",
-        "kl_weight",
-        "warmup",
-        "lambda",
-        "valid_fraction",
-        "gamma_lr",
-        "search_warmup",
-        "augment",
-        "checkpoint_every",
-    ];
-    let given = |id: &str| a.given.iter().any(|g| g == id);
-    let mut names: Vec<&'static str> = SETTINGS.into_iter().filter(|s| given(s)).collect();
-    if OUTER.iter().any(|id| given(id)) {
-        names.push("outer");
-    }
-    names
+    a.given
+        .iter()
+        .map(|id| {
+            if OUTER.contains(&id.as_str()) {
+                "outer"
+            } else {
+                id.as_str()
+            }
+        })
+        .collect()
 }
 
 /// The refusal of a resumed run whose settings differ from the stored ones.

@@ -83,7 +83,8 @@ pub struct ChangedSetting {
 impl TrainConfig {
     /// The run `saved` continues as, resumed: its own settings, except the ones a resumed run
     /// may change (`epochs`, and `checkpoint_every` where given). Every other setting in
-    /// `given` (by field name, as in [`ChangedSetting::name`]) whose value in `self`, the
+    /// `given` (by field name, as in [`ChangedSetting::name`]; other names are not settings
+    /// it holds and are passed over) whose value in `self`, the
     /// settings asked for, differs from the stored one is an error: continuing with it changed
     /// would be another run under the old one's name, and dropping it would ignore what was
     /// asked for.

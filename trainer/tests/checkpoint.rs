@@ -185,8 +185,8 @@ fn a_resumed_run_keeps_its_settings_and_names_the_changed_ones() {
         }
     );
     let resumed = asked
-        .resumed(&saved, &["checkpoint_every", "lambda"])
-        .expect("λ is the stored one");
+        .resumed(&saved, &["checkpoint_every", "lambda", "data", "epochs"])
+        .expect("λ is the stored one; data and epochs are not stored settings");
     assert_eq!(resumed.checkpoint_every, 5);
     assert_eq!(resumed.seed, saved.seed);
 }
