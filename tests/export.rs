@@ -97,6 +97,7 @@ fn the_trainers_forward_agrees_with_the_exported_file_in_tract() {
                 family: family.clone(),
                 tensors,
                 meta: meta(),
+                optimizer: Default::default(),
             };
             let storage = [Storage::Dense, Storage::Sparse][seed as usize % 2];
             let out = export(
@@ -301,6 +302,7 @@ fn export_bad_input_exits_2_and_keeps_the_old_file() {
         family: family.clone(),
         tensors: to_tensors(&net, &norm),
         meta: meta(),
+        optimizer: Default::default(),
     };
     let ck = dir.path().join("good.safetensors");
     good.write(&ck).expect("write");

@@ -99,6 +99,7 @@ pub fn random_checkpoint(
         family: f.clone(),
         tensors,
         meta: CheckpointMeta::untrained(seed),
+        optimizer: Default::default(),
     }
 }
 

@@ -9,6 +9,13 @@
 //! reproducible. Python reads it with `safetensors` and
 //! `json.loads(f.metadata()["ardent"])`.
 //!
+//! A checkpoint written by a training run also holds Adam's state, so that `--resume` continues
+//! exactly: for each optimizer group and parameter (keyed `{group}.{path}`, the path being the
+//! parameter's place in the trainer's module, such as `weights.ops.1.0.dense.mu`), the tensors
+//! `optim.{key}.moment_1` and `optim.{key}.moment_2` (the parameter's shape) and, in the header
+//! beside `meta`, `"optimizer": {key: steps taken}`. These are outside the spec's layout; readers
+//! that only need the weights pass over them.
+//!
 //! Writes are atomic: a temporary file in the same directory, synced, then renamed over the
 //! target, so an existing checkpoint is never left half-written.
 
@@ -33,7 +40,15 @@ struct Header {
     meta: CheckpointMeta,
     #[serde(default)]
     checksum: Option<String>,
+    /// Steps taken per optimizer key (see the module docs); absent without optimizer state.
+    #[serde(default)]
+    optimizer: BTreeMap<String, u64>,
 }
+
+/// The name prefix of the optimizer's tensors.
+const OPTIM_PREFIX: &str = "optim.";
+const MOMENT_1: &str = ".moment_1";
+const MOMENT_2: &str = ".moment_2";
 
 /// FNV-1a, 64 bits: every step is a bijection of the state, so one changed byte always
 /// changes the result.
@@ -167,12 +182,25 @@ pub enum CheckpointError {
     },
 }
 
+/// Adam's state for one parameter: the steps it has taken and its two moment estimates, of
+/// the parameter's shape.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Moments {
+    pub steps: u64,
+    pub moment_1: TensorF32,
+    pub moment_2: TensorF32,
+}
+
 /// A family, its tensors and its training metadata.
 #[derive(Debug, Clone)]
 pub struct Checkpoint {
     pub family: Family,
+    /// Exactly the tensors of [`Family::tensor_layout`].
     pub tensors: BTreeMap<String, TensorF32>,
     pub meta: CheckpointMeta,
+    /// The optimizer's state by `{group}.{path}` (see the module docs); empty when the file
+    /// holds none (it was not written by a training run, or by an older version).
+    pub optimizer: BTreeMap<String, Moments>,
 }
 
 impl Checkpoint {
@@ -233,16 +261,60 @@ impl Checkpoint {
                 return Err(err(extra, "not part of the spec's layout".into()));
             }
         }
+        for (key, m) in &self.optimizer {
+            for (suffix, t) in [(MOMENT_1, &m.moment_1), (MOMENT_2, &m.moment_2)] {
+                let name = format!("{OPTIM_PREFIX}{key}{suffix}");
+                if t.shape.iter().product::<usize>() != t.data.len() {
+                    return Err(err(
+                        &name,
+                        format!("{} values for shape {:?}", t.data.len(), t.shape),
+                    ));
+                }
+                if let Some(i) = t.data.iter().position(|v| !v.is_finite()) {
+                    return Err(err(&name, format!("value {i} is {}", t.data[i])));
+                }
+            }
+            if m.moment_1.shape != m.moment_2.shape {
+                return Err(err(
+                    &format!("{OPTIM_PREFIX}{key}{MOMENT_2}"),
+                    format!(
+                        "shape {:?}, but the first moment's is {:?}",
+                        m.moment_2.shape, m.moment_1.shape
+                    ),
+                ));
+            }
+            if let Some(i) = m.moment_2.data.iter().position(|v| *v < 0.0) {
+                return Err(err(
+                    &format!("{OPTIM_PREFIX}{key}{MOMENT_2}"),
+                    format!(
+                        "value {i} is {}, but a second moment is ≥ 0",
+                        m.moment_2.data[i]
+                    ),
+                ));
+            }
+        }
         Ok(())
     }
 
     /// Serialises to safetensors bytes.
     pub fn to_bytes(&self) -> Result<Vec<u8>, String> {
         let mut raw: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::with_capacity(self.tensors.len());
+        let le =
+            |t: &TensorF32| -> Vec<u8> { t.data.iter().flat_map(|v| v.to_le_bytes()).collect() };
         for (name, t) in &self.tensors {
-            let bytes: Vec<u8> = t.data.iter().flat_map(|v| v.to_le_bytes()).collect();
-            raw.push((name.clone(), t.shape.clone(), bytes));
+            raw.push((name.clone(), t.shape.clone(), le(t)));
         }
+        for (key, m) in &self.optimizer {
+            for (suffix, t) in [(MOMENT_1, &m.moment_1), (MOMENT_2, &m.moment_2)] {
+                raw.push((
+                    format!("{OPTIM_PREFIX}{key}{suffix}"),
+                    t.shape.clone(),
+                    le(t),
+                ));
+            }
+        }
+        // The checksum reads tensors in name order, as the reader sorts them.
+        raw.sort_by(|a, b| a.0.cmp(&b.0));
         let views = raw
             .iter()
             .map(|(name, shape, bytes)| {
@@ -257,11 +329,19 @@ impl Checkpoint {
                 .map(|(n, s, b)| (n.as_str(), s.as_slice(), b.as_slice())),
         );
         let mut info = HashMap::new();
-        let header = serde_json::json!({
+        let mut header = serde_json::json!({
             "spec": self.family.source,
             "meta": self.meta,
             "checksum": sum,
         });
+        if !self.optimizer.is_empty() {
+            let steps: BTreeMap<&str, u64> = self
+                .optimizer
+                .iter()
+                .map(|(k, m)| (k.as_str(), m.steps))
+                .collect();
+            header["optimizer"] = serde_json::json!(steps);
+        }
         info.insert(METADATA_KEY.to_string(), header.to_string());
         safetensors::serialize(views, Some(info)).map_err(|e| e.to_string())
     }
@@ -298,7 +378,7 @@ impl Checkpoint {
                 });
             }
         }
-        let (spec, meta) = (header.spec, header.meta);
+        let (spec, meta, mut steps) = (header.spec, header.meta, header.optimizer);
         if meta.format != FORMAT {
             return Err(format(format!(
                 "format {} is not the {FORMAT} this version reads",
@@ -310,6 +390,7 @@ impl Checkpoint {
             error,
         })?;
         let mut tensors = BTreeMap::new();
+        let mut moments: BTreeMap<String, (Option<TensorF32>, Option<TensorF32>)> = BTreeMap::new();
         for (name, view) in st.tensors() {
             if view.dtype() != Dtype::F32 {
                 return Err(CheckpointError::Tensor {
@@ -323,12 +404,62 @@ impl Checkpoint {
                 .chunks_exact(4)
                 .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                 .collect();
-            tensors.insert(name, TensorF32::new(view.shape().to_vec(), data));
+            let t = TensorF32::new(view.shape().to_vec(), data);
+            let Some(rest) = name.strip_prefix(OPTIM_PREFIX) else {
+                tensors.insert(name, t);
+                continue;
+            };
+            let tensor_error = |message: String| CheckpointError::Tensor {
+                path: path.to_path_buf(),
+                name: name.clone(),
+                message,
+            };
+            if let Some(key) = rest.strip_suffix(MOMENT_1) {
+                moments.entry(key.to_string()).or_default().0 = Some(t);
+            } else if let Some(key) = rest.strip_suffix(MOMENT_2) {
+                moments.entry(key.to_string()).or_default().1 = Some(t);
+            } else {
+                return Err(tensor_error(format!(
+                    "an optimizer tensor ends in `{MOMENT_1}` or `{MOMENT_2}`"
+                )));
+            }
+        }
+        let mut optimizer = BTreeMap::new();
+        for (key, pair) in moments {
+            let missing = |suffix: &str| CheckpointError::Tensor {
+                path: path.to_path_buf(),
+                name: format!("{OPTIM_PREFIX}{key}{suffix}"),
+                message: "missing: the other moment of this parameter is stored".into(),
+            };
+            let (moment_1, moment_2) = match pair {
+                (Some(a), Some(b)) => (a, b),
+                (None, _) => return Err(missing(MOMENT_1)),
+                (_, None) => return Err(missing(MOMENT_2)),
+            };
+            let steps = steps.remove(&key).ok_or_else(|| {
+                format(format!(
+                    "the optimizer state of `{key}` has no step count in the header's `optimizer`"
+                ))
+            })?;
+            optimizer.insert(
+                key,
+                Moments {
+                    steps,
+                    moment_1,
+                    moment_2,
+                },
+            );
+        }
+        if let Some(key) = steps.keys().next() {
+            return Err(format(format!(
+                "the header's `optimizer` counts steps of `{key}`, but no moments of it are stored"
+            )));
         }
         let ck = Checkpoint {
             family,
             tensors,
             meta,
+            optimizer,
         };
         ck.check(path)?;
         Ok(ck)

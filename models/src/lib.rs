@@ -19,7 +19,7 @@ pub mod structure;
 
 pub use ard::{Ard, Grouping};
 pub use ardent_data::write_atomic;
-pub use checkpoint::{Checkpoint, CheckpointError, CheckpointMeta, TensorF32};
+pub use checkpoint::{Checkpoint, CheckpointError, CheckpointMeta, Moments, TensorF32};
 pub use count::{Choice, Cost, Extremes, Member};
 pub use error::{Location, SpecError};
 pub use family::{Edge, Family, INPUT, Task, Vertex};

@@ -126,6 +126,7 @@ fn exported_spec(dir: &std::path::Path, name: &str) -> (String, String) {
         family,
         tensors,
         meta: CheckpointMeta::untrained(0),
+        optimizer: Default::default(),
     };
     let options = ardent_exporter::ExportOptions {
         nnef: true,

@@ -521,9 +521,9 @@ pub fn run(a: Args) -> Result<()> {
     let (net, normalizer, start) = if a.resume {
         let loaded = train::load(&out, &device)
             .with_context(|| format!("resuming from {}", out.display()))?;
-        if let Some(saved) = loaded.config {
+        if let Some(saved) = &loaded.config {
             cfg = cfg
-                .resumed(&saved, &given_settings(&a))
+                .resumed(saved, &given_settings(&a))
                 .map_err(|changed| changed_settings_error(&out, &changed))?;
         }
         eprintln!(
@@ -532,13 +532,14 @@ pub fn run(a: Args) -> Result<()> {
             loaded.epoch,
             loaded.step
         );
-        (
-            loaded.net,
-            Some(loaded.normalizer),
-            (loaded.epoch, loaded.step),
-        )
+        let start = loaded.start();
+        (loaded.net, Some(loaded.normalizer), start)
     } else {
-        (Supernet::new(&family, &device, cfg.seed)?, None, (0, 0))
+        (
+            Supernet::new(&family, &device, cfg.seed)?,
+            None,
+            train::Start::default(),
+        )
     };
     let data = prepare(
         &net.family,
@@ -622,7 +623,7 @@ fn train_and_summarize(
     data: &ardent_trainer::data::Prepared,
     cfg: &TrainConfig,
     run: &Run,
-    start: (usize, u64),
+    start: train::Start,
     device: &ardent_trainer::Device,
     log: &mut EpochLog,
 ) -> Result<()> {
@@ -742,9 +743,9 @@ pub fn run_finetune(a: FinetuneArgs) -> Result<()> {
             epochs: a.epochs,
             ..saved
         };
-        (loaded.epoch, loaded.step)
+        loaded.start()
     } else {
-        (0, 0)
+        train::Start::default()
     };
     let splits = a.data.load(loaded.family.task)?;
     let data = prepare(

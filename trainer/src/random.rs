@@ -104,7 +104,7 @@ pub fn random_search(
             data,
             &trial_cfg,
             &trial_run,
-            (0, 0),
+            Default::default(),
             device,
             &mut |m| {
                 last = Some(m.clone());

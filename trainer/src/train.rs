@@ -1,18 +1,19 @@
 //! The training loop: Adam on the inner objective, per-epoch metrics as JSON lines,
 //! atomic checkpoints, resumption, and fine-tuning of a collapsed model.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn::module::Module;
+use burn::module::{Module, ParamId};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use ardent_data::{Dataset, SplitMix64, shuffle};
-use ardent_models::{Checkpoint, CheckpointMeta, Family, Task, checkpoint::FORMAT};
+use ardent_models::{Checkpoint, CheckpointMeta, Family, Moments, Task, checkpoint::FORMAT};
 
-use crate::adam::adam;
+use crate::adam::Adam;
 use crate::bilevel::{self, NetProblem, OuterConfig, hypergradient};
 use crate::convert::{from_tensors, to_tensors, values};
 use crate::data::{
@@ -21,7 +22,7 @@ use crate::data::{
 use crate::error::TrainError;
 use crate::objective::{Objective, batch_loss, nll};
 use crate::ops::{Mode, keep, kept_mask};
-use crate::supernet::Supernet;
+use crate::supernet::{Supernet, Value};
 
 /// How the learning rate moves over the run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -397,14 +398,14 @@ fn record(what: &'static str, value: impl Serialize) -> Result<serde_json::Value
     serde_json::to_value(value).map_err(|error| TrainError::Record { what, error })
 }
 
-/// Saves `net` as a checkpoint (atomically).
+/// Saves `net` as a checkpoint (atomically), with the progress and optimizer state of `at`, from
+/// which `--resume` continues.
 pub fn save(
     net: &Supernet,
     data: &Prepared,
     cfg: &TrainConfig,
     run: &Run,
-    epoch: usize,
-    step: u64,
+    at: &Start,
     metrics: serde_json::Value,
 ) -> Result<(), TrainError> {
     // A fine-tuned net carries its masks in σ² (see `bake_masks`), so the checkpoint alone
@@ -422,8 +423,8 @@ pub fn save(
         meta: CheckpointMeta {
             format: FORMAT,
             ardent_version: env!("CARGO_PKG_VERSION").into(),
-            epoch,
-            step,
+            epoch: at.epoch,
+            step: at.step,
             seed: cfg.seed,
             objective: record("the objective", cfg.objective)?,
             data: serde_json::json!({
@@ -442,201 +443,417 @@ pub fn save(
                     .unwrap_or(f64::from(cfg.lambda))
             }),
         },
+        optimizer: at.optimizers.moments(),
     };
     ck.write(&run.checkpoint)?;
     Ok(())
 }
 
-/// Trains `net` from epoch `start_epoch` (0 for a new run) to `cfg.epochs`, calling `report`
-/// after every epoch. Returns the trained supernet (with autodiff).
+/// Where a run starts: epoch 0 with fresh optimizers, or where a checkpoint left off.
+#[derive(Debug, Clone, Default)]
+pub struct Start {
+    /// Epochs completed.
+    pub epoch: usize,
+    /// Optimizer steps taken.
+    pub step: u64,
+    pub optimizers: Optimizers,
+}
+
+/// The run's three Adam optimizers, by what they move; stored in checkpoints under the group
+/// names `weights`, `gamma` and `outer`.
+#[derive(Debug, Clone, Default)]
+pub struct Optimizers {
+    /// The inner objective's variables: weights, biases, constants, the noise variance.
+    pub weights: Adam,
+    /// θ of searched edges in one-level search: its scale and pace differ from the weights'.
+    pub gamma: Adam,
+    /// The outer problem's variables, in outer steps.
+    pub outer: Adam,
+}
+
+impl Optimizers {
+    const GROUPS: [&'static str; 3] = ["weights", "gamma", "outer"];
+
+    /// Every group's state, keyed `{group}.{path}`, for a checkpoint.
+    pub fn moments(&self) -> BTreeMap<String, Moments> {
+        let mut all = self.weights.moments(Self::GROUPS[0]);
+        all.extend(self.gamma.moments(Self::GROUPS[1]));
+        all.extend(self.outer.moments(Self::GROUPS[2]));
+        all
+    }
+
+    /// The optimizers as a checkpoint stored them, for `net` on `device`; a key of no group,
+    /// or of no parameter of `net`, is an error.
+    pub fn restore(
+        stored: &BTreeMap<String, Moments>,
+        net: &Supernet,
+        device: &Device,
+    ) -> Result<Optimizers, TrainError> {
+        if let Some(key) = stored.keys().find(|k| {
+            !Self::GROUPS
+                .iter()
+                .any(|g| k.strip_prefix(g).is_some_and(|r| r.starts_with('.')))
+        }) {
+            return Err(TrainError::Config(format!(
+                "the optimizer state `{key}` belongs to none of the groups {}",
+                Self::GROUPS.join(", ")
+            )));
+        }
+        Ok(Optimizers {
+            weights: Adam::restore(Self::GROUPS[0], stored, net, device)?,
+            gamma: Adam::restore(Self::GROUPS[1], stored, net, device)?,
+            outer: Adam::restore(Self::GROUPS[2], stored, net, device)?,
+        })
+    }
+}
+
+/// What one epoch's steps add up.
+#[derive(Debug, Default)]
+struct Tally {
+    nll_sum: f64,
+    correct: usize,
+    structure_kl_sum: f64,
+    structure_kl_batches: usize,
+    kl_weight: f64,
+    lr: f64,
+    /// The last batch's NLL, for the progress bar.
+    last_nll: f32,
+}
+
+/// One training step as a unit: it owns the optimizers, the step count and the schedules,
+/// and knows what the run moves. Fine-tuning is a setting of it: posterior means instead of
+/// samples, no KL, no structure steps.
+struct Step<'a> {
+    cfg: &'a TrainConfig,
+    data: &'a Prepared,
+    /// The autodiff device the steps run on.
+    ad: Device,
+    optimizers: Optimizers,
+    step: u64,
+    steps_per_epoch: u64,
+    total_steps: u64,
+    /// The background value of shifted images, when augmenting.
+    fill: Option<f32>,
+    /// The outer problem, when the run has one (never while fine-tuning).
+    outer: Option<&'a OuterConfig>,
+    outer_ids: Vec<ParamId>,
+    /// θ moves in the inner steps: a searched family, one-level, not fine-tuning.
+    gamma_steps: bool,
+    /// The outer problem's validation batches: a permutation drawn afresh from the epoch's
+    /// seed each time it is used up, and at each epoch's start, so that a resumed run draws
+    /// what an uninterrupted one draws.
+    valid_order: Vec<usize>,
+    valid_pos: usize,
+}
+
+impl<'a> Step<'a> {
+    fn new(
+        net: &Supernet,
+        data: &'a Prepared,
+        cfg: &'a TrainConfig,
+        start: Start,
+        device: &Device,
+    ) -> Result<Step<'a>, TrainError> {
+        if cfg.batch_size == 0 {
+            return Err(TrainError::Config("batch size must be at least 1".into()));
+        }
+        if cfg.augment.active() && data.train.sample_shape.len() != 3 {
+            return Err(TrainError::Config(format!(
+                "--augment shifts and mirrors images, but {} has samples of shape {:?}, not [channels, height, width]",
+                data.train.name, data.train.sample_shape
+            )));
+        }
+        let searched = net.gamma.iter().any(Option::is_some);
+        let outer = cfg.outer.as_ref().filter(|_| !cfg.finetune);
+        if outer.is_some() && !searched {
+            return Err(TrainError::Config(
+                "the outer problem's variables are the structure and its prior, but this family has no searched edge: use a one-level preset (elbo, ml, single-level)".into(),
+            ));
+        }
+        if outer.is_some() && data.valid.is_empty() {
+            return Err(TrainError::Config(
+                "the outer problem needs a validation split: set --valid-fraction above 0".into(),
+            ));
+        }
+        let steps_per_epoch = data.train.len().div_ceil(cfg.batch_size) as u64;
+        Ok(Step {
+            cfg,
+            data,
+            ad: device.clone().autodiff(),
+            optimizers: start.optimizers,
+            step: start.step,
+            steps_per_epoch,
+            total_steps: steps_per_epoch * cfg.epochs as u64,
+            // An uncovered pixel shows the normalised zero (images share one normaliser, and
+            // an image has at least one value, checked above).
+            fill: cfg
+                .augment
+                .active()
+                .then(|| -data.normalizer.mean[0] / data.normalizer.std[0]),
+            outer,
+            outer_ids: outer
+                .map(|o| bilevel::outer_ids(net, o.structure_outer))
+                .unwrap_or_default(),
+            gamma_steps: searched && !cfg.finetune,
+            valid_order: Vec::new(),
+            valid_pos: 0,
+        })
+    }
+
+    /// Starts an epoch: the validation stream starts over.
+    fn begin_epoch(&mut self) {
+        self.valid_order = (0..self.data.valid.len()).collect();
+        self.valid_pos = self.valid_order.len();
+    }
+
+    /// One step on the training samples `chunk`: the outer step (if any), the loss, its
+    /// gradients and the inner optimizers' steps. Returns the moved net; a non-finite NLL is
+    /// returned as the error value.
+    fn run(
+        &mut self,
+        mut net: Supernet,
+        chunk: &[usize],
+        epoch: usize,
+        epoch_seed: u64,
+        tally: &mut Tally,
+    ) -> Result<Supernet, f32> {
+        let (cfg, step, ad) = (self.cfg, self.step, &self.ad);
+        let n = self.data.train.len();
+        let x = match self.fill {
+            Some(fill) => {
+                let seed = SplitMix64(epoch_seed ^ step.wrapping_mul(0x5851_F42D)).next_u64();
+                batch_input_augmented(&self.data.train, chunk, ad, cfg.augment, fill, seed)
+            }
+            None => batch_input(&self.data.train, chunk, ad),
+        };
+        let y = batch_targets(&self.data.train, chunk, ad);
+        let (mode, kl_w) = if cfg.finetune {
+            (Mode::Mean { prune: None }, 0.0)
+        } else {
+            let at = step as f64 / self.steps_per_epoch as f64;
+            (Mode::Sample, cfg.objective.kl_weight_at(at))
+        };
+        tally.kl_weight = kl_w;
+        net.progress = step as f64 / self.total_steps.max(1) as f64;
+        let structure_moves = epoch >= cfg.search_warmup;
+        if let Some(o) = self.outer.filter(|_| structure_moves) {
+            let valid = self.valid_batch(epoch_seed);
+            let seed = SplitMix64(epoch_seed ^ step.wrapping_mul(0xA24B_AED4)).next_u64();
+            let mut problem =
+                NetProblem::new(net, (x.clone(), y.clone()), valid, kl_w, n, o.clone(), seed);
+            let h = hypergradient(&mut problem, o.order, o.xi);
+            net = self.optimizers.outer.step(cfg.gamma_lr, problem.net, h);
+        }
+        let (loss, nll_t, out, structure_kl) = batch_loss(&net, x, &y, mode, kl_w, n);
+        if let Some(v) = structure_kl {
+            tally.structure_kl_sum += v;
+            tally.structure_kl_batches += 1;
+        }
+        let nll_v: f32 = nll_t.into_scalar();
+        if !nll_v.is_finite() {
+            return Err(nll_v);
+        }
+        if let BatchTargets::Classes(_, labels) = &y {
+            let o = values(out.detach());
+            let k = o.len() / chunk.len();
+            tally.correct += o
+                .chunks(k)
+                .zip(labels)
+                .filter(|(r, l)| ardent_data::argmax(r) == **l as usize)
+                .count();
+        }
+        let mut grads = loss.backward();
+        // Outer variables move in the outer steps only.
+        let _ = GradientsParams::from_params(&mut grads, &net, &self.outer_ids);
+        let gamma_grads = GradientsParams::from_module(&mut grads, &net.gamma);
+        let grads = GradientsParams::from_grads(grads, &net);
+        tally.lr = lr_at(cfg, step, self.total_steps);
+        net = self.optimizers.weights.step(tally.lr, net, grads);
+        if self.gamma_steps && structure_moves {
+            net = self.optimizers.gamma.step(cfg.gamma_lr, net, gamma_grads);
+        }
+        tally.nll_sum += f64::from(nll_v) * chunk.len() as f64;
+        tally.last_nll = nll_v;
+        self.step += 1;
+        Ok(net)
+    }
+
+    /// The outer problem's next validation batch.
+    fn valid_batch(&mut self, epoch_seed: u64) -> (Value, BatchTargets) {
+        let size = self.cfg.batch_size;
+        if self.valid_pos + size > self.valid_order.len() {
+            shuffle(&mut self.valid_order, epoch_seed ^ self.step);
+            self.valid_pos = 0;
+        }
+        let end = (self.valid_pos + size).min(self.valid_order.len());
+        let chunk = &self.valid_order[self.valid_pos..end];
+        self.valid_pos = end;
+        (
+            batch_input(&self.data.valid, chunk, &self.ad),
+            batch_targets(&self.data.valid, chunk, &self.ad),
+        )
+    }
+}
+
+/// Trains `net` from `start` (epoch 0 with fresh optimizers for a new run) to `cfg.epochs`,
+/// calling `report` after every epoch. Returns the trained supernet (with autodiff).
 pub fn train(
-    mut net: Supernet,
+    net: Supernet,
     data: &Prepared,
     cfg: &TrainConfig,
     run: &Run,
-    start: (usize, u64),
+    start: Start,
     device: &Device,
     report: &mut dyn FnMut(&EpochMetrics),
 ) -> Result<Supernet, TrainError> {
-    if cfg.batch_size == 0 {
-        return Err(TrainError::Config("batch size must be at least 1".into()));
-    }
-    if cfg.augment.active() && data.train.sample_shape.len() != 3 {
-        return Err(TrainError::Config(format!(
-            "--augment shifts and mirrors images, but {} has samples of shape {:?}, not [channels, height, width]",
-            data.train.name, data.train.sample_shape
-        )));
-    }
-    // An uncovered pixel shows the normalised zero (images share one normaliser, and an image
-    // has at least one value, checked above).
-    let fill = cfg
-        .augment
-        .active()
-        .then(|| -data.normalizer.mean[0] / data.normalizer.std[0]);
-    let base = device.clone();
-    let ad = device.clone().autodiff();
-    net = net.fork(&ad).train();
-    let mut optim = adam();
-    // θ has its own Adam: its scale and pace differ from the weights'.
-    let mut optim_gamma = adam();
-    let searched = net.gamma.iter().any(Option::is_some);
-    let outer = cfg.outer.as_ref().filter(|_| !cfg.finetune);
-    if outer.is_some() && !searched {
-        return Err(TrainError::Config(
-            "the outer problem's variables are the structure and its prior, but this family has no searched edge: use a one-level preset (elbo, ml, single-level)".into(),
-        ));
-    }
-    if outer.is_some() && data.valid.is_empty() {
-        return Err(TrainError::Config(
-            "the outer problem needs a validation split: set --valid-fraction above 0".into(),
-        ));
-    }
-    let outer_ids = outer
-        .map(|o| bilevel::outer_ids(&net, o.structure_outer))
-        .unwrap_or_default();
-    let mut optim_outer = adam();
-    let mut valid_order: Vec<usize> = (0..data.valid.len()).collect();
-    let mut valid_pos = valid_order.len();
-    let n = data.train.len();
-    let steps_per_epoch = n.div_ceil(cfg.batch_size) as u64;
-    let total_steps = steps_per_epoch * cfg.epochs as u64;
-    let (start_epoch, mut step) = start;
+    let start_epoch = start.epoch;
+    let mut step = Step::new(&net, data, cfg, start, device)?;
+    let mut net = net.fork(&step.ad).train();
     if let Some(p) = &run.metrics
         && start_epoch > 0
     {
         keep_metrics_up_to(p, start_epoch)?;
     }
-    // Opened at the first epoch's line, so a run that fails before it leaves the file as it was.
-    let mut metrics_file: Option<std::fs::File> = None;
+    let mut metrics = MetricsFile::new(run, start_epoch == 0);
     for epoch in start_epoch..cfg.epochs {
         // Seeds derive from (seed, epoch) so a resumed run sees the same batches and noise.
         let epoch_seed = SplitMix64(cfg.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9)).next_u64();
-        base.seed(epoch_seed);
-        let mut order: Vec<usize> = (0..n).collect();
+        device.seed(epoch_seed);
+        let mut order: Vec<usize> = (0..data.train.len()).collect();
         shuffle(&mut order, epoch_seed);
-        let bar = progress_bar(run.progress, steps_per_epoch, epoch, cfg.epochs);
+        step.begin_epoch();
+        let bar = progress_bar(run.progress, step.steps_per_epoch, epoch, cfg.epochs);
         let t0 = Instant::now();
-        let (mut nll_sum, mut correct) = (0f64, 0usize);
-        let (mut structure_kl_sum, mut structure_kl_batches) = (0f64, 0usize);
-        let mut kl_w = 0.0;
-        let mut lr = cfg.lr;
+        let mut tally = Tally::default();
         for chunk in order.chunks(cfg.batch_size) {
-            let x = match fill {
-                Some(fill) => {
-                    let seed = SplitMix64(epoch_seed ^ step.wrapping_mul(0x5851_F42D)).next_u64();
-                    batch_input_augmented(&data.train, chunk, &ad, cfg.augment, fill, seed)
-                }
-                None => batch_input(&data.train, chunk, &ad),
-            };
-            let y = batch_targets(&data.train, chunk, &ad);
-            let mode = if cfg.finetune {
-                Mode::Mean { prune: None }
-            } else {
-                Mode::Sample
-            };
-            kl_w = if cfg.finetune {
-                0.0
-            } else {
-                cfg.objective
-                    .kl_weight_at(step as f64 / steps_per_epoch as f64)
-            };
-            net.progress = step as f64 / total_steps.max(1) as f64;
-            if let Some(o) = outer.filter(|_| epoch >= cfg.search_warmup) {
-                if valid_pos + cfg.batch_size > valid_order.len() {
-                    shuffle(&mut valid_order, epoch_seed ^ step);
-                    valid_pos = 0;
-                }
-                let vchunk =
-                    &valid_order[valid_pos..(valid_pos + cfg.batch_size).min(valid_order.len())];
-                valid_pos += vchunk.len();
-                let valid = (
-                    batch_input(&data.valid, vchunk, &ad),
-                    batch_targets(&data.valid, vchunk, &ad),
-                );
-                let seed = SplitMix64(epoch_seed ^ step.wrapping_mul(0xA24B_AED4)).next_u64();
-                let mut problem =
-                    NetProblem::new(net, (x.clone(), y.clone()), valid, kl_w, n, o.clone(), seed);
-                let h = hypergradient(&mut problem, o.order, o.xi);
-                net = optim_outer.step(cfg.gamma_lr, problem.net, h);
-            }
-            let (loss, nll_t, out, structure_kl) = batch_loss(&net, x, &y, mode, kl_w, n);
-            if let Some(v) = structure_kl {
-                structure_kl_sum += v;
-                structure_kl_batches += 1;
-            }
-            let nll_v: f32 = nll_t.into_scalar();
-            if !nll_v.is_finite() {
-                bar.finish_and_clear();
-                return Err(diverged(run, epoch, step, "the NLL", nll_v));
-            }
-            if let BatchTargets::Classes(_, labels) = &y {
-                let o = values(out.detach());
-                let k = o.len() / chunk.len();
-                correct += o
-                    .chunks(k)
-                    .zip(labels)
-                    .filter(|(r, l)| ardent_data::argmax(r) == **l as usize)
-                    .count();
-            }
-            let mut grads = loss.backward();
-            // Outer variables move in the outer steps only.
-            let _ = GradientsParams::from_params(&mut grads, &net, &outer_ids);
-            let gamma_grads = GradientsParams::from_module(&mut grads, &net.gamma);
-            let grads = GradientsParams::from_grads(grads, &net);
-            lr = lr_at(cfg, step, total_steps);
-            net = optim.step(lr, net, grads);
-            if searched && !cfg.finetune && epoch >= cfg.search_warmup {
-                net = optim_gamma.step(cfg.gamma_lr, net, gamma_grads);
-            }
-            nll_sum += f64::from(nll_v) * chunk.len() as f64;
-            step += 1;
+            net = step
+                .run(net, chunk, epoch, epoch_seed, &mut tally)
+                .map_err(|v| {
+                    bar.finish_and_clear();
+                    diverged(run, epoch, step.step, "the NLL", v)
+                })?;
             bar.inc(1);
-            bar.set_message(format!("NLL {nll_v:.4}"));
+            bar.set_message(format!("NLL {:.4}", tally.last_nll));
         }
         bar.finish_and_clear();
-        let elapsed = t0.elapsed().as_secs_f64();
+        let steps_seconds = t0.elapsed().as_secs_f64();
         let eval_net = net.valid();
-        let kl = f64::from(eval_net.kl(true).into_scalar::<f32>());
-        if !kl.is_finite() {
-            return Err(diverged(run, epoch + 1, step, "the KL", kl as f32));
-        }
-        let lambda = (!cfg.finetune).then_some(cfg.lambda);
-        let (valid_accuracy, valid_rmse, valid_nll) =
-            evaluate(&eval_net, &data.valid, lambda, &base);
-        let (kept, total, live_units) = sparsity(&eval_net, cfg.lambda);
-        let (structure, member_params) = structure_metrics(&eval_net);
-        let structure_kl =
-            (structure_kl_batches > 0).then(|| structure_kl_sum / structure_kl_batches as f64);
+        let m = epoch_metrics(
+            &eval_net,
+            data,
+            cfg,
+            epoch,
+            step.step,
+            &tally,
+            steps_seconds,
+            device,
+        )
+        .map_err(|kl| diverged(run, epoch + 1, step.step, "the KL", kl))?;
         let m = EpochMetrics {
-            epoch: epoch + 1,
-            step,
-            loss: nll_sum / n as f64 + kl_w * (kl + structure_kl.unwrap_or(0.0)) / n as f64,
-            nll: nll_sum / n as f64,
-            kl,
-            kl_weight: kl_w,
-            lr,
-            train_accuracy: matches!(net.family.task, Task::Classification { .. })
-                .then(|| correct as f64 / n as f64),
-            valid_accuracy,
-            valid_rmse,
-            valid_nll,
-            weights_kept: kept,
-            weights_total: total,
-            live_units,
-            samples_per_second: n as f64 / elapsed.max(1e-9),
             seconds: t0.elapsed().as_secs_f64(),
-            structure,
-            member_params,
-            structure_kl,
+            ..m
         };
-        if let Some(path) = &run.metrics {
-            use std::io::Write;
-            let error = |error| TrainError::Metrics {
-                path: path.clone(),
-                error,
+        metrics.write(&m)?;
+        report(&m);
+        let last = epoch + 1 == cfg.epochs;
+        if last || (cfg.checkpoint_every > 0 && (epoch + 1) % cfg.checkpoint_every == 0) {
+            let state = Start {
+                epoch: epoch + 1,
+                step: step.step,
+                optimizers: step.optimizers.clone(),
             };
-            if metrics_file.is_none() {
-                let fresh = run.fresh_metrics && start_epoch == 0;
+            save(
+                &eval_net,
+                data,
+                cfg,
+                run,
+                &state,
+                record("the epoch's metrics", &m)?,
+            )?;
+        }
+    }
+    Ok(net)
+}
+
+/// The metrics of the epoch that `tally` added up, evaluated on `net` (posterior means); a
+/// non-finite KL is returned as the error value.
+#[allow(clippy::too_many_arguments)]
+fn epoch_metrics(
+    net: &Supernet,
+    data: &Prepared,
+    cfg: &TrainConfig,
+    epoch: usize,
+    step: u64,
+    tally: &Tally,
+    steps_seconds: f64,
+    device: &Device,
+) -> Result<EpochMetrics, f32> {
+    let n = data.train.len() as f64;
+    let kl = f64::from(net.kl(true).into_scalar::<f32>());
+    if !kl.is_finite() {
+        return Err(kl as f32);
+    }
+    let lambda = (!cfg.finetune).then_some(cfg.lambda);
+    let (valid_accuracy, valid_rmse, valid_nll) = evaluate(net, &data.valid, lambda, device);
+    let (weights_kept, weights_total, live_units) = sparsity(net, cfg.lambda);
+    let (structure, member_params) = structure_metrics(net);
+    let structure_kl = (tally.structure_kl_batches > 0)
+        .then(|| tally.structure_kl_sum / tally.structure_kl_batches as f64);
+    Ok(EpochMetrics {
+        epoch: epoch + 1,
+        step,
+        loss: tally.nll_sum / n + tally.kl_weight * (kl + structure_kl.unwrap_or(0.0)) / n,
+        nll: tally.nll_sum / n,
+        kl,
+        kl_weight: tally.kl_weight,
+        lr: tally.lr,
+        train_accuracy: matches!(net.family.task, Task::Classification { .. })
+            .then(|| tally.correct as f64 / n),
+        valid_accuracy,
+        valid_rmse,
+        valid_nll,
+        weights_kept,
+        weights_total,
+        live_units,
+        samples_per_second: n / steps_seconds.max(1e-9),
+        seconds: steps_seconds,
+        structure,
+        member_params,
+        structure_kl,
+    })
+}
+
+/// The run's metrics file, opened at the first line written, so that a run that fails before
+/// it leaves the file as it was.
+struct MetricsFile<'a> {
+    run: &'a Run,
+    /// A new run empties the file (when `run.fresh_metrics`); a resumed one appends.
+    from_start: bool,
+    file: Option<std::fs::File>,
+}
+
+impl<'a> MetricsFile<'a> {
+    fn new(run: &'a Run, from_start: bool) -> MetricsFile<'a> {
+        MetricsFile {
+            run,
+            from_start,
+            file: None,
+        }
+    }
+
+    fn write(&mut self, m: &EpochMetrics) -> Result<(), TrainError> {
+        use std::io::Write;
+        let Some(path) = &self.run.metrics else {
+            return Ok(());
+        };
+        let error = |error| TrainError::Metrics {
+            path: path.clone(),
+            error,
+        };
+        let file = match &mut self.file {
+            Some(f) => f,
+            None => {
+                let fresh = self.run.fresh_metrics && self.from_start;
                 let f = std::fs::OpenOptions::new()
                     .create(true)
                     .write(true)
@@ -644,28 +861,12 @@ pub fn train(
                     .truncate(fresh)
                     .open(path)
                     .map_err(error)?;
-                metrics_file = Some(f);
+                self.file.insert(f)
             }
-            if let Some(f) = metrics_file.as_mut() {
-                let line = serde_json::to_string(&m).map_err(|e| error(e.into()))?;
-                writeln!(f, "{line}").map_err(error)?;
-            }
-        }
-        report(&m);
-        let last = epoch + 1 == cfg.epochs;
-        if last || (cfg.checkpoint_every > 0 && (epoch + 1) % cfg.checkpoint_every == 0) {
-            save(
-                &eval_net,
-                data,
-                cfg,
-                run,
-                epoch + 1,
-                step,
-                record("the epoch's metrics", &m)?,
-            )?;
-        }
+        };
+        let line = serde_json::to_string(m).map_err(|e| error(e.into()))?;
+        writeln!(file, "{line}").map_err(error)
     }
-    Ok(net)
 }
 
 /// Before a resumed run appends to its metrics file: keeps the lines of epochs up to the
@@ -732,14 +933,30 @@ pub struct Loaded {
     pub config: Option<TrainConfig>,
     pub epoch: usize,
     pub step: u64,
+    /// The optimizers' state the run stopped with (fresh ones for a checkpoint without it).
+    pub optimizers: Optimizers,
     pub family: Family,
+}
+
+impl Loaded {
+    /// Where `--resume` continues from.
+    pub fn start(&self) -> Start {
+        Start {
+            epoch: self.epoch,
+            step: self.step,
+            optimizers: self.optimizers.clone(),
+        }
+    }
 }
 
 /// Loads a checkpoint onto `device`.
 pub fn load(path: &Path, device: &Device) -> Result<Loaded, TrainError> {
     let ck = Checkpoint::read(path)?;
     let (net, normalizer) = from_tensors(&ck.family, &ck.tensors, device)?;
+    let optimizers = Optimizers::restore(&ck.optimizer, &net, device)
+        .map_err(|e| TrainError::Config(format!("{}: {e}", path.display())))?;
     Ok(Loaded {
+        optimizers,
         net,
         normalizer,
         config: serde_json::from_value(ck.meta.settings.clone()).ok(),

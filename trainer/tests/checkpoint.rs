@@ -38,7 +38,16 @@ fn run_once(dir: &std::path::Path, name: &str, epochs: usize) -> Vec<u8> {
         data_name: "digits".into(),
     };
     let net = Supernet::new(&family, &dev, cfg.seed).expect("net");
-    train::train(net, &data, &cfg, &run, (0, 0), &dev, &mut |_| {}).expect("train");
+    train::train(
+        net,
+        &data,
+        &cfg,
+        &run,
+        Default::default(),
+        &dev,
+        &mut |_| {},
+    )
+    .expect("train");
     std::fs::read(path).expect("checkpoint written")
 }
 
@@ -75,8 +84,27 @@ fn checkpoint_round_trips_bit_for_bit() {
     let path = dir.path().join("c.safetensors");
     let ck = Checkpoint::read(&path).expect("read");
     assert_eq!(ck.meta.epoch, 1);
+    // Adam's state of every trained parameter, 300 training samples in batches of 50: 6 steps.
+    let first = &ck.optimizer["weights.ops.0.0.dense.mu"];
+    assert_eq!(first.steps, 6);
+    assert_eq!(first.moment_1.shape, [64, 300], "the trainer's [in, out]");
+    assert!(
+        ck.optimizer.keys().all(|k| k.starts_with("weights.")),
+        "no θ, no outer problem"
+    );
+    assert_eq!(
+        ck.optimizer.len(),
+        3 * 3,
+        "μ, log σ² and the bias of three layers"
+    );
     // Through the trainer and back: the same tensors, then the same bytes.
     let (net, norm) = from_tensors(&ck.family, &ck.tensors, &device()).expect("load");
+    let optimizers = train::Optimizers::restore(&ck.optimizer, &net, &device()).expect("restore");
+    assert_eq!(
+        optimizers.moments(),
+        ck.optimizer,
+        "Adam's state, bit for bit"
+    );
     let again = to_tensors(&net, &norm);
     for (name, t) in &ck.tensors {
         if name.ends_with("weight.alpha") {
@@ -143,6 +171,43 @@ fn tampered_checkpoints_are_refused() {
         .to_string();
     assert!(
         e.contains("edge.0-1.op.0.weight.mu") && e.contains("the spec expects"),
+        "{e}"
+    );
+
+    // Adam's state: moments of two shapes, a negative second moment, a parameter the model
+    // does not have.
+    let good = Checkpoint::read(dir.path().join("e.safetensors")).expect("read");
+    let key = "weights.ops.1.0.dense.bias";
+    let mut ck = good.clone();
+    ck.optimizer.get_mut(key).expect("stored").moment_2.shape = vec![1, 100];
+    let e = ck
+        .write(dir.path().join("bad.safetensors"))
+        .expect_err("shapes")
+        .to_string();
+    assert!(
+        e.contains("optim.weights.ops.1.0.dense.bias.moment_2") && e.contains("first moment"),
+        "{e}"
+    );
+    let mut ck = good.clone();
+    ck.optimizer.get_mut(key).expect("stored").moment_2.data[7] = -1.0;
+    let e = ck
+        .write(dir.path().join("bad.safetensors"))
+        .expect_err("negative")
+        .to_string();
+    assert!(e.contains("moment_2") && e.contains("value 7 is -1"), "{e}");
+    let mut ck = good.clone();
+    let moved = ck.optimizer.remove(key).expect("stored");
+    ck.optimizer
+        .insert("weights.ops.7.0.dense.bias".into(), moved);
+    let p = dir.path().join("foreign.safetensors");
+    ck.write(&p).expect("the file alone is consistent");
+    let e = train::load(&p, &device())
+        .expect_err("no such parameter")
+        .to_string();
+    assert!(
+        e.contains("foreign.safetensors")
+            && e.contains("weights.ops.7.0.dense.bias")
+            && e.contains("no parameter"),
         "{e}"
     );
 }

@@ -229,7 +229,7 @@ fn fused_exp_matches_burns_in_value_and_gradient() {
 /// that f32 rounding in another order could move (1e-6 relative).
 #[test]
 fn fused_adam_takes_burns_steps() {
-    use ardent_trainer::adam::adam;
+    use ardent_trainer::adam::Adam;
     use burn::module::Module;
     use burn::optim::{AdamConfig, GradientsParams};
 
@@ -246,7 +246,7 @@ fn fused_adam_takes_burns_steps() {
         b: Param::from_tensor(filled([1, 1, 100, 700], 2.0, &ad)),
     };
     let (mut fused, mut plain) = (make(), make());
-    let (mut of, mut op) = (adam(), AdamConfig::new().init());
+    let (mut of, mut op) = (Adam::default(), AdamConfig::new().init());
     for step in 0..5 {
         let lr = 1e-2 / (1.0 + step as f64);
         let grads = |m: &Two| {
