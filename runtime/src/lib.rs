@@ -8,6 +8,7 @@ pub mod args;
 pub mod bench;
 pub mod cli;
 mod error;
+mod info;
 pub mod input;
 mod model;
 mod nnef;

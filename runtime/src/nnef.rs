@@ -7,7 +7,7 @@ use tract_nnef::prelude::*;
 use tract_nnef::tract_core::ops::konst::Const;
 
 use crate::error::RuntimeError;
-use crate::model::ModelInfo;
+use crate::info::ModelInfo;
 
 /// The prefix tract's ONNX loader gives `metadata_props` entries among a model's properties.
 const METADATA: &str = "onnx.metadata_props.";

@@ -5,7 +5,7 @@ use tract_onnx::pb;
 use tract_onnx::prelude::*;
 
 use crate::error::RuntimeError;
-use crate::model::ModelInfo;
+use crate::info::ModelInfo;
 
 /// Decodes ONNX bytes into tract's typed model and the file's description.
 pub(crate) fn load(bytes: &[u8], name: &str) -> Result<(TypedModel, ModelInfo), RuntimeError> {

@@ -27,9 +27,9 @@ use rayon::prelude::*;
 
 use ardent_models::{Moments, TensorF32};
 
-use crate::convert::values;
 use crate::error::TrainError;
 use crate::ops::fused::fused_available;
+use crate::value::values;
 
 /// Elements per parallel task.
 const CHUNK: usize = 16 * 1024;

@@ -9,13 +9,7 @@ use ardent_data::Normalizer;
 use ardent_models::{Family, TensorF32, TensorRole};
 
 use crate::supernet::Supernet;
-
-pub(crate) fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .expect("converted to f32")
-}
+use crate::value::values;
 
 fn param<const D: usize>(t: &TensorF32, shape: [usize; D], device: &Device) -> Param<Tensor<D>> {
     Param::from_tensor(Tensor::from_data(

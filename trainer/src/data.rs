@@ -7,7 +7,7 @@ use ardent_data::{Dataset, Normalizer, Pooling, Splits, Targets};
 use ardent_models::{Family, Task};
 
 use crate::error::TrainError;
-use crate::supernet::Value;
+use crate::value::Value;
 
 /// Train, validation and (when the source has one) test sets, normalised alike.
 #[derive(Debug, Clone)]

@@ -23,8 +23,8 @@ use burn::tensor::{Distribution, Tensor, TensorData};
 use ardent_data::SplitMix64;
 use ardent_models::structure::{Constraint, Form, Relaxation, Structure};
 
-use crate::convert::values;
 use crate::dirichlet::{kl_dirichlet, sample_gamma};
+use crate::value::values;
 
 /// The variational parameters of one searched edge's q(γ): the logits θ (the location; the
 /// log concentration for Dirichlet; the mean of X for logit-normal) and, for logit-normal

@@ -4,9 +4,9 @@ use burn::tensor::Tensor;
 use burn::tensor::activation::log_softmax;
 use serde::{Deserialize, Serialize};
 
-use crate::bilevel::{Order, OuterConfig};
 use crate::data::BatchTargets;
 use crate::ops::Mode;
+use crate::outer::{Order, OuterConfig};
 use crate::supernet::{Supernet, Value};
 
 /// Named settings of the generalized objective (`docs/method.md` §4).

@@ -15,7 +15,7 @@ use ardent_models::{Checkpoint, CheckpointMeta, Family, Moments, Task, checkpoin
 
 use crate::adam::Adam;
 use crate::bilevel::{self, NetProblem, OuterConfig, hypergradient};
-use crate::convert::{from_tensors, to_tensors, values};
+use crate::convert::{from_tensors, to_tensors};
 use crate::data::{
     Augment, BatchTargets, Prepared, batch_input, batch_input_augmented, batch_targets,
 };
@@ -23,6 +23,7 @@ use crate::error::TrainError;
 use crate::objective::{Objective, batch_loss, nll};
 use crate::ops::{Mode, keep, kept_mask};
 use crate::supernet::{Supernet, Value};
+use crate::value::values;
 
 /// How the learning rate moves over the run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
