@@ -173,7 +173,7 @@ impl Collapsed {
                     if op.bias_params() > 0 {
                         w.bias = Some(tensor(&format!("{prefix}.bias"))?.data.clone());
                     }
-                } else if let Op::Constant { .. } = op {
+                } else if let Op::Constant(_) = op {
                     w.value = tensor(&format!("{prefix}.value"))?.data.clone();
                 }
                 list.push(Branch {

@@ -11,11 +11,13 @@ pub mod emit;
 mod error;
 pub mod masks;
 pub mod onnx;
+mod ops;
 pub mod reference;
 pub mod report;
 pub mod shrink;
 pub mod sweep;
 pub mod verify;
+mod write;
 
 pub use collapse::{Collapsed, Pruning};
 pub use emit::Storage;

@@ -11,12 +11,11 @@
 //!
 //! A vertex's exported tensor carries exactly its needed features, in index order.
 
-use ardent_models::{Family, INPUT, Op, Shape};
+use ardent_models::{Family, INPUT};
 
-use crate::collapse::{Branch, Collapsed};
-
-/// `None`: the feature depends on the input; `Some(c)`: it is the constant `c`.
-pub type Kind = Option<f32>;
+use crate::collapse::Collapsed;
+pub use crate::ops::Kind;
+use crate::ops::export_op;
 
 /// The result of both passes.
 #[derive(Debug, Clone)]
@@ -27,8 +26,8 @@ pub struct Plan {
     /// Per edge, per kept op, per output feature of the op (before padding).
     pub branch_kinds: Vec<Vec<Vec<Kind>>>,
     pub branch_need: Vec<Vec<Vec<bool>>>,
-    /// The input normaliser is folded into the first layers (every consumer of the input is
-    /// a dense or GLM op), rather than computed by its own nodes.
+    /// The input normaliser is folded into the first layers (every consumer of the input
+    /// can fold it: dense and GLM ops), rather than computed by its own nodes.
     pub fold_input: bool,
     /// Input features some kept weight reads (the input tensor may carry more: see
     /// [`Plan::new`]).
@@ -50,166 +49,6 @@ pub fn edge_offsets(f: &Family) -> Vec<usize> {
     off
 }
 
-/// Spatial size of a shape: 1 for vectors, h·w for images.
-pub fn spatial(s: &Shape) -> usize {
-    s.size() / s.features()
-}
-
-/// For a dense or GLM op on input shape `input`: the input feature (channel) column `j` of
-/// the weight matrix reads.
-pub fn column_feature(op: &Op, input: &Shape, j: usize) -> usize {
-    match op {
-        Op::Glm { features, .. } => features[j],
-        _ => j / spatial(input),
-    }
-}
-
-/// Number of weight-matrix columns (dense, GLM) or input channels (conv).
-pub fn fan_in(op: &Op, input: &Shape) -> usize {
-    match op {
-        Op::Glm { features, .. } => features.len(),
-        Op::Conv2d { .. } => input.features(),
-        _ => input.size(),
-    }
-}
-
-fn act(op: &Op, z: f64) -> f32 {
-    op.activation().apply(z) as f32
-}
-
-/// Padding of a conv op (0 for others).
-pub fn conv_padding(op: &Op) -> usize {
-    match op {
-        Op::Conv2d { padding, .. } => *padding,
-        _ => 0,
-    }
-}
-
-/// Whether a conv reads input channel `c` as a tensor: it is live, or a non-zero constant
-/// under padding.
-fn conv_reads(op: &Op, kind: Kind) -> bool {
-    match kind {
-        None => true,
-        Some(c) => conv_padding(op) > 0 && c != 0.0,
-    }
-}
-
-fn kernel_area(op: &Op) -> usize {
-    match op {
-        Op::Conv2d { kernel, .. } => kernel * kernel,
-        _ => 1,
-    }
-}
-
-/// The kinds of one kept op's output features.
-fn op_kinds(op: &Op, b: &Branch, input: &Shape, kin: &[Kind]) -> Vec<Kind> {
-    let w = &b.weights.weight;
-    let s = b.scale;
-    let scaled = |k: Kind| k.map(|c| c * s);
-    match op {
-        Op::Dense { .. } | Op::Glm { .. } => {
-            let cols = fan_in(op, input);
-            w.chunks_exact(cols)
-                .enumerate()
-                .map(|(o, row)| {
-                    let mut z = b.weights.bias.as_ref().map_or(0.0, |b| f64::from(b[o]));
-                    for (j, &wv) in row.iter().enumerate() {
-                        if wv == 0.0 {
-                            continue;
-                        }
-                        match kin[column_feature(op, input, j)] {
-                            None => return None,
-                            Some(c) => z += f64::from(wv) * f64::from(c),
-                        }
-                    }
-                    Some(act(op, z) * s)
-                })
-                .collect()
-        }
-        Op::Conv2d { .. } => {
-            let (cin, area) = (input.features(), kernel_area(op));
-            w.chunks_exact(cin * area)
-                .enumerate()
-                .map(|(o, per_out)| {
-                    let mut z = b.weights.bias.as_ref().map_or(0.0, |b| f64::from(b[o]));
-                    for (c, kernel) in per_out.chunks_exact(area).enumerate() {
-                        if kernel.iter().all(|&v| v == 0.0) {
-                            continue;
-                        }
-                        if conv_reads(op, kin[c]) {
-                            return None;
-                        }
-                        let sum: f64 = kernel.iter().map(|&v| f64::from(v)).sum();
-                        z += sum * f64::from(kin[c].unwrap_or(0.0));
-                    }
-                    Some(act(op, z) * s)
-                })
-                .collect()
-        }
-        Op::Pool { .. } | Op::Identity => kin.iter().map(|&k| scaled(k)).collect(),
-        Op::Flatten => {
-            let hw = spatial(input);
-            kin.iter()
-                .flat_map(|&k| std::iter::repeat_n(scaled(k), hw))
-                .collect()
-        }
-        Op::Constant { .. } => b.weights.value.iter().map(|&v| Some(v * s)).collect(),
-        Op::Zero => vec![Some(0.0); kin.len()],
-    }
-}
-
-/// Marks in `need_in` the input features one kept op reads as a tensor to produce the
-/// output features `out_need`.
-fn op_need(
-    op: &Op,
-    b: &Branch,
-    input: &Shape,
-    kin: &[Kind],
-    out_need: &[bool],
-    need_in: &mut [bool],
-) {
-    let w = &b.weights.weight;
-    match op {
-        Op::Dense { .. } | Op::Glm { .. } => {
-            let cols = fan_in(op, input);
-            for (row, _) in w.chunks_exact(cols).zip(out_need).filter(|(_, n)| **n) {
-                for (j, &wv) in row.iter().enumerate() {
-                    let c = column_feature(op, input, j);
-                    if wv != 0.0 && kin[c].is_none() {
-                        need_in[c] = true;
-                    }
-                }
-            }
-        }
-        Op::Conv2d { .. } => {
-            let (cin, area) = (input.features(), kernel_area(op));
-            for (per_out, _) in w
-                .chunks_exact(cin * area)
-                .zip(out_need)
-                .filter(|(_, n)| **n)
-            {
-                for (c, kernel) in per_out.chunks_exact(area).enumerate() {
-                    if conv_reads(op, kin[c]) && kernel.iter().any(|&v| v != 0.0) {
-                        need_in[c] = true;
-                    }
-                }
-            }
-        }
-        Op::Pool { .. } | Op::Identity => {
-            for (n, &o) in need_in.iter_mut().zip(out_need) {
-                *n |= o;
-            }
-        }
-        Op::Flatten => {
-            let hw = spatial(input);
-            for (c, n) in need_in.iter_mut().enumerate() {
-                *n |= out_need[c * hw..(c + 1) * hw].iter().any(|&o| o);
-            }
-        }
-        Op::Constant { .. } | Op::Zero => {}
-    }
-}
-
 impl Plan {
     /// Runs both passes.
     pub fn new(c: &Collapsed) -> Plan {
@@ -228,7 +67,7 @@ impl Plan {
                 let edge = &f.edges[e];
                 let input = &f.vertices[edge.from].shape;
                 for b in &c.branches[e] {
-                    let k = op_kinds(&edge.ops[b.op], b, input, &kinds[edge.from]);
+                    let k = export_op(&edge.ops[b.op]).out_kinds(b, input, &kinds[edge.from]);
                     for (j, kj) in k.iter().enumerate() {
                         let slot = &mut acc[offsets[e] + j];
                         *slot = match (*slot, *kj) {
@@ -256,8 +95,7 @@ impl Plan {
                         .enumerate()
                         .map(|(j, k)| k.is_none() && need[v][offsets[e] + j])
                         .collect();
-                    op_need(
-                        &edge.ops[b.op],
+                    export_op(&edge.ops[b.op]).need(
                         b,
                         input,
                         &kinds[edge.from],
@@ -280,7 +118,7 @@ impl Plan {
         }
         let fold_input = f.vertices[INPUT].outgoing.iter().all(|&e| {
             c.branches[e].iter().enumerate().all(|(i, b)| {
-                matches!(f.edges[e].ops[b.op], Op::Dense { .. } | Op::Glm { .. })
+                export_op(&f.edges[e].ops[b.op]).folds_normaliser()
                     || !branch_need[e][i].iter().any(|&n| n)
             })
         });

@@ -472,18 +472,8 @@ fn infer_edge(edge: &mut Edge, input: &Shape, into_output: bool) -> Result<(), S
 
 fn check_ard(edge: &Edge, input: &Shape) -> Result<(), String> {
     for (r, (op, ard)) in edge.ops.iter().zip(&edge.ard).enumerate() {
-        let (fan_in, fan_out) = match op {
-            Op::Dense { units, .. } => (input.size(), *units),
-            Op::Conv2d {
-                channels, kernel, ..
-            } => (
-                input.features() * kernel * kernel,
-                channels * kernel * kernel,
-            ),
-            Op::Glm {
-                features, units, ..
-            } => (features.len(), *units),
-            _ => continue,
+        let Some((fan_in, fan_out)) = op.fans(input) else {
+            continue;
         };
         let min_group = match ard.grouping {
             crate::ard::Grouping::Weight => 1,

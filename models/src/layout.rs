@@ -53,16 +53,7 @@ pub struct TensorSpec {
 pub fn weight_shape(f: &Family, e: usize, r: usize) -> Option<Vec<usize>> {
     let edge = &f.edges[e];
     let input = &f.vertices[edge.from].shape;
-    match &edge.ops[r] {
-        Op::Dense { units, .. } => Some(vec![*units, input.size()]),
-        Op::Glm {
-            features, units, ..
-        } => Some(vec![*units, features.len()]),
-        Op::Conv2d {
-            channels, kernel, ..
-        } => Some(vec![*channels, input.features(), *kernel, *kernel]),
-        _ => None,
-    }
+    edge.ops[r].weight_shape(input)
 }
 
 /// Shape of the ARD precision tensor for a weight of shape `w` under `grouping`.
@@ -149,8 +140,8 @@ impl Family {
                     if op.bias_params() > 0 {
                         push("bias", vec![w[0]], TensorRole::Bias);
                     }
-                } else if let Op::Constant { units } = op {
-                    push("value", vec![*units], TensorRole::Constant);
+                } else if let Op::Constant(c) = op {
+                    push("value", vec![c.units], TensorRole::Constant);
                 }
             }
         }

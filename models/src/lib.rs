@@ -24,7 +24,7 @@ pub use count::{Choice, Cost, Extremes, Member};
 pub use error::{Location, SpecError};
 pub use family::{Edge, Family, INPUT, Task, Vertex};
 pub use layout::{TensorRole, TensorSpec};
-pub use ops::{Activation, Op, PoolKind};
+pub use ops::{Activation, Op, OpFamily, PoolKind};
 pub use pruning::DEFAULT_LAMBDA;
 pub use shape::Shape;
 pub use spec::{Aggregation, TaskKind};

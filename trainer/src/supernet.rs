@@ -5,7 +5,7 @@ use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor};
 
 use ardent_models::structure::Relaxation;
-use ardent_models::{Aggregation, Family, Op, Shape, Task};
+use ardent_models::{Aggregation, Family, Op, Task};
 
 use crate::gamma::constant;
 use crate::outer::Reference;
@@ -13,17 +13,8 @@ pub use crate::value::Value;
 use crate::value::values;
 
 use crate::error::TrainError;
-use crate::ops::conv::VarConv;
-use crate::ops::dense::VarDense;
-use crate::ops::{Mode, activate, stateless};
-
-/// The parameters of one candidate op (at most one field is set).
-#[derive(Module, Debug)]
-pub struct OpParams {
-    pub dense: Option<VarDense>,
-    pub conv: Option<VarConv>,
-    pub constant: Option<Param<Tensor<1>>>,
-}
+pub use crate::ops::OpParams;
+use crate::ops::{Mode, train_op};
 
 /// The learned parameters of one searched edge's q(γ) (see [`crate::gamma`]).
 #[derive(Module, Debug)]
@@ -113,7 +104,7 @@ impl Supernet {
                 let input = &family.vertices[edge.from].shape;
                 edge.ops
                     .iter()
-                    .map(|op| init_op(op, input, device))
+                    .map(|op| train_op(op).init(input, device))
                     .collect()
             })
             .collect();
@@ -274,7 +265,8 @@ impl Supernet {
             if *op == Op::Zero || (sampled.is_none() && fixed[r] == 0.0) {
                 continue;
             }
-            let mut out = op_forward(op, &self.ops[e][r], input.clone(), mode, batch)
+            let mut out = train_op(op)
+                .forward(&self.ops[e][r], input.clone(), mode, batch)
                 .pad_features(edge.shape.features());
             out = match &sampled {
                 Some(g) => out.scale_by(g.clone().narrow(0, r, 1)),
@@ -341,87 +333,4 @@ fn concat(parts: Vec<Value>) -> Option<Value> {
             1,
         )),
     })
-}
-
-fn init_op(op: &Op, input: &Shape, device: &Device) -> OpParams {
-    let mut p = OpParams {
-        dense: None,
-        conv: None,
-        constant: None,
-    };
-    match op {
-        Op::Dense { units, bias, .. } => {
-            p.dense = Some(VarDense::init(
-                input.size(),
-                *units,
-                *bias,
-                Vec::new(),
-                device,
-            ));
-        }
-        Op::Glm {
-            features, units, ..
-        } => {
-            let idx = features.iter().map(|&i| i as i64).collect();
-            p.dense = Some(VarDense::init(features.len(), *units, true, idx, device));
-        }
-        Op::Conv2d {
-            channels,
-            kernel,
-            stride,
-            padding,
-            bias,
-            ..
-        } => {
-            p.conv = Some(VarConv::init(
-                input.features(),
-                *channels,
-                *kernel,
-                *stride,
-                *padding,
-                *bias,
-                device,
-            ));
-        }
-        Op::Constant { units } => {
-            p.constant = Some(Param::from_tensor(Tensor::zeros([*units], device)));
-        }
-        Op::Pool { .. } | Op::Flatten | Op::Identity | Op::Zero => {}
-    }
-    p
-}
-
-fn op_forward(op: &Op, p: &OpParams, input: Value, mode: Mode, batch: usize) -> Value {
-    match (op, input) {
-        (Op::Dense { activation, .. } | Op::Glm { activation, .. }, x) => {
-            let d = p.dense.as_ref().expect("dense params exist for a dense op");
-            Value::Vector(activate(d.forward(x.into_vector(), mode), *activation))
-        }
-        (Op::Conv2d { activation, .. }, Value::Image(x)) => {
-            let c = p.conv.as_ref().expect("conv params exist for a conv op");
-            Value::Image(activate(c.forward(x, mode), *activation))
-        }
-        (
-            Op::Pool {
-                kind,
-                kernel,
-                stride,
-                padding,
-            },
-            Value::Image(x),
-        ) => Value::Image(stateless::pool(
-            x,
-            *kind,
-            *kernel,
-            stride.unwrap_or(*kernel),
-            *padding,
-        )),
-        (Op::Flatten, x) => Value::Vector(x.into_vector()),
-        (Op::Constant { .. }, _) => {
-            let c = p.constant.as_ref().expect("constant params exist").val();
-            let units = c.dims()[0];
-            Value::Vector(c.unsqueeze_dim::<2>(0).expand([batch, units]))
-        }
-        (_, x) => x,
-    }
 }

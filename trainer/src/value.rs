@@ -4,8 +4,6 @@ use burn::tensor::{Device, Tensor};
 
 use ardent_models::Shape;
 
-use crate::ops::stateless;
-
 /// A tensor's values in row-major order, as f32.
 pub(crate) fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data()
@@ -85,7 +83,10 @@ impl Value {
     pub fn into_vector(self) -> Tensor<2> {
         match self {
             Value::Vector(t) => t,
-            Value::Image(t) => stateless::flatten(t),
+            Value::Image(t) => {
+                let [b, c, h, w] = t.dims();
+                t.reshape([b, c * h * w])
+            }
         }
     }
 }

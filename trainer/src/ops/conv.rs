@@ -5,10 +5,38 @@ use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor};
 
-use ardent_models::{Ard, Grouping};
+use ardent_models::ops::Conv2d;
+use ardent_models::{Ard, Grouping, Shape};
 
 use super::dense::INIT_LOG_SIGMA2;
-use super::{Mode, ard_alpha, ard_kl, keep, variance};
+use super::{Mode, OpParams, TrainOp, activate, ard_alpha, ard_kl, keep, variance};
+use crate::value::Value;
+
+impl TrainOp for Conv2d {
+    fn init(&self, input: &Shape, device: &Device) -> OpParams {
+        OpParams {
+            conv: Some(VarConv::init(
+                input.features(),
+                self.channels,
+                self.kernel,
+                self.stride,
+                self.padding,
+                self.bias,
+                device,
+            )),
+            ..OpParams::none()
+        }
+    }
+
+    fn forward(&self, p: &OpParams, x: Value, mode: Mode, _batch: usize) -> Value {
+        let c = p.conv.as_ref().expect("a conv op has conv weights");
+        match x {
+            Value::Image(x) => Value::Image(activate(c.forward(x, mode), self.activation)),
+            // Shape inference gives a conv an image.
+            v => v,
+        }
+    }
+}
 
 #[derive(Module, Debug)]
 pub struct VarConv {

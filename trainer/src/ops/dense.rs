@@ -3,10 +3,54 @@
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 
-use ardent_models::{Ard, Grouping};
+use ardent_models::ops::{Dense, Glm};
+use ardent_models::{Ard, Grouping, Shape};
 
 use super::fused::{draw_seed, fused_available, variational_dense};
-use super::{Mode, ard_alpha, ard_kl, keep, variance};
+use super::{Mode, OpParams, TrainOp, activate, ard_alpha, ard_kl, keep, variance};
+use crate::value::Value;
+
+impl TrainOp for Dense {
+    fn init(&self, input: &Shape, device: &Device) -> OpParams {
+        OpParams {
+            dense: Some(VarDense::init(
+                input.size(),
+                self.units,
+                self.bias,
+                Vec::new(),
+                device,
+            )),
+            ..OpParams::none()
+        }
+    }
+
+    fn forward(&self, p: &OpParams, x: Value, mode: Mode, _batch: usize) -> Value {
+        let d = p.dense.as_ref().expect("a dense op has dense weights");
+        Value::Vector(activate(d.forward(x.into_vector(), mode), self.activation))
+    }
+}
+
+/// A dense layer on the selected features: the selection is the layer's gather.
+impl TrainOp for Glm {
+    fn init(&self, _input: &Shape, device: &Device) -> OpParams {
+        let idx = self.features.iter().map(|&i| i as i64).collect();
+        OpParams {
+            dense: Some(VarDense::init(
+                self.features.len(),
+                self.units,
+                true,
+                idx,
+                device,
+            )),
+            ..OpParams::none()
+        }
+    }
+
+    fn forward(&self, p: &OpParams, x: Value, mode: Mode, _batch: usize) -> Value {
+        let d = p.dense.as_ref().expect("a glm op has dense weights");
+        Value::Vector(activate(d.forward(x.into_vector(), mode), self.activation))
+    }
+}
 
 /// A variational weight matrix `[in, out]` (burn's layout; checkpoints store `[out, in]`),
 /// a deterministic bias, and an optional fixed 0/1 mask (fine-tuning).

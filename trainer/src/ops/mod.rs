@@ -1,5 +1,8 @@
-//! The burn forward of every op family: one file each, as in the IR.
+//! What every op family does in training, one file each as in the IR, answering through
+//! [`TrainOp`]: its parameters and its burn forward. Adding a family is its file here and an
+//! arm of [`train_op`].
 
+mod constant;
 pub mod conv;
 pub mod dense;
 pub mod elementwise;
@@ -10,10 +13,61 @@ pub mod stateless;
 
 pub use kl::{ard_alpha, ard_kl};
 
-use burn::tensor::Tensor;
+use burn::module::{Module, Param};
 use burn::tensor::activation;
+use burn::tensor::{Device, Tensor};
 
-use ardent_models::Activation;
+use ardent_models::ops::{Flatten, Identity, Zero};
+use ardent_models::{Activation, Op, Shape};
+
+use crate::value::Value;
+use conv::VarConv;
+use dense::VarDense;
+
+/// The parameters of one candidate op (at most one field is set).
+#[derive(Module, Debug)]
+pub struct OpParams {
+    pub dense: Option<VarDense>,
+    pub conv: Option<VarConv>,
+    pub constant: Option<Param<Tensor<1>>>,
+}
+
+impl OpParams {
+    /// No parameters: an op without weights.
+    pub fn none() -> OpParams {
+        OpParams {
+            dense: None,
+            conv: None,
+            constant: None,
+        }
+    }
+}
+
+/// What an op family does in training.
+pub trait TrainOp {
+    /// The op's parameters on `input`, freshly drawn from the device's generator; none by
+    /// default.
+    fn init(&self, _input: &Shape, _device: &Device) -> OpParams {
+        OpParams::none()
+    }
+
+    /// The op on a batch of `batch` samples `x`, with the parameters `init` made.
+    fn forward(&self, p: &OpParams, x: Value, mode: Mode, batch: usize) -> Value;
+}
+
+/// The training side of `op`'s family.
+pub fn train_op(op: &Op) -> &dyn TrainOp {
+    match op {
+        Op::Dense(o) => o,
+        Op::Conv2d(o) => o,
+        Op::Pool(o) => o,
+        Op::Flatten => &Flatten,
+        Op::Identity => &Identity,
+        Op::Zero => &Zero,
+        Op::Constant(o) => o,
+        Op::Glm(o) => o,
+    }
+}
 
 /// How weights enter a forward pass.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -1,10 +1,46 @@
-//! Ops without weights: pooling and flatten (identity and zero need no code).
+//! Ops without weights: pooling, flatten, identity and zero.
 
 use burn::tensor::Tensor;
 use burn::tensor::module::{avg_pool2d, max_pool2d};
 use burn::tensor::ops::{AvgPoolOptions, MaxPoolOptions};
 
 use ardent_models::PoolKind;
+use ardent_models::ops::{Flatten, Identity, Pool, Zero};
+
+use super::{Mode, OpParams, TrainOp};
+use crate::value::Value;
+
+impl TrainOp for Pool {
+    fn forward(&self, _p: &OpParams, x: Value, _mode: Mode, _batch: usize) -> Value {
+        match x {
+            Value::Image(x) => {
+                Value::Image(pool(x, self.kind, self.kernel, self.stride(), self.padding))
+            }
+            // Shape inference gives a pool an image.
+            v => v,
+        }
+    }
+}
+
+impl TrainOp for Flatten {
+    fn forward(&self, _p: &OpParams, x: Value, _mode: Mode, _batch: usize) -> Value {
+        Value::Vector(x.into_vector())
+    }
+}
+
+impl TrainOp for Identity {
+    fn forward(&self, _p: &OpParams, x: Value, _mode: Mode, _batch: usize) -> Value {
+        x
+    }
+}
+
+/// The supernet skips zero ops; where one is run, it passes its input on as the IR's shape
+/// rule says, and the edge's γ weighs it.
+impl TrainOp for Zero {
+    fn forward(&self, _p: &OpParams, x: Value, _mode: Mode, _batch: usize) -> Value {
+        x
+    }
+}
 
 pub fn pool(
     x: Tensor<4>,
@@ -32,9 +68,4 @@ pub fn pool(
                 .with_count_include_pad(false),
         ),
     }
-}
-
-pub fn flatten(x: Tensor<4>) -> Tensor<2> {
-    let [b, c, h, w] = x.dims();
-    x.reshape([b, c * h * w])
 }
