@@ -220,6 +220,21 @@ impl Checkpoint {
         Some(t.data.iter().map(|&v| f64::from(v)).collect())
     }
 
+    /// The discrete member the stored structure collapses to now: per edge, the ops kept
+    /// (bit r for op r; see [`crate::structure::Structure::collapse_mask`]). `None` when a
+    /// searched edge's logits are missing (a checkpoint that was read has them).
+    pub fn collapsed_choice(&self) -> Option<Vec<u64>> {
+        self.family
+            .edges
+            .iter()
+            .enumerate()
+            .map(|(e, edge)| {
+                let logits = self.edge_logits(e)?;
+                Some(edge.structure.collapse_mask(&edge.ops, &logits))
+            })
+            .collect()
+    }
+
     /// Checks that the tensors are exactly the family's layout, with the right shapes, and
     /// that their values make sense for their role.
     pub fn check(&self, path: &Path) -> Result<(), CheckpointError> {

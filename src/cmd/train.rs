@@ -357,16 +357,12 @@ fn collapsed_member(family: &Family, path: &std::path::Path) -> Result<Family> {
             family.name
         );
     }
-    let choice: Vec<u64> = family
-        .edges
-        .iter()
-        .enumerate()
-        .map(|(e, edge)| {
-            // Reading checked the layout, so a searched edge's logits are there.
-            let logits = ck.edge_logits(e).unwrap_or_default();
-            edge.structure.collapse_mask(&edge.ops, &logits)
-        })
-        .collect();
+    let choice = ck.collapsed_choice().with_context(|| {
+        format!(
+            "--member-of {}: a searched edge has no stored structure",
+            path.display()
+        )
+    })?;
     let member = family
         .fixed_member(&choice)
         .with_context(|| format!("--member-of {}", path.display()))?;
@@ -376,68 +372,6 @@ fn collapsed_member(family: &Family, path: &std::path::Path) -> Result<Family> {
         family.member_cost(&choice).params
     );
     Ok(member)
-}
-
-/// Parses `--reference EDGE=s1,s2,...;EDGE=...@λ` against `family`'s searched edges.
-fn parse_reference(text: &str, family: &Family) -> Result<Reference> {
-    let bad = |why: String| anyhow::anyhow!("--reference `{text}`: {why}");
-    let (body, weight) = text
-        .rsplit_once('@')
-        .ok_or_else(|| bad("needs its weight after `@`, as in `x->a=5,1,1@0.5`".into()))?;
-    let weight: f64 = weight
-        .trim()
-        .parse()
-        .ok()
-        .filter(|w: &f64| w.is_finite())
-        .ok_or_else(|| bad(format!("the weight `{weight}` is not a finite number")))?;
-    let squeeze = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
-    let searched: Vec<(usize, String)> = family
-        .edges
-        .iter()
-        .enumerate()
-        .filter(|(_, e)| e.structure.is_searched())
-        .map(|(e, _)| (e, squeeze(&family.edge_name(e))))
-        .collect();
-    let mut log_concentration = vec![None; family.edges.len()];
-    for item in body.split(';').filter(|s| !s.trim().is_empty()) {
-        let (edge, values) = item
-            .split_once('=')
-            .ok_or_else(|| bad(format!("`{item}` is not EDGE=s1,s2,...")))?;
-        let edge = squeeze(edge);
-        let Some(&(e, _)) = searched.iter().find(|(_, name)| *name == edge) else {
-            let names: Vec<&str> = searched.iter().map(|(_, n)| n.as_str()).collect();
-            return Err(bad(format!(
-                "`{edge}` is not a searched edge of `{}` (those are: {})",
-                family.name,
-                names.join(", ")
-            )));
-        };
-        let s: Vec<f64> = values
-            .split(',')
-            .map(|v| {
-                v.trim()
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|x| x.is_finite() && *x > 0.0)
-            })
-            .collect::<Option<_>>()
-            .ok_or_else(|| bad(format!("`{values}`: concentrations must be numbers > 0")))?;
-        let k = family.edges[e].ops.len();
-        if s.len() != k {
-            return Err(bad(format!(
-                "`{edge}` has {k} ops, but {} values are given",
-                s.len()
-            )));
-        }
-        log_concentration[e] = Some(s.iter().map(|v| v.ln()).collect());
-    }
-    if log_concentration.iter().all(Option::is_none) {
-        return Err(bad("names no edge".into()));
-    }
-    Ok(Reference {
-        weight,
-        log_concentration,
-    })
 }
 
 /// The outer problem of the chosen preset, with the command line's overrides.
@@ -458,7 +392,9 @@ fn outer_config(a: &Args, family: &Family) -> Result<Option<OuterConfig>> {
     o.references = a
         .reference
         .iter()
-        .map(|r| parse_reference(r, family))
+        .map(|r| {
+            Reference::parse(r, family).map_err(|why| anyhow::anyhow!("--reference `{r}`: {why}"))
+        })
         .collect::<Result<_>>()?;
     if let Some(order) = a.hypergradient {
         o.order = match order {
@@ -714,6 +650,7 @@ pub fn run_finetune(a: FinetuneArgs) -> Result<()> {
     let from = if a.resume { &out } else { &a.checkpoint };
     let loaded =
         train::load(from, &device).with_context(|| format!("loading {}", from.display()))?;
+    // Weights no run produced take the default recipe (a validation fraction, the ELBO).
     let saved = loaded.config.clone().unwrap_or_default();
     let mut cfg = TrainConfig {
         epochs: a.epochs,

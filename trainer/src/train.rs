@@ -956,11 +956,21 @@ pub fn load(path: &Path, device: &Device) -> Result<Loaded, TrainError> {
     let (net, normalizer) = from_tensors(&ck.family, &ck.tensors, device)?;
     let optimizers = Optimizers::restore(&ck.optimizer, &net, device)
         .map_err(|e| TrainError::Config(format!("{}: {e}", path.display())))?;
+    // Weights no run produced (hand-built, converted) store no settings.
+    let config = match &ck.meta.settings {
+        serde_json::Value::Null => None,
+        stored => Some(serde_json::from_value(stored.clone()).map_err(|e| {
+            TrainError::Config(format!(
+                "{}: the stored training settings cannot be read: {e}",
+                path.display()
+            ))
+        })?),
+    };
     Ok(Loaded {
         optimizers,
         net,
         normalizer,
-        config: serde_json::from_value(ck.meta.settings.clone()).ok(),
+        config,
         epoch: ck.meta.epoch,
         step: ck.meta.step,
         family: ck.family,
