@@ -17,7 +17,7 @@ fn meta() -> CheckpointMeta {
 }
 
 /// Random pruning (each weight with probability 0.3, each output unit with 0.3), random
-/// biases and constants, a random normaliser.
+/// biases, constants and batch-norm statistics, a random normaliser.
 fn randomize(tensors: &mut BTreeMap<String, TensorF32>, rng: &mut SplitMix64) {
     let names: Vec<String> = tensors.keys().cloned().collect();
     for name in names {
@@ -27,6 +27,15 @@ fn randomize(tensors: &mut BTreeMap<String, TensorF32>, rng: &mut SplitMix64) {
                 .iter_mut()
                 .for_each(|v| *v = (4.0 * rng.uniform() - 2.0) as f32);
         } else if name.ends_with(".bias") || name.ends_with(".value") {
+            t.data
+                .iter_mut()
+                .for_each(|v| *v = (rng.uniform() - 0.5) as f32);
+        } else if name.ends_with(".scale") || name.ends_with(".running_var") {
+            // A batch norm's scale and running variance: away from their initial 1.
+            t.data
+                .iter_mut()
+                .for_each(|v| *v = (0.3 + 1.5 * rng.uniform()) as f32);
+        } else if name.ends_with(".shift") || name.ends_with(".running_mean") {
             t.data
                 .iter_mut()
                 .for_each(|v| *v = (rng.uniform() - 0.5) as f32);

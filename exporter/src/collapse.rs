@@ -4,7 +4,7 @@
 //! yet; [`crate::shrink`] does that. This is also the model the export is verified against.
 
 use ardent_models::layout::op_prefix;
-use ardent_models::{Aggregation, Checkpoint, Family, Op};
+use ardent_models::{Aggregation, Checkpoint, Family};
 
 use crate::error::ExportError;
 use crate::masks::{keep_mask, keep_mask_log_alpha, lambda_at_log_alpha, log_alpha_threshold};
@@ -15,8 +15,9 @@ pub struct OpWeights {
     /// Dense and GLM `[out, in]`, conv `[out, in, k, k]`, row-major; empty for other ops.
     pub weight: Vec<f32>,
     pub bias: Option<Vec<f32>>,
-    /// A constant op's value.
-    pub value: Vec<f32>,
+    /// The op's other tensors by name suffix (`OpFamily::tensors`): a constant's `value`,
+    /// a batch norm's `scale`, `shift`, `running_mean`, `running_var`.
+    pub tensors: std::collections::BTreeMap<&'static str, Vec<f32>>,
     /// Weights the rule keeps (before any structural removal).
     pub kept: usize,
 }
@@ -143,7 +144,7 @@ impl Collapsed {
                 let mut w = OpWeights {
                     weight: Vec::new(),
                     bias: None,
-                    value: Vec::new(),
+                    tensors: Default::default(),
                     kept: 0,
                 };
                 if op.is_parametric() {
@@ -173,8 +174,11 @@ impl Collapsed {
                     if op.bias_params() > 0 {
                         w.bias = Some(tensor(&format!("{prefix}.bias"))?.data.clone());
                     }
-                } else if let Op::Constant(_) = op {
-                    w.value = tensor(&format!("{prefix}.value"))?.data.clone();
+                } else {
+                    for (suffix, _, _) in op.tensors(&f.vertices[edge.from].shape) {
+                        let t = tensor(&format!("{prefix}.{suffix}"))?;
+                        w.tensors.insert(suffix, t.data.clone());
+                    }
                 }
                 list.push(Branch {
                     edge: e,

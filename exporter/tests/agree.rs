@@ -26,6 +26,7 @@ pub const FAMILIES: &[(&str, &str)] = &[
     ),
     ("image-flatten", include_str!("families/image-flatten.toml")),
     ("searched", include_str!("families/searched.toml")),
+    ("batchnorm", include_str!("families/batchnorm.toml")),
 ];
 
 /// (weight pruned, unit dead, input feature dead) probabilities.

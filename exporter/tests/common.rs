@@ -79,6 +79,11 @@ pub fn random_checkpoint(
             TensorRole::LogNoiseVar => vec![0.0; n],
             TensorRole::GammaLogits => (0..n).map(|_| (1.5 * rng.normal()) as f32).collect(),
             TensorRole::GammaLogSigma | TensorRole::GammaLogPrior => vec![0.0; n],
+            TensorRole::NormScale => (0..n).map(|_| (1.0 + 0.3 * rng.normal()) as f32).collect(),
+            TensorRole::NormShift | TensorRole::NormMean => {
+                (0..n).map(|_| (0.3 * rng.normal()) as f32).collect()
+            }
+            TensorRole::NormVar => (0..n).map(|_| (0.5 + rng.uniform()) as f32).collect(),
         };
         tensors.insert(t.name.clone(), TensorF32::new(t.shape.clone(), data));
     }

@@ -5,7 +5,8 @@
 //! - dense and glm: `.weight.mu` and `.weight.log_sigma2` as `[out, in]`, `.weight.alpha` (the
 //!   ARD precisions, shaped by the grouping), `.bias` as `[out]` when the op has one;
 //! - conv2d: the same with weights `[out, in, k, k]`;
-//! - constant: `.value` as `[units]`.
+//! - constant: `.value` as `[units]`;
+//! - batchnorm: `.scale`, `.shift`, `.running_mean`, `.running_var`, each `[channels]`.
 //!
 //! A searched edge also holds `edge.{from}-{to}.gamma.logits` (`[ops]`): the logits θ of its
 //! structure distribution (softmax on the simplex, sigmoid per op in the cube; for Dirichlet the
@@ -18,26 +19,8 @@
 
 use crate::ard::Grouping;
 use crate::family::Family;
-use crate::ops::Op;
 
-/// What a tensor is, so readers can check it beyond its shape.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TensorRole {
-    WeightMu,
-    WeightLogSigma2,
-    Alpha,
-    Bias,
-    Constant,
-    InputMean,
-    InputStd,
-    LogNoiseVar,
-    /// A searched edge's structure logits θ (`[ops]`); its owner is `(edge, 0)`.
-    GammaLogits,
-    /// A logit-normal edge's log σ (`[ops]`); its owner is `(edge, 0)`.
-    GammaLogSigma,
-    /// A searched edge's prior log concentration ln s (`[ops]`); its owner is `(edge, 0)`.
-    GammaLogPrior,
-}
+pub use crate::role::TensorRole;
 
 /// One tensor of a checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,8 +123,10 @@ impl Family {
                     if op.bias_params() > 0 {
                         push("bias", vec![w[0]], TensorRole::Bias);
                     }
-                } else if let Op::Constant(c) = op {
-                    push("value", vec![c.units], TensorRole::Constant);
+                } else {
+                    for (suffix, shape, role) in op.tensors(&self.vertices[edge.from].shape) {
+                        push(suffix, shape, role);
+                    }
                 }
             }
         }

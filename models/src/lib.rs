@@ -13,6 +13,7 @@ mod family;
 pub mod layout;
 pub mod ops;
 pub mod pruning;
+mod role;
 mod shape;
 pub mod spec;
 pub mod structure;

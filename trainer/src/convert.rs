@@ -71,6 +71,26 @@ pub fn to_tensors(net: &Supernet, norm: &Normalizer) -> BTreeMap<String, TensorF
                     (TensorRole::Bias, _, Some(c)) => {
                         c.bias.as_ref().map(|b| values(b.val())).unwrap_or_default()
                     }
+                    (TensorRole::NormScale, _, _) => p
+                        .norm
+                        .as_ref()
+                        .map(|n| values(n.scale.val()))
+                        .unwrap_or_default(),
+                    (TensorRole::NormShift, _, _) => p
+                        .norm
+                        .as_ref()
+                        .map(|n| values(n.shift.val()))
+                        .unwrap_or_default(),
+                    (TensorRole::NormMean, _, _) => p
+                        .norm
+                        .as_ref()
+                        .map(|n| values(n.mean.value_sync()))
+                        .unwrap_or_default(),
+                    (TensorRole::NormVar, _, _) => p
+                        .norm
+                        .as_ref()
+                        .map(|n| values(n.var.value_sync()))
+                        .unwrap_or_default(),
                     (TensorRole::Constant, _, _) => p
                         .constant
                         .as_ref()
@@ -154,6 +174,28 @@ pub fn from_tensors(
             TensorRole::GammaLogSigma => {
                 if let Some(g) = net.gamma[e].as_mut() {
                     g.log_sigma = Some(param(t, dims::<1>(&t.shape), device));
+                }
+            }
+            TensorRole::NormScale | TensorRole::NormShift => {
+                if let Some(n) = p.norm.as_mut() {
+                    let v = param(t, dims::<1>(&t.shape), device);
+                    if spec.role == TensorRole::NormScale {
+                        n.scale = v;
+                    } else {
+                        n.shift = v;
+                    }
+                }
+            }
+            TensorRole::NormMean | TensorRole::NormVar => {
+                if let Some(n) = p.norm.as_mut() {
+                    let v = burn::module::RunningState::new(
+                        param(t, dims::<1>(&t.shape), device).val(),
+                    );
+                    if spec.role == TensorRole::NormMean {
+                        n.mean = v;
+                    } else {
+                        n.var = v;
+                    }
                 }
             }
             // α is derived from μ and σ² at every step.

@@ -7,6 +7,7 @@ mod fused;
 mod gamma;
 mod kl;
 mod lrt;
+mod norm;
 mod objective;
 mod prune;
 mod relax;

@@ -102,13 +102,18 @@ impl ExportOp for Zero {
     }
 }
 
+/// A constant op's value (collapse reads it with the op's tensors).
+fn value(b: &Branch) -> &[f32] {
+    b.weights.tensors.get("value").map_or(&[], Vec::as_slice)
+}
+
 impl ExportOp for Constant {
     fn reference(&self, b: &Branch, _x: &[f32], _input: &Shape) -> Vec<f32> {
-        b.weights.value.clone()
+        value(b).to_vec()
     }
 
     fn out_kinds(&self, b: &Branch, _input: &Shape, _kin: &[Kind]) -> Vec<Kind> {
-        b.weights.value.iter().map(|&v| Some(v * b.scale)).collect()
+        value(b).iter().map(|&v| Some(v * b.scale)).collect()
     }
 
     fn need(&self, _: &Branch, _: &Shape, _: &[Kind], _: &[bool], _: &mut [bool]) {}

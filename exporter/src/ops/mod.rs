@@ -6,6 +6,7 @@
 mod basic;
 mod conv;
 mod dense;
+mod norm;
 mod pool;
 
 use ardent_models::ops::{Flatten, Identity, Zero};
@@ -92,6 +93,7 @@ pub fn export_op(op: &Op) -> &dyn ExportOp {
         Op::Zero => &Zero,
         Op::Constant(o) => o,
         Op::Glm(o) => o,
+        Op::BatchNorm(o) => o,
     }
 }
 

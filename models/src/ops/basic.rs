@@ -3,6 +3,7 @@
 use serde::Deserialize;
 
 use super::OpFamily;
+use crate::role::TensorRole;
 use crate::shape::Shape;
 
 /// Reshapes any sample to a vector.
@@ -85,5 +86,9 @@ impl OpFamily for Constant {
 
     fn on_zero_input(&self) -> Option<bool> {
         None
+    }
+
+    fn tensors(&self, _input: &Shape) -> Vec<(&'static str, Vec<usize>, TensorRole)> {
+        vec![("value", vec![self.units], TensorRole::Constant)]
     }
 }

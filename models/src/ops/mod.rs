@@ -10,17 +10,20 @@ mod basic;
 mod conv;
 mod dense;
 mod glm;
+mod norm;
 mod pool;
 
 use serde::Deserialize;
 
 use crate::ard::ArdOverride;
+use crate::role::TensorRole;
 use crate::shape::Shape;
 
 pub use basic::{Constant, Flatten, Identity, Zero};
 pub use conv::Conv2d;
 pub use dense::Dense;
 pub use glm::Glm;
+pub use norm::BatchNorm;
 pub use pool::{Pool, PoolKind};
 
 /// Element-wise non-linearity applied after a dense, conv or GLM op.
@@ -139,6 +142,12 @@ pub trait OpFamily {
         None
     }
 
+    /// The op's tensors other than ARD weights and their bias, as (name suffix, shape, role)
+    /// on `input`.
+    fn tensors(&self, _input: &Shape) -> Vec<(&'static str, Vec<usize>, TensorRole)> {
+        Vec::new()
+    }
+
     /// A parametric op's (fan-in, fan-out): the weights of one output unit and of one input
     /// unit, the smallest ARD groups by neuron and by input.
     fn fans(&self, _input: &Shape) -> Option<(usize, usize)> {
@@ -158,6 +167,7 @@ pub enum Op {
     Zero,
     Constant(Constant),
     Glm(Glm),
+    BatchNorm(BatchNorm),
 }
 
 impl Op {
@@ -172,6 +182,7 @@ impl Op {
             Op::Zero => &Zero,
             Op::Constant(o) => o,
             Op::Glm(o) => o,
+            Op::BatchNorm(o) => o,
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod elementwise;
 pub mod fused;
 mod kl;
 pub mod matmul;
+pub mod norm;
 pub mod stateless;
 
 pub use kl::{ard_alpha, ard_kl};
@@ -23,6 +24,7 @@ use ardent_models::{Activation, Op, Shape};
 use crate::value::Value;
 use conv::VarConv;
 use dense::VarDense;
+use norm::Norm;
 
 /// The parameters of one candidate op (at most one field is set).
 #[derive(Module, Debug)]
@@ -30,6 +32,7 @@ pub struct OpParams {
     pub dense: Option<VarDense>,
     pub conv: Option<VarConv>,
     pub constant: Option<Param<Tensor<1>>>,
+    pub norm: Option<Norm>,
 }
 
 impl OpParams {
@@ -39,6 +42,7 @@ impl OpParams {
             dense: None,
             conv: None,
             constant: None,
+            norm: None,
         }
     }
 }
@@ -66,6 +70,7 @@ pub fn train_op(op: &Op) -> &dyn TrainOp {
         Op::Zero => &Zero,
         Op::Constant(o) => o,
         Op::Glm(o) => o,
+        Op::BatchNorm(o) => o,
     }
 }
 
