@@ -99,7 +99,7 @@ fn the_trainers_forward_agrees_with_the_exported_file_in_tract() {
                 mean: vec![0.0; family.input_shape().size()],
                 std: vec![1.0; family.input_shape().size()],
             };
-            let mut tensors = to_tensors(&net, &norm);
+            let mut tensors = to_tensors(&net, &norm).expect("every tensor");
             randomize(&mut tensors, &mut rng);
             let (net, norm) = from_tensors(&family, &tensors, &device).expect("from tensors");
             let ck = Checkpoint {
@@ -309,7 +309,7 @@ fn export_bad_input_exits_2_and_keeps_the_old_file() {
     };
     let good = Checkpoint {
         family: family.clone(),
-        tensors: to_tensors(&net, &norm),
+        tensors: to_tensors(&net, &norm).expect("every tensor"),
         meta: meta(),
         optimizer: Default::default(),
     };

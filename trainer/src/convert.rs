@@ -2,108 +2,48 @@
 
 use std::collections::BTreeMap;
 
-use burn::module::Param;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::Device;
 
 use ardent_data::Normalizer;
 use ardent_models::{Family, TensorF32, TensorRole};
 
+use crate::error::TrainError;
+use crate::ops::train_op;
 use crate::supernet::Supernet;
-use crate::value::values;
+use crate::value::{param, values};
 
-fn param<const D: usize>(t: &TensorF32, shape: [usize; D], device: &Device) -> Param<Tensor<D>> {
-    Param::from_tensor(Tensor::from_data(
-        TensorData::new(t.data.clone(), shape),
-        device,
-    ))
-}
-
-fn dims<const D: usize>(shape: &[usize]) -> [usize; D] {
-    let mut out = [0; D];
-    out.copy_from_slice(&shape[..D]);
-    out
-}
-
-/// The supernet's tensors, plus the input normaliser, under their checkpoint names.
-pub fn to_tensors(net: &Supernet, norm: &Normalizer) -> BTreeMap<String, TensorF32> {
+/// The supernet's tensors, plus the input normaliser, under their checkpoint names. A tensor
+/// of the layout that the net does not hold is an error (the layout and the ops disagree).
+pub fn to_tensors(
+    net: &Supernet,
+    norm: &Normalizer,
+) -> Result<BTreeMap<String, TensorF32>, TrainError> {
     let f = &net.family;
     let mut out = BTreeMap::new();
     for spec in f.tensor_layout() {
+        let gamma = |e: usize| net.gamma[e].as_ref();
         let data = match (spec.role, spec.owner) {
-            (TensorRole::InputMean, _) => norm.mean.clone(),
-            (TensorRole::InputStd, _) => norm.std.clone(),
-            (TensorRole::LogNoiseVar, _) => net
-                .log_noise_var
-                .as_ref()
-                .map(|p| values(p.val()))
-                .unwrap_or_default(),
-            (TensorRole::GammaLogits, Some((e, _))) => net.gamma[e]
-                .as_ref()
-                .map(|g| values(g.theta.val()))
-                .unwrap_or_default(),
-            (TensorRole::GammaLogPrior, Some((e, _))) => net.gamma[e]
-                .as_ref()
-                .map(|g| values(g.log_prior.val()))
-                .unwrap_or_default(),
-            (TensorRole::GammaLogSigma, Some((e, _))) => net.gamma[e]
-                .as_ref()
-                .and_then(|g| g.log_sigma.as_ref())
-                .map(|s| values(s.val()))
-                .unwrap_or_default(),
-            (role, Some((e, r))) => {
-                let p = &net.ops[e][r];
-                let ard = &f.edges[e].ard[r];
-                match (role, &p.dense, &p.conv) {
-                    (TensorRole::WeightMu, Some(d), _) => values(d.mu.val().transpose()),
-                    (TensorRole::WeightLogSigma2, Some(d), _) => {
-                        values(d.log_sigma2.val().transpose())
-                    }
-                    // α is [in, out], [1, out] or [in, 1]: transposing gives [out, in] or a
-                    // vector in the same order.
-                    (TensorRole::Alpha, Some(d), _) => values(d.alpha(ard).transpose()),
-                    (TensorRole::Bias, Some(d), _) => {
-                        d.bias.as_ref().map(|b| values(b.val())).unwrap_or_default()
-                    }
-                    (TensorRole::WeightMu, _, Some(c)) => values(c.mu.val()),
-                    (TensorRole::WeightLogSigma2, _, Some(c)) => values(c.log_sigma2.val()),
-                    // [o, i·k·k] (row-major, as the kernel), [o, 1] or [i, 1].
-                    (TensorRole::Alpha, _, Some(c)) => values(c.alpha(ard)),
-                    (TensorRole::Bias, _, Some(c)) => {
-                        c.bias.as_ref().map(|b| values(b.val())).unwrap_or_default()
-                    }
-                    (TensorRole::NormScale, _, _) => p
-                        .norm
-                        .as_ref()
-                        .map(|n| values(n.scale.val()))
-                        .unwrap_or_default(),
-                    (TensorRole::NormShift, _, _) => p
-                        .norm
-                        .as_ref()
-                        .map(|n| values(n.shift.val()))
-                        .unwrap_or_default(),
-                    (TensorRole::NormMean, _, _) => p
-                        .norm
-                        .as_ref()
-                        .map(|n| values(n.mean.value_sync()))
-                        .unwrap_or_default(),
-                    (TensorRole::NormVar, _, _) => p
-                        .norm
-                        .as_ref()
-                        .map(|n| values(n.var.value_sync()))
-                        .unwrap_or_default(),
-                    (TensorRole::Constant, _, _) => p
-                        .constant
-                        .as_ref()
-                        .map(|c| values(c.val()))
-                        .unwrap_or_default(),
-                    _ => Vec::new(),
-                }
+            (TensorRole::InputMean, _) => Some(norm.mean.clone()),
+            (TensorRole::InputStd, _) => Some(norm.std.clone()),
+            (TensorRole::LogNoiseVar, _) => net.log_noise_var.as_ref().map(|p| values(p.val())),
+            (TensorRole::GammaLogits, Some((e, _))) => gamma(e).map(|g| values(g.theta.val())),
+            (TensorRole::GammaLogPrior, Some((e, _))) => {
+                gamma(e).map(|g| values(g.log_prior.val()))
             }
-            (_, None) => Vec::new(),
+            (TensorRole::GammaLogSigma, Some((e, _))) => gamma(e)
+                .and_then(|g| g.log_sigma.as_ref())
+                .map(|s| values(s.val())),
+            (role, Some((e, r))) => {
+                train_op(&f.edges[e].ops[r]).save(&net.ops[e][r], role, &f.edges[e].ard[r])
+            }
+            (_, None) => None,
         };
+        let data = data.ok_or_else(|| {
+            TrainError::Config(format!("the net holds no tensor `{}`", spec.name))
+        })?;
         out.insert(spec.name, TensorF32::new(spec.shape, data));
     }
-    out
+    Ok(out)
 }
 
 /// Rebuilds a supernet from checked checkpoint tensors (see `Checkpoint::check`), returning
@@ -112,13 +52,13 @@ pub fn from_tensors(
     family: &Family,
     tensors: &BTreeMap<String, TensorF32>,
     device: &Device,
-) -> Result<(Supernet, Normalizer), crate::TrainError> {
+) -> Result<(Supernet, Normalizer), TrainError> {
     // Every tensor is overwritten below; the seed only fills what gets replaced.
     let mut net = Supernet::new(family, device, 0)?;
     let get = |name: &str| {
         tensors
             .get(name)
-            .ok_or_else(|| crate::TrainError::Config(format!("checkpoint has no tensor `{name}`")))
+            .ok_or_else(|| TrainError::Config(format!("checkpoint has no tensor `{name}`")))
     };
     let norm = Normalizer {
         mean: get("input.mean")?.data.clone(),
@@ -126,80 +66,34 @@ pub fn from_tensors(
     };
     if let Some(p) = net.log_noise_var.as_mut() {
         let t = get("output.log_noise_var")?;
-        *p = param(t, dims::<1>(&t.shape), device);
+        *p = param(t, device);
     }
     for spec in family.tensor_layout() {
         let Some((e, r)) = spec.owner else { continue };
         let t = get(&spec.name)?;
-        let p = &mut net.ops[e][r];
-        match spec.role {
-            TensorRole::WeightMu | TensorRole::WeightLogSigma2 => {
-                if let Some(d) = p.dense.as_mut() {
-                    let [o, i] = dims::<2>(&t.shape);
-                    let loaded: Param<Tensor<2>> = param(t, [o, i], device);
-                    let transposed = Param::from_tensor(loaded.val().transpose());
-                    if spec.role == TensorRole::WeightMu {
-                        d.mu = transposed;
-                    } else {
-                        d.log_sigma2 = transposed;
-                    }
-                } else if let Some(c) = p.conv.as_mut() {
-                    let loaded = param(t, dims::<4>(&t.shape), device);
-                    if spec.role == TensorRole::WeightMu {
-                        c.mu = loaded;
-                    } else {
-                        c.log_sigma2 = loaded;
-                    }
-                }
+        let gamma = net.gamma[e].as_mut();
+        let loaded = match (spec.role, gamma) {
+            (TensorRole::GammaLogits, Some(g)) => {
+                g.theta = param(t, device);
+                true
             }
-            TensorRole::Bias => {
-                let b = Some(param(t, dims::<1>(&t.shape), device));
-                if let Some(d) = p.dense.as_mut() {
-                    d.bias = b;
-                } else if let Some(c) = p.conv.as_mut() {
-                    c.bias = b;
-                }
+            (TensorRole::GammaLogPrior, Some(g)) => {
+                g.log_prior = param(t, device);
+                true
             }
-            TensorRole::Constant => p.constant = Some(param(t, dims::<1>(&t.shape), device)),
-            TensorRole::GammaLogits => {
-                if let Some(g) = net.gamma[e].as_mut() {
-                    g.theta = param(t, dims::<1>(&t.shape), device);
-                }
+            (TensorRole::GammaLogSigma, Some(g)) => {
+                g.log_sigma = Some(param(t, device));
+                true
             }
-            TensorRole::GammaLogPrior => {
-                if let Some(g) = net.gamma[e].as_mut() {
-                    g.log_prior = param(t, dims::<1>(&t.shape), device);
-                }
+            (role, _) => {
+                train_op(&family.edges[e].ops[r]).load(&mut net.ops[e][r], role, t, device)
             }
-            TensorRole::GammaLogSigma => {
-                if let Some(g) = net.gamma[e].as_mut() {
-                    g.log_sigma = Some(param(t, dims::<1>(&t.shape), device));
-                }
-            }
-            TensorRole::NormScale | TensorRole::NormShift => {
-                if let Some(n) = p.norm.as_mut() {
-                    let v = param(t, dims::<1>(&t.shape), device);
-                    if spec.role == TensorRole::NormScale {
-                        n.scale = v;
-                    } else {
-                        n.shift = v;
-                    }
-                }
-            }
-            TensorRole::NormMean | TensorRole::NormVar => {
-                if let Some(n) = p.norm.as_mut() {
-                    let v = burn::module::RunningState::new(
-                        param(t, dims::<1>(&t.shape), device).val(),
-                    );
-                    if spec.role == TensorRole::NormMean {
-                        n.mean = v;
-                    } else {
-                        n.var = v;
-                    }
-                }
-            }
-            // α is derived from μ and σ² at every step.
-            _ => {}
+        };
+        if !loaded {
+            return Err(TrainError::Config(format!(
+                "checkpoint tensor `{}` belongs to no parameter of the net",
+                spec.name
+            )));
         }
     }
     Ok((net, norm))

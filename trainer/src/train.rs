@@ -420,7 +420,7 @@ pub fn save(
     };
     let ck = Checkpoint {
         family: net.family.clone(),
-        tensors: to_tensors(net, &data.normalizer),
+        tensors: to_tensors(net, &data.normalizer)?,
         meta: CheckpointMeta {
             format: FORMAT,
             ardent_version: env!("CARGO_PKG_VERSION").into(),

@@ -1,6 +1,9 @@
 //! What flows along the supernet's edges, and a tensor's values read back.
 
-use burn::tensor::{Device, Tensor};
+use burn::module::Param;
+use burn::tensor::{Device, Tensor, TensorData};
+
+use ardent_models::TensorF32;
 
 use ardent_models::Shape;
 
@@ -89,4 +92,14 @@ impl Value {
             }
         }
     }
+}
+
+/// A checkpoint tensor as a parameter of rank `D` (its stored shape; `D` is the layout's rank).
+pub(crate) fn param<const D: usize>(t: &TensorF32, device: &Device) -> Param<Tensor<D>> {
+    let mut shape = [0; D];
+    shape.copy_from_slice(&t.shape[..D]);
+    Param::from_tensor(Tensor::from_data(
+        TensorData::new(t.data.clone(), shape),
+        device,
+    ))
 }

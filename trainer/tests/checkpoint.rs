@@ -105,7 +105,7 @@ fn checkpoint_round_trips_bit_for_bit() {
         ck.optimizer,
         "Adam's state, bit for bit"
     );
-    let again = to_tensors(&net, &norm);
+    let again = to_tensors(&net, &norm).expect("every tensor");
     for (name, t) in &ck.tensors {
         if name.ends_with("weight.alpha") {
             continue;

@@ -6,11 +6,11 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor};
 
 use ardent_models::ops::Conv2d;
-use ardent_models::{Ard, Grouping, Shape};
+use ardent_models::{Ard, Grouping, Shape, TensorF32, TensorRole};
 
 use super::dense::INIT_LOG_SIGMA2;
 use super::{Mode, OpParams, TrainOp, activate, ard_alpha, ard_kl, keep, variance};
-use crate::value::Value;
+use crate::value::{Value, param, values};
 
 impl TrainOp for Conv2d {
     fn init(&self, input: &Shape, device: &Device) -> OpParams {
@@ -35,6 +35,32 @@ impl TrainOp for Conv2d {
             // Shape inference gives a conv an image.
             v => v,
         }
+    }
+    fn save(&self, p: &OpParams, role: TensorRole, ard: &Ard) -> Option<Vec<f32>> {
+        let c = p.conv.as_ref()?;
+        match role {
+            TensorRole::WeightMu => Some(values(c.mu.val())),
+            TensorRole::WeightLogSigma2 => Some(values(c.log_sigma2.val())),
+            // [o, i·k·k] (row-major, as the kernel), [o, 1] or [i, 1].
+            TensorRole::Alpha => Some(values(c.alpha(ard))),
+            TensorRole::Bias => c.bias.as_ref().map(|b| values(b.val())),
+            _ => None,
+        }
+    }
+
+    fn load(&self, p: &mut OpParams, role: TensorRole, t: &TensorF32, device: &Device) -> bool {
+        let Some(c) = p.conv.as_mut() else {
+            return false;
+        };
+        match role {
+            TensorRole::WeightMu => c.mu = param(t, device),
+            TensorRole::WeightLogSigma2 => c.log_sigma2 = param(t, device),
+            TensorRole::Bias => c.bias = Some(param(t, device)),
+            // α is derived from μ and σ² at every step.
+            TensorRole::Alpha => {}
+            _ => return false,
+        }
+        true
     }
 }
 

@@ -4,11 +4,11 @@ use burn::module::{Module, Param};
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 
 use ardent_models::ops::{Dense, Glm};
-use ardent_models::{Ard, Grouping, Shape};
+use ardent_models::{Ard, Grouping, Shape, TensorF32, TensorRole};
 
 use super::fused::{draw_seed, fused_available, variational_dense};
 use super::{Mode, OpParams, TrainOp, activate, ard_alpha, ard_kl, keep, variance};
-use crate::value::Value;
+use crate::value::{Value, param, values};
 
 impl TrainOp for Dense {
     fn init(&self, input: &Shape, device: &Device) -> OpParams {
@@ -27,6 +27,14 @@ impl TrainOp for Dense {
     fn forward(&self, p: &OpParams, x: Value, mode: Mode, _batch: usize) -> Value {
         let d = p.dense.as_ref().expect("a dense op has dense weights");
         Value::Vector(activate(d.forward(x.into_vector(), mode), self.activation))
+    }
+
+    fn save(&self, p: &OpParams, role: TensorRole, ard: &Ard) -> Option<Vec<f32>> {
+        p.dense.as_ref()?.save(role, ard)
+    }
+
+    fn load(&self, p: &mut OpParams, role: TensorRole, t: &TensorF32, device: &Device) -> bool {
+        p.dense.as_mut().is_some_and(|d| d.load(role, t, device))
     }
 }
 
@@ -50,6 +58,14 @@ impl TrainOp for Glm {
         let d = p.dense.as_ref().expect("a glm op has dense weights");
         Value::Vector(activate(d.forward(x.into_vector(), mode), self.activation))
     }
+
+    fn save(&self, p: &OpParams, role: TensorRole, ard: &Ard) -> Option<Vec<f32>> {
+        p.dense.as_ref()?.save(role, ard)
+    }
+
+    fn load(&self, p: &mut OpParams, role: TensorRole, t: &TensorF32, device: &Device) -> bool {
+        p.dense.as_mut().is_some_and(|d| d.load(role, t, device))
+    }
 }
 
 /// A variational weight matrix `[in, out]` (burn's layout; checkpoints store `[out, in]`),
@@ -69,6 +85,33 @@ pub struct VarDense {
 pub const INIT_LOG_SIGMA2: f64 = -10.0;
 
 impl VarDense {
+    /// The checkpoint's tensor of `role`: weights and α as `[out, in]` (the layer holds
+    /// `[in, out]`), the bias.
+    fn save(&self, role: TensorRole, ard: &Ard) -> Option<Vec<f32>> {
+        match role {
+            TensorRole::WeightMu => Some(values(self.mu.val().transpose())),
+            TensorRole::WeightLogSigma2 => Some(values(self.log_sigma2.val().transpose())),
+            // α is [in, out], [1, out] or [in, 1]: transposing gives [out, in] or a vector in
+            // the same order.
+            TensorRole::Alpha => Some(values(self.alpha(ard).transpose())),
+            TensorRole::Bias => self.bias.as_ref().map(|b| values(b.val())),
+            _ => None,
+        }
+    }
+
+    fn load(&mut self, role: TensorRole, t: &TensorF32, device: &Device) -> bool {
+        let transposed = || Param::from_tensor(param::<2>(t, device).val().transpose());
+        match role {
+            TensorRole::WeightMu => self.mu = transposed(),
+            TensorRole::WeightLogSigma2 => self.log_sigma2 = transposed(),
+            TensorRole::Bias => self.bias = Some(param(t, device)),
+            // α is derived from μ and σ² at every step.
+            TensorRole::Alpha => {}
+            _ => return false,
+        }
+        true
+    }
+
     /// He-style initialisation of μ (std √(2/in)), log σ² = −10, zero bias.
     pub fn init(
         inputs: usize,

@@ -19,7 +19,7 @@ use burn::tensor::activation;
 use burn::tensor::{Device, Tensor};
 
 use ardent_models::ops::{Flatten, Identity, Zero};
-use ardent_models::{Activation, Op, Shape};
+use ardent_models::{Activation, Ard, Op, Shape, TensorF32, TensorRole};
 
 use crate::value::Value;
 use conv::VarConv;
@@ -57,6 +57,18 @@ pub trait TrainOp {
 
     /// The op on a batch of `batch` samples `x`, with the parameters `init` made.
     fn forward(&self, p: &OpParams, x: Value, mode: Mode, batch: usize) -> Value;
+
+    /// The op's checkpoint tensor of `role`, shaped as the layout says, read from `p`
+    /// (`ard`: the op's ARD settings); `None` for a role the op does not have.
+    fn save(&self, _p: &OpParams, _role: TensorRole, _ard: &Ard) -> Option<Vec<f32>> {
+        None
+    }
+
+    /// Sets the op's tensor of `role` in `p` from the checkpoint's `t`; false for a role the
+    /// op does not have.
+    fn load(&self, _p: &mut OpParams, _role: TensorRole, _t: &TensorF32, _device: &Device) -> bool {
+        false
+    }
 }
 
 /// The training side of `op`'s family.

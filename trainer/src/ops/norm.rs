@@ -6,11 +6,11 @@ use burn::module::{Module, Param, RunningState};
 use burn::tensor::module::{batch_norm, batch_norm_train};
 use burn::tensor::{Device, Tensor};
 
-use ardent_models::Shape;
 use ardent_models::ops::BatchNorm;
+use ardent_models::{Ard, Shape, TensorF32, TensorRole};
 
 use super::{Mode, OpParams, TrainOp, activate};
-use crate::value::Value;
+use crate::value::{Value, param, values};
 
 /// A batch norm's scale and shift (trained as point estimates, without a prior) and its
 /// running statistics (updated in sampled forwards, never by the optimizer).
@@ -76,5 +76,29 @@ impl TrainOp for BatchNorm {
             Value::Vector(x) => Value::Vector(activate(n.forward(x, self, mode), self.activation)),
             Value::Image(x) => Value::Image(activate(n.forward(x, self, mode), self.activation)),
         }
+    }
+    fn save(&self, p: &OpParams, role: TensorRole, _ard: &Ard) -> Option<Vec<f32>> {
+        let n = p.norm.as_ref()?;
+        Some(values(match role {
+            TensorRole::NormScale => n.scale.val(),
+            TensorRole::NormShift => n.shift.val(),
+            TensorRole::NormMean => n.mean.value_sync(),
+            TensorRole::NormVar => n.var.value_sync(),
+            _ => return None,
+        }))
+    }
+
+    fn load(&self, p: &mut OpParams, role: TensorRole, t: &TensorF32, device: &Device) -> bool {
+        let Some(n) = p.norm.as_mut() else {
+            return false;
+        };
+        match role {
+            TensorRole::NormScale => n.scale = param(t, device),
+            TensorRole::NormShift => n.shift = param(t, device),
+            TensorRole::NormMean => n.mean = RunningState::new(param::<1>(t, device).val()),
+            TensorRole::NormVar => n.var = RunningState::new(param::<1>(t, device).val()),
+            _ => return false,
+        }
+        true
     }
 }
