@@ -1,4 +1,4 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use ardent_data::{Dataset, Targets};
@@ -93,12 +93,21 @@ pub fn evaluation_samples(data: &str, csv: &CsvArgs, ck: &Checkpoint) -> Result<
             (t, name)
         }
         None => {
-            let fraction = ck
-                .meta
-                .settings
-                .get("valid_fraction")
-                .and_then(|v| v.as_f64())
-                .unwrap_or(0.1);
+            // Weights no run produced store no settings: the trainer's default split.
+            let fraction = match &ck.meta.settings {
+                serde_json::Value::Null => {
+                    ardent_trainer::train::TrainConfig::default().valid_fraction
+                }
+                settings => settings
+                    .get("valid_fraction")
+                    .and_then(|v| v.as_f64())
+                    .with_context(|| {
+                        format!(
+                            "{}: the stored settings hold no valid_fraction",
+                            ck.family.name
+                        )
+                    })?,
+            };
             let (_, valid) = splits.train.split(fraction, ck.meta.seed);
             let name = format!("{} (validation)", valid.name);
             (valid, name)
@@ -145,22 +154,47 @@ pub fn run(a: Args) -> Result<()> {
         data: samples(&a, &ck)?,
         input_scale: a.input_scale,
     };
+    let to = Outputs {
+        model: &a.out,
+        nnef: a.nnef.as_deref(),
+        report: a.report.as_deref(),
+    };
+    export_and_write(&ck, &name, &options, to)?;
+    Ok(())
+}
+
+/// Where an export writes: the model, and the NNEF archive and the JSON report when asked.
+#[derive(Debug, Clone, Copy)]
+pub struct Outputs<'a> {
+    pub model: &'a Path,
+    pub nnef: Option<&'a Path>,
+    pub report: Option<&'a Path>,
+}
+
+/// Exports `ck` (named `name` in messages) with `options`, writes what `to` asks for, and
+/// prints the report's table and what was written.
+pub fn export_and_write(
+    ck: &Checkpoint,
+    name: &str,
+    options: &ExportOptions,
+    to: Outputs<'_>,
+) -> Result<ardent_exporter::Exported> {
     let start = std::time::Instant::now();
-    let exported = ardent_exporter::export(&ck, &name, &options)?;
-    ardent_exporter::write(&a.out, &exported.bytes)?;
-    if let (Some(path), Some(archive)) = (&a.nnef, &exported.nnef) {
+    let exported = ardent_exporter::export(ck, name, options)?;
+    ardent_exporter::write(to.model, &exported.bytes)?;
+    if let (Some(path), Some(archive)) = (to.nnef, &exported.nnef) {
         ardent_exporter::write(path, archive)?;
     }
-    if let Some(path) = &a.report {
+    if let Some(path) = to.report {
         let json = serde_json::to_vec_pretty(&exported.report).context("encoding the report")?;
         ardent_exporter::write(path, &json)?;
     }
     print!("{}", exported.report.table());
     println!(
         "wrote {} ({} bytes) in {:.2} s",
-        a.out.display(),
+        to.model.display(),
         exported.bytes.len(),
         start.elapsed().as_secs_f64()
     );
-    Ok(())
+    Ok(exported)
 }

@@ -9,6 +9,8 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use serde::Serialize;
 
+use ardent_exporter::{ExportOptions, Storage};
+use ardent_models::Checkpoint;
 use ardent_runtime::args::{int_in, non_negative, term_weight};
 use ardent_runtime::bench::{BenchOptions, bench};
 use ardent_runtime::{LoadOptions, Model};
@@ -91,12 +93,6 @@ struct FinetuneCli {
 }
 
 #[derive(Parser)]
-struct ExportCli {
-    #[command(flatten)]
-    args: super::export::Args,
-}
-
-#[derive(Parser)]
 struct SweepCli {
     #[command(flatten)]
     args: super::sweep::Args,
@@ -133,29 +129,36 @@ fn parse<P: Parser>(stage: &str, args: Vec<String>) -> Result<P> {
         .map_err(|e| anyhow::anyhow!("{stage}: {e}"))
 }
 
+/// Exports `checkpoint` as `stage` into `out` (the ONNX file and its JSON report), measured
+/// on `data`, with `lambda` and `storage` where the stage asks for them.
 fn export(
     stage: &'static str,
     checkpoint: &Path,
     out: &Path,
-    data: &[String],
-    extra: &[&str],
+    data: &DataArgs,
+    settings: Option<(f64, Storage)>,
 ) -> Result<Row> {
     let onnx = out.join(format!("{stage}.onnx"));
     let report = out.join(format!("{stage}.json"));
-    let mut args = vec![
-        path(checkpoint),
-        "--out".into(),
-        path(&onnx),
-        "--report".into(),
-        path(&report),
-    ];
-    args.extend(data.iter().cloned());
-    args.extend(extra.iter().map(|s| s.to_string()));
-    super::export::run(parse::<ExportCli>("export", args)?.args)
-        .with_context(|| format!("exporting the {stage} model"))?;
-    let r: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(&report).with_context(|| format!("reading {}", report.display()))?,
-    )?;
+    let ck = Checkpoint::read(checkpoint)?;
+    let defaults = ExportOptions::default();
+    let (lambda, storage) = settings.unwrap_or((defaults.lambda, defaults.storage));
+    let options = ExportOptions {
+        lambda,
+        storage,
+        data: Some(super::export::evaluation_samples(
+            &data.data, &data.csv, &ck,
+        )?),
+        ..defaults
+    };
+    let to = super::export::Outputs {
+        model: &onnx,
+        nnef: None,
+        report: Some(&report),
+    };
+    let r = super::export::export_and_write(&ck, &path(checkpoint), &options, to)
+        .with_context(|| format!("exporting the {stage} model"))?
+        .report;
     // Fixed at one sample, as `ardent-run bench --batch 1` plans it for a deployment.
     let model = Model::load_path(
         &onnx,
@@ -166,32 +169,26 @@ fn export(
     )?;
     let sample = vec![0.5f32; model.input_size()];
     let timing = bench(&model, &sample, 1, BenchOptions::default())?;
-    let count = |key: &str| {
-        r[key].as_u64().with_context(|| {
-            format!(
-                "{}: the export report has no count `{key}`",
-                report.display()
-            )
-        })
-    };
     Ok(Row {
         model: stage,
         file: onnx,
-        accuracy: r["accuracy"].as_f64(),
-        params: count("params_after")? as usize,
-        file_bytes: count("file_bytes")? as usize,
-        flops: count("flops_after")?,
+        accuracy: r.accuracy,
+        params: r.params_after,
+        file_bytes: r.file_bytes,
+        flops: r.flops_after,
         latency_us: timing.p50_us,
         speed_against_dense: f64::NAN,
     })
 }
 
 /// Runs the stages; `data` holds the data flags of `train` and `finetune`, `export_data` those
-/// of `export` and `sweep` (without what only training takes).
+/// of `sweep` (without what only training takes), and `export_from` the data the exports are
+/// measured on.
 fn run_pipeline(
     spec: &Path,
     data: Vec<String>,
     export_data: Vec<String>,
+    export_from: &DataArgs,
     budget: &Budget,
 ) -> Result<()> {
     let out = &budget.out;
@@ -237,11 +234,11 @@ fn run_pipeline(
         "dense",
         &trained,
         out,
-        &export_data,
-        &["--lambda", "0.999999", "--storage", "dense"],
+        export_from,
+        Some((0.999999, Storage::Dense)),
     )?;
     eprintln!("== export, pruned");
-    let compact = export("compact", &trained, out, &export_data, &[])?;
+    let compact = export("compact", &trained, out, export_from, None)?;
 
     eprintln!("== fine-tune the surviving weights");
     let mut ft = vec![path(&trained)];
@@ -258,7 +255,7 @@ fn run_pipeline(
         .map(String::from),
     );
     super::train::run_finetune(parse::<FinetuneCli>("finetune", ft)?.args)?;
-    let tuned = export("finetuned", &finetuned, out, &export_data, &[])?;
+    let tuned = export("finetuned", &finetuned, out, export_from, None)?;
 
     if matches!(family.task, ardent_models::Task::Classification { .. }) {
         eprintln!("== sweep λ over the trained checkpoint, beside the magnitude baseline");
@@ -340,7 +337,7 @@ pub fn run(a: Args) -> Result<()> {
     if let Some(n) = a.data.max_samples {
         data.extend(["--max-samples".into(), n.to_string()]);
     }
-    run_pipeline(&a.model, data, export_data, &a.budget)
+    run_pipeline(&a.model, data, export_data, &a.data, &a.budget)
 }
 
 /// `ardent demo`: the pipeline on the bundled digits with the built-in `mlp-search-weights`
@@ -360,5 +357,10 @@ pub fn demo(a: DemoArgs) -> Result<()> {
     let spec = out.join("mlp-search-weights.toml");
     super::write_file(&spec, DEMO_SPEC.as_bytes())?;
     let data = vec!["--data".to_string(), "digits".to_string()];
-    run_pipeline(&spec, data.clone(), data, &budget)
+    let digits = DataArgs {
+        data: "digits".into(),
+        csv: Default::default(),
+        max_samples: None,
+    };
+    run_pipeline(&spec, data.clone(), data, &digits, &budget)
 }
