@@ -34,11 +34,11 @@ impl TrainOp for Identity {
     }
 }
 
-/// The supernet skips zero ops; where one is run, it passes its input on as the IR's shape
-/// rule says, and the edge's γ weighs it.
+/// The supernet skips zero ops; run, one gives zeros of its input's shape (the IR's shape
+/// rule for it).
 impl TrainOp for Zero {
     fn forward(&self, _p: &OpParams, x: Value, _mode: Mode, _batch: usize) -> Value {
-        x
+        x.scale(0.0)
     }
 }
 
