@@ -4,7 +4,7 @@
 use ardent_models::Shape;
 use ardent_models::ops::{Constant, Flatten, Identity, Zero};
 
-use super::{At, ExportOp, Kind, Out, pass_need, passed_kinds, spatial};
+use super::{At, ExportOp, Kind, Out, spatial};
 use crate::collapse::Branch;
 use crate::onnx::Attr;
 use crate::write::Writer;
@@ -16,9 +16,8 @@ impl ExportOp for Flatten {
 
     fn out_kinds(&self, b: &Branch, input: &Shape, kin: &[Kind]) -> Vec<Kind> {
         let hw = spatial(input);
-        passed_kinds(b, kin)
-            .into_iter()
-            .flat_map(|k| std::iter::repeat_n(k, hw))
+        kin.iter()
+            .flat_map(|k| std::iter::repeat_n(k.map(|c| c * b.scale), hw))
             .collect()
     }
 
@@ -60,21 +59,6 @@ impl ExportOp for Flatten {
 impl ExportOp for Identity {
     fn reference(&self, _b: &Branch, x: &[f32], _input: &Shape) -> Vec<f32> {
         x.to_vec()
-    }
-
-    fn out_kinds(&self, b: &Branch, _input: &Shape, kin: &[Kind]) -> Vec<Kind> {
-        passed_kinds(b, kin)
-    }
-
-    fn need(
-        &self,
-        _b: &Branch,
-        _input: &Shape,
-        _kin: &[Kind],
-        out_need: &[bool],
-        need_in: &mut [bool],
-    ) {
-        pass_need(out_need, need_in);
     }
 
     fn emit(&self, _w: &mut Writer, at: &At<'_>) -> Option<Out> {

@@ -58,20 +58,26 @@ pub trait ExportOp {
     /// reference every exported file is checked against.
     fn reference(&self, b: &Branch, x: &[f32], input: &Shape) -> Vec<f32>;
 
-    /// Structured removal, forward: the kinds of the op's output features (before γ's
-    /// scale), given the kinds `kin` of its input's.
-    fn out_kinds(&self, b: &Branch, input: &Shape, kin: &[Kind]) -> Vec<Kind>;
+    /// Structured removal, forward: the kinds of the op's output features (scaled by γ),
+    /// given the kinds `kin` of its input's; by default a pass-through's, feature for feature.
+    fn out_kinds(&self, b: &Branch, _input: &Shape, kin: &[Kind]) -> Vec<Kind> {
+        kin.iter().map(|k| k.map(|c| c * b.scale)).collect()
+    }
 
     /// Structured removal, backward: marks in `need_in` the input features the op reads as
-    /// a tensor to produce the output features `out_need`.
+    /// a tensor to produce the output features `out_need`; by default feature for feature.
     fn need(
         &self,
-        b: &Branch,
-        input: &Shape,
-        kin: &[Kind],
+        _b: &Branch,
+        _input: &Shape,
+        _kin: &[Kind],
         out_need: &[bool],
         need_in: &mut [bool],
-    );
+    ) {
+        for (n, &o) in need_in.iter_mut().zip(out_need) {
+            *n |= o;
+        }
+    }
 
     /// Whether the op can read the raw input and fold the normaliser into its weights.
     fn folds_normaliser(&self) -> bool {
@@ -121,18 +127,6 @@ fn taps(
     (0..k).flat_map(move |ky| {
         (0..k).filter_map(move |kx| Some((ky, kx, at(y, ky, h)?, at(x, kx, w)?)))
     })
-}
-
-/// A pass-through's kinds: its input's, scaled by γ.
-fn passed_kinds(b: &Branch, kin: &[Kind]) -> Vec<Kind> {
-    kin.iter().map(|k| k.map(|c| c * b.scale)).collect()
-}
-
-/// A pass-through reads exactly the features needed of it.
-fn pass_need(out_need: &[bool], need_in: &mut [bool]) {
-    for (n, &o) in need_in.iter_mut().zip(out_need) {
-        *n |= o;
-    }
 }
 
 fn activation_flops(a: Activation) -> u64 {

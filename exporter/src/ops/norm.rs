@@ -6,7 +6,7 @@
 use ardent_models::ops::BatchNorm;
 use ardent_models::{Activation, Shape};
 
-use super::{At, ExportOp, Kind, Out, act, activation_flops, pass_need, spatial};
+use super::{At, ExportOp, Kind, Out, act, activation_flops, spatial};
 use crate::collapse::Branch;
 use crate::report::{LayerReport, Side};
 use crate::write::Writer;
@@ -42,17 +42,6 @@ impl ExportOp for BatchNorm {
             .zip(kin)
             .map(|(&(a, c), k)| k.map(|k| act(self.activation, a * f64::from(k) + c) * b.scale))
             .collect()
-    }
-
-    fn need(
-        &self,
-        _b: &Branch,
-        _input: &Shape,
-        _kin: &[Kind],
-        out_need: &[bool],
-        need_in: &mut [bool],
-    ) {
-        pass_need(out_need, need_in);
     }
 
     fn emit(&self, w: &mut Writer, at: &At<'_>) -> Option<Out> {

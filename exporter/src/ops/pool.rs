@@ -3,7 +3,7 @@
 use ardent_models::ops::Pool;
 use ardent_models::{PoolKind, Shape};
 
-use super::{At, ExportOp, Kind, Out, pass_need, passed_kinds, taps, window};
+use super::{At, ExportOp, Out, taps, window};
 use crate::collapse::Branch;
 use crate::onnx::Attr;
 use crate::report::{LayerReport, Side};
@@ -33,21 +33,6 @@ impl ExportOp for Pool {
             }
         }
         out
-    }
-
-    fn out_kinds(&self, b: &Branch, _input: &Shape, kin: &[Kind]) -> Vec<Kind> {
-        passed_kinds(b, kin)
-    }
-
-    fn need(
-        &self,
-        _b: &Branch,
-        _input: &Shape,
-        _kin: &[Kind],
-        out_need: &[bool],
-        need_in: &mut [bool],
-    ) {
-        pass_need(out_need, need_in);
     }
 
     fn emit(&self, w: &mut Writer, at: &At<'_>) -> Option<Out> {
