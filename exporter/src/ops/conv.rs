@@ -4,7 +4,7 @@
 use ardent_models::Shape;
 use ardent_models::ops::Conv2d;
 
-use super::{At, ExportOp, Kind, Out, act, activation_flops, spatial, taps, window};
+use super::{At, ExportOp, Kind, Out, act, activation_flops, fold_scale, spatial, taps, window};
 use crate::collapse::Branch;
 use crate::onnx::Attr;
 use crate::report::{LayerReport, Side};
@@ -92,12 +92,7 @@ impl ExportOp for Conv2d {
         let area = k * k;
         let mut present = vec![false; cin];
         at.present_in.iter().for_each(|&c| present[c] = true);
-        let fold = b.scale > 0.0
-            && matches!(
-                self.activation,
-                ardent_models::Activation::None | ardent_models::Activation::Relu
-            );
-        let s = if fold { f64::from(b.scale) } else { 1.0 };
+        let (s, after) = fold_scale(b, self.activation);
         let rows = at.rows;
         let mut weight = Vec::with_capacity(rows.len() * at.present_in.len() * area);
         let mut bias = Vec::with_capacity(rows.len());
@@ -153,7 +148,7 @@ impl ExportOp for Conv2d {
         Some(Out {
             name: w.activate(self.activation, out, prefix),
             features: rows.to_vec(),
-            scale: if fold { 1.0 } else { b.scale },
+            scale: after,
         })
     }
 }

@@ -5,7 +5,7 @@
 use ardent_models::ops::{Dense, Glm};
 use ardent_models::{Activation, Shape};
 
-use super::{At, ExportOp, Kind, Out, act, activation_flops, spatial};
+use super::{At, ExportOp, Kind, Out, act, activation_flops, fold_scale, spatial};
 use crate::collapse::Branch;
 use crate::onnx::Attr;
 use crate::report::{LayerReport, Side};
@@ -143,8 +143,7 @@ impl Affine<'_> {
         };
         let mut is_used = vec![false; cols];
         used.iter().for_each(|&j| is_used[j] = true);
-        let fold = b.scale > 0.0 && matches!(self.activation, Activation::None | Activation::Relu);
-        let s = if fold { f64::from(b.scale) } else { 1.0 };
+        let (s, after) = fold_scale(b, self.activation);
         let mut weight = Vec::with_capacity(at.rows.len() * used.len());
         let mut bias = Vec::with_capacity(at.rows.len());
         for &o in at.rows {
@@ -200,7 +199,7 @@ impl Affine<'_> {
         Out {
             name: w.activate(self.activation, out, prefix),
             features: at.rows.to_vec(),
-            scale: if fold { 1.0 } else { b.scale },
+            scale: after,
         }
     }
 }

@@ -129,6 +129,18 @@ fn taps(
     })
 }
 
+/// How γ's scale `b.scale` meets a weighted op with activation `a`: (the factor to multiply
+/// the op's weights and bias by, the scale still to apply to its output). A positive scale
+/// commutes with ReLU and the identity, so it folds into the weights; otherwise it is applied
+/// after the op.
+fn fold_scale(b: &Branch, a: Activation) -> (f64, f32) {
+    if b.scale > 0.0 && matches!(a, Activation::None | Activation::Relu) {
+        (f64::from(b.scale), 1.0)
+    } else {
+        (1.0, b.scale)
+    }
+}
+
 fn activation_flops(a: Activation) -> u64 {
     u64::from(a != Activation::None)
 }

@@ -3,10 +3,10 @@
 //! Mul and an Add over the channels present (γ's scale folded into both where the
 //! activation allows).
 
+use ardent_models::Shape;
 use ardent_models::ops::BatchNorm;
-use ardent_models::{Activation, Shape};
 
-use super::{At, ExportOp, Kind, Out, act, activation_flops, spatial};
+use super::{At, ExportOp, Kind, Out, act, activation_flops, fold_scale, spatial};
 use crate::collapse::Branch;
 use crate::report::{LayerReport, Side};
 use crate::write::Writer;
@@ -46,8 +46,7 @@ impl ExportOp for BatchNorm {
 
     fn emit(&self, w: &mut Writer, at: &At<'_>) -> Option<Out> {
         let (b, prefix) = (at.b, at.prefix);
-        let fold = b.scale > 0.0 && matches!(self.activation, Activation::None | Activation::Relu);
-        let s = if fold { f64::from(b.scale) } else { 1.0 };
+        let (s, after) = fold_scale(b, self.activation);
         let ab = affine(self, b);
         let (scale, offset): (Vec<f32>, Vec<f32>) = at
             .present_in
@@ -87,7 +86,7 @@ impl ExportOp for BatchNorm {
         Some(Out {
             name: w.activate(self.activation, shifted, prefix),
             features: at.present_in.to_vec(),
-            scale: if fold { 1.0 } else { b.scale },
+            scale: after,
         })
     }
 }
