@@ -468,7 +468,9 @@ pub fn run(a: Args) -> Result<()> {
             loaded.epoch,
             loaded.step
         );
-        let start = loaded.start();
+        let start = loaded
+            .start(&device)
+            .with_context(|| format!("resuming from {}", out.display()))?;
         (loaded.net, Some(loaded.normalizer), start)
     } else {
         (
@@ -680,7 +682,9 @@ pub fn run_finetune(a: FinetuneArgs) -> Result<()> {
             epochs: a.epochs,
             ..saved
         };
-        loaded.start()
+        loaded
+            .start(&device)
+            .with_context(|| format!("resuming from {}", out.display()))?
     } else {
         train::Start::default()
     };

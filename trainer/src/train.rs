@@ -934,19 +934,26 @@ pub struct Loaded {
     pub config: Option<TrainConfig>,
     pub epoch: usize,
     pub step: u64,
-    /// The optimizers' state the run stopped with (fresh ones for a checkpoint without it).
-    pub optimizers: Optimizers,
+    /// The optimizer state the run stopped with, as stored (empty for a checkpoint without
+    /// it); [`Loaded::start`] restores it.
+    pub moments: BTreeMap<String, Moments>,
     pub family: Family,
+    /// The file it was read from.
+    pub path: PathBuf,
 }
 
 impl Loaded {
-    /// Where `--resume` continues from.
-    pub fn start(&self) -> Start {
-        Start {
+    /// Where `--resume` continues from: the stored progress, and the optimizers restored for
+    /// the loaded net on `device` (a stored state of no parameter of the net is an error
+    /// naming the file).
+    pub fn start(&self, device: &Device) -> Result<Start, TrainError> {
+        let optimizers = Optimizers::restore(&self.moments, &self.net, device)
+            .map_err(|e| TrainError::Config(format!("{}: {e}", self.path.display())))?;
+        Ok(Start {
             epoch: self.epoch,
             step: self.step,
-            optimizers: self.optimizers.clone(),
-        }
+            optimizers,
+        })
     }
 }
 
@@ -954,8 +961,6 @@ impl Loaded {
 pub fn load(path: &Path, device: &Device) -> Result<Loaded, TrainError> {
     let ck = Checkpoint::read(path)?;
     let (net, normalizer) = from_tensors(&ck.family, &ck.tensors, device)?;
-    let optimizers = Optimizers::restore(&ck.optimizer, &net, device)
-        .map_err(|e| TrainError::Config(format!("{}: {e}", path.display())))?;
     // Weights no run produced (hand-built, converted) store no settings.
     let config = match &ck.meta.settings {
         serde_json::Value::Null => None,
@@ -967,13 +972,14 @@ pub fn load(path: &Path, device: &Device) -> Result<Loaded, TrainError> {
         })?),
     };
     Ok(Loaded {
-        optimizers,
+        moments: ck.optimizer,
         net,
         normalizer,
         config,
         epoch: ck.meta.epoch,
         step: ck.meta.step,
         family: ck.family,
+        path: path.to_path_buf(),
     })
 }
 

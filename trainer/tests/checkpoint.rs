@@ -201,7 +201,9 @@ fn tampered_checkpoints_are_refused() {
         .insert("weights.ops.7.0.dense.bias".into(), moved);
     let p = dir.path().join("foreign.safetensors");
     ck.write(&p).expect("the file alone is consistent");
-    let e = train::load(&p, &device())
+    let loaded = train::load(&p, &device()).expect("the weights alone are consistent");
+    let e = loaded
+        .start(&device())
         .expect_err("no such parameter")
         .to_string();
     assert!(
