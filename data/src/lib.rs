@@ -13,6 +13,7 @@ mod gz;
 mod idx;
 mod normalize;
 mod npy;
+mod source;
 
 pub use csv::{CsvOptions, CsvTable, Header, HeaderDecision, LabelColumn, parse_csv, read_csv};
 pub use dataset::{
@@ -24,3 +25,4 @@ pub use fs::write_atomic;
 pub use idx::{IdxArray, encode_idx, parse_idx, read_idx};
 pub use normalize::{Normalizer, Pooling};
 pub use npy::{NpyArray, encode_npy_f32, parse_npy, read_npy};
+pub use source::Source;

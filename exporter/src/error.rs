@@ -7,6 +7,8 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
     #[error(transparent)]
+    Data(#[from] ardent_data::DataError),
+    #[error(transparent)]
     Checkpoint(#[from] ardent_models::CheckpointError),
     #[error("{checkpoint}: {message}")]
     Invalid { checkpoint: String, message: String },

@@ -14,6 +14,7 @@ pub mod onnx;
 mod ops;
 pub mod reference;
 pub mod report;
+mod samples;
 pub mod shrink;
 pub mod sweep;
 pub mod verify;
@@ -24,6 +25,7 @@ pub use emit::Storage;
 pub use error::ExportError;
 pub use onnx::WeightType;
 pub use report::Report;
+pub use samples::evaluation_samples;
 
 use std::path::Path;
 

@@ -267,3 +267,119 @@ mod tests {
         assert!(pareto_front(&[(1, f64::NAN)]).is_empty());
     }
 }
+
+/// Which thresholds each checkpoint of a [`SweepJob`] is exported at.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Thresholds {
+    /// `points` thresholds chosen by [`auto_thresholds`], down to `min_fraction` of the
+    /// collapsed member's weights.
+    Auto { points: usize, min_fraction: f64 },
+    /// These λ, in this order.
+    Lambdas(Vec<f64>),
+}
+
+/// Checkpoints swept one after another on the same data: `ardent sweep`'s work, typed.
+#[derive(Debug, Clone)]
+pub struct SweepJob {
+    pub checkpoints: Vec<std::path::PathBuf>,
+    /// Labelled data: its test split, or else each checkpoint's validation split.
+    pub data: ardent_data::Source,
+    pub thresholds: Thresholds,
+    /// Measure the magnitude-pruning baseline beside each point.
+    pub magnitude: bool,
+    pub storage: crate::Storage,
+}
+
+/// One checkpoint's sweep.
+#[derive(Debug, Clone)]
+pub struct CheckpointSweep {
+    /// The checkpoint's path, as given.
+    pub name: String,
+    /// Its file stem, with the run's KL weight when stored.
+    pub label: String,
+    /// λ_prior^L of the run, when its settings hold it.
+    pub kl_weight: Option<f64>,
+    pub points: Vec<SweepPoint>,
+}
+
+/// What a sweep tells while it measures.
+pub trait SweepObserver {
+    /// A checkpoint's sweep starts: its name, how many thresholds, on which samples.
+    fn start(&mut self, name: &str, thresholds: usize, source: &str, samples: usize);
+    /// One measured point.
+    fn point(&mut self, point: &SweepPoint);
+    /// What the data readers decided on their own.
+    fn note(&mut self, text: &str);
+}
+
+/// Sweeps every checkpoint of `job` in turn. A checkpoint of a regression model is an error
+/// (a sweep measures accuracy).
+pub fn sweep_all(
+    job: &SweepJob,
+    obs: &mut dyn SweepObserver,
+) -> Result<Vec<CheckpointSweep>, ExportError> {
+    let mut runs = Vec::new();
+    for path in &job.checkpoints {
+        let name = path.display().to_string();
+        let ck = Checkpoint::read(path)?;
+        if !matches!(ck.family.task, ardent_models::Task::Classification { .. }) {
+            return Err(ExportError::Invalid {
+                checkpoint: name,
+                message: format!(
+                    "a sweep measures accuracy, but the checkpoint's `{}` is a regression model",
+                    ck.family.name
+                ),
+            });
+        }
+        let (data, notes) = crate::evaluation_samples(&job.data, &ck)?;
+        for n in &notes {
+            obs.note(n);
+        }
+        let thresholds = match &job.thresholds {
+            Thresholds::Lambdas(l) => l
+                .iter()
+                .map(|&l| crate::masks::log_alpha_threshold(l))
+                .collect(),
+            Thresholds::Auto {
+                points,
+                min_fraction,
+            } => auto_thresholds(&ck, &name, *points, *min_fraction)?,
+        };
+        let kl_weight = ck
+            .meta
+            .settings
+            .pointer("/objective/kl_weight")
+            .and_then(|v| v.as_f64());
+        let stem = path
+            .file_stem()
+            .map_or(name.clone(), |s| s.to_string_lossy().into_owned());
+        let label = match kl_weight {
+            Some(k) => format!("{stem} (KL weight {k})"),
+            None => stem,
+        };
+        obs.start(
+            &name,
+            thresholds.len(),
+            &data.source,
+            data.labels.as_ref().map_or(0, Vec::len),
+        );
+        let options = SweepOptions {
+            thresholds,
+            magnitude: job.magnitude,
+            export: ExportOptions {
+                storage: job.storage,
+                verify_samples: 32,
+                data: Some(data),
+                ..ExportOptions::default()
+            },
+        };
+        let points = sweep(&ck, &name, &options, &mut |p| obs.point(p))?;
+        runs.push(CheckpointSweep {
+            name,
+            label,
+            kl_weight,
+            points,
+        });
+    }
+    Ok(runs)
+}

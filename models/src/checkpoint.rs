@@ -127,7 +127,21 @@ pub struct CheckpointMeta {
     pub finetune: Option<f64>,
 }
 
+/// The share of the training data a run holds out for validation unless told otherwise; the
+/// split of weights that no run produced.
+pub const DEFAULT_VALID_FRACTION: f64 = 0.1;
+
 impl CheckpointMeta {
+    /// The share of the training data the run held out for validation (with [`Self::seed`],
+    /// its validation split): the stored setting, or [`DEFAULT_VALID_FRACTION`] for weights
+    /// that no run produced. `None` when settings are stored without it.
+    pub fn valid_fraction(&self) -> Option<f64> {
+        match &self.settings {
+            serde_json::Value::Null => Some(DEFAULT_VALID_FRACTION),
+            settings => settings.get("valid_fraction").and_then(|v| v.as_f64()),
+        }
+    }
+
     /// Metadata for weights that no training run produced (hand-built, random, converted):
     /// epoch and step 0, nothing about objective, data, settings or metrics.
     pub fn untrained(seed: u64) -> CheckpointMeta {

@@ -20,6 +20,7 @@ pub mod structure;
 
 pub use ard::{Ard, Grouping};
 pub use ardent_data::write_atomic;
+pub use checkpoint::DEFAULT_VALID_FRACTION;
 pub use checkpoint::{Checkpoint, CheckpointError, CheckpointMeta, Moments, TensorF32};
 pub use count::{Choice, Cost, Extremes, Member};
 pub use error::{Location, SpecError};

@@ -1,13 +1,13 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use ardent_data::{Dataset, Targets};
+use ardent_data::Source;
 use ardent_exporter::{ExportOptions, Samples, Storage, WeightType};
 use ardent_models::Checkpoint;
 
 use ardent_runtime::args::{input_scale, int_in, open_unit};
 
-use super::train::{CsvArgs, DataArgs};
+use super::train::CsvArgs;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -75,62 +75,22 @@ fn samples(a: &Args, ck: &Checkpoint) -> Result<Option<Samples>> {
     let Some(data) = &a.data else {
         return Ok(None);
     };
-    evaluation_samples(data, &a.csv, ck).map(Some)
-}
-
-/// The samples a checkpoint is measured on: `data`'s test split, or else the validation split
-/// the checkpoint was trained with (from its seed and validation fraction).
-pub fn evaluation_samples(data: &str, csv: &CsvArgs, ck: &Checkpoint) -> Result<Samples> {
-    let args = DataArgs {
-        data: data.to_string(),
-        csv: csv.clone(),
+    let source = Source {
+        name: data.clone(),
+        csv: a.csv.options(),
         max_samples: None,
     };
-    let splits = args.load(ck.family.task)?;
-    let (set, source): (Dataset, String) = match splits.test {
-        Some(t) => {
-            let name = format!("{} (test)", t.name);
-            (t, name)
-        }
-        None => {
-            // Weights no run produced store no settings: the trainer's default split.
-            let fraction = match &ck.meta.settings {
-                serde_json::Value::Null => {
-                    ardent_trainer::train::TrainConfig::default().valid_fraction
-                }
-                settings => settings
-                    .get("valid_fraction")
-                    .and_then(|v| v.as_f64())
-                    .with_context(|| {
-                        format!(
-                            "{}: the stored settings hold no valid_fraction",
-                            ck.family.name
-                        )
-                    })?,
-            };
-            let (_, valid) = splits.train.split(fraction, ck.meta.seed);
-            let name = format!("{} (validation)", valid.name);
-            (valid, name)
-        }
-    };
-    let want = ck.family.input_shape().size();
-    if set.sample_size() != want {
-        bail!(
-            "{}: samples have {} values, but the checkpoint's model takes {}",
-            set.name,
-            set.sample_size(),
-            want
-        );
+    evaluation_samples(&source, ck).map(Some)
+}
+
+/// The samples `ck` is measured on ([`ardent_exporter::evaluation_samples`]), with the data
+/// readers' notes on stderr.
+pub fn evaluation_samples(source: &Source, ck: &Checkpoint) -> Result<Samples> {
+    let (samples, notes) = ardent_exporter::evaluation_samples(source, ck)?;
+    for n in notes {
+        eprintln!("note: {n}");
     }
-    let labels = match &set.targets {
-        Targets::Classes { labels, .. } => Some(labels.iter().map(|&l| l as usize).collect()),
-        Targets::Real { .. } => None,
-    };
-    Ok(Samples {
-        inputs: set.features.clone(),
-        labels,
-        source,
-    })
+    Ok(samples)
 }
 
 pub fn run(a: Args) -> Result<()> {

@@ -1,21 +1,24 @@
 //! `ardent pipeline` and `ardent demo`: train (and search) a family with ARD, export the
 //! collapsed member dense and compact, fine-tune the compact one, export it again, and compare
-//! them in tract. Each stage is the command a user would run, with the same arguments, so the
-//! folder it leaves holds exactly what those commands write.
+//! them in tract. Each stage calls what its command calls, with the settings that command would
+//! be given, so the folder it leaves holds exactly what those commands write.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use clap::Parser;
 use serde::Serialize;
 
+use ardent_data::Source;
+use ardent_exporter::sweep::{SweepJob, Thresholds};
 use ardent_exporter::{ExportOptions, Storage};
 use ardent_models::Checkpoint;
 use ardent_runtime::args::{int_in, non_negative, term_weight};
 use ardent_runtime::bench::{BenchOptions, bench};
 use ardent_runtime::{LoadOptions, Model};
+use ardent_trainer::job::{self, FinetuneJob, TrainJob};
 
-use super::train::DataArgs;
+use super::report::EpochLog;
+use super::train::{DataArgs, PresetArg, Printer, summarize};
 
 /// The spec `ardent demo` searches, built in so the demo runs from any directory.
 const DEMO_SPEC: &str = include_str!("../../models/zoo/mlp-search-weights.toml");
@@ -74,34 +77,10 @@ struct Budget {
     #[arg(long, value_parser = non_negative)]
     warmup: Option<f64>,
     /// The objective's preset, as for `ardent train`.
-    #[arg(long, default_value = "elbo")]
-    preset: String,
+    #[arg(long, value_enum, default_value = "elbo")]
+    preset: PresetArg,
     #[arg(long, default_value_t = 42)]
     seed: u64,
-}
-
-#[derive(Parser)]
-struct TrainCli {
-    #[command(flatten)]
-    args: super::train::Args,
-}
-
-#[derive(Parser)]
-struct FinetuneCli {
-    #[command(flatten)]
-    args: super::train::FinetuneArgs,
-}
-
-#[derive(Parser)]
-struct SweepCli {
-    #[command(flatten)]
-    args: super::sweep::Args,
-}
-
-#[derive(Parser)]
-struct VizCli {
-    #[command(flatten)]
-    args: super::viz::Args,
 }
 
 /// One exported model in the summary.
@@ -123,19 +102,13 @@ fn path(p: &Path) -> String {
     p.display().to_string()
 }
 
-/// Parses a command's arguments as its own parser would, naming the stage on failure.
-fn parse<P: Parser>(stage: &str, args: Vec<String>) -> Result<P> {
-    P::try_parse_from(std::iter::once(format!("ardent {stage}")).chain(args))
-        .map_err(|e| anyhow::anyhow!("{stage}: {e}"))
-}
-
 /// Exports `checkpoint` as `stage` into `out` (the ONNX file and its JSON report), measured
 /// on `data`, with `lambda` and `storage` where the stage asks for them.
 fn export(
     stage: &'static str,
     checkpoint: &Path,
     out: &Path,
-    data: &DataArgs,
+    data: &Source,
     settings: Option<(f64, Storage)>,
 ) -> Result<Row> {
     let onnx = out.join(format!("{stage}.onnx"));
@@ -146,9 +119,7 @@ fn export(
     let options = ExportOptions {
         lambda,
         storage,
-        data: Some(super::export::evaluation_samples(
-            &data.data, &data.csv, &ck,
-        )?),
+        data: Some(super::export::evaluation_samples(data, &ck)?),
         ..defaults
     };
     let to = super::export::Outputs {
@@ -181,52 +152,36 @@ fn export(
     })
 }
 
-/// Runs the stages; `data` holds the data flags of `train` and `finetune`, `export_data` those
-/// of `sweep` (without what only training takes), and `export_from` the data the exports are
-/// measured on.
-fn run_pipeline(
-    spec: &Path,
-    data: Vec<String>,
-    export_data: Vec<String>,
-    export_from: &DataArgs,
-    budget: &Budget,
-) -> Result<()> {
+/// Runs the stages: training and fine-tuning read `data`, the exports and the sweep measure
+/// on all of it (its test split, or each checkpoint's validation split).
+fn run_pipeline(spec: &Path, data: &Source, budget: &Budget) -> Result<()> {
     let out = &budget.out;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let trained = out.join("trained.safetensors");
     let finetuned = out.join("finetuned.safetensors");
     let family = ardent_models::Family::from_path(spec)?;
     let searched = family.edges.iter().any(|e| e.structure.is_searched());
+    let export_from = Source {
+        max_samples: None,
+        ..data.clone()
+    };
 
-    let mut train = vec![path(spec)];
-    train.extend(data.iter().cloned());
-    train.extend(
-        [
-            "--epochs",
-            &budget.epochs.to_string(),
-            "--lr-schedule",
-            "cosine",
-            "--preset",
-            &budget.preset,
-            "--kl-weight",
-            &budget.kl_weight.to_string(),
-            "--seed",
-            &budget.seed.to_string(),
-            "--out",
-            &path(&trained),
-            "--metrics",
-            &path(&out.join("train.jsonl")),
-        ]
-        .map(String::from),
-    );
-    if searched {
-        train.extend(["--search-warmup".into(), (budget.epochs / 4).to_string()]);
-    }
-    if let Some(w) = budget.warmup {
-        train.extend(["--warmup".into(), w.to_string()]);
-    }
     eprintln!("== train {}", spec.display());
-    super::train::run(parse::<TrainCli>("train", train)?.args)?;
+    let train = TrainJob {
+        epochs: budget.epochs,
+        preset: budget.preset.into(),
+        kl_weight: Some(budget.kl_weight),
+        warmup: budget.warmup,
+        seed: budget.seed,
+        out: Some(trained.clone()),
+        metrics: Some(out.join("train.jsonl")),
+        search_warmup: if searched { budget.epochs / 4 } else { 0 },
+        ..TrainJob::new(spec, data.clone())
+    };
+    summarize(&job::train(
+        &train,
+        &mut Printer(EpochLog::new(false, train.epochs)),
+    )?);
 
     eprintln!("== export, every weight kept");
     // λ just below 1 keeps every weight whose posterior is not centred on 0 exactly.
@@ -234,49 +189,52 @@ fn run_pipeline(
         "dense",
         &trained,
         out,
-        export_from,
+        &export_from,
         Some((0.999999, Storage::Dense)),
     )?;
     eprintln!("== export, pruned");
-    let compact = export("compact", &trained, out, export_from, None)?;
+    let compact = export("compact", &trained, out, &export_from, None)?;
 
     eprintln!("== fine-tune the surviving weights");
-    let mut ft = vec![path(&trained)];
-    ft.extend(data.iter().cloned());
-    ft.extend(
-        [
-            "--epochs",
-            &budget.finetune_epochs.to_string(),
-            "--lr",
-            "3e-4",
-            "--out",
-            &path(&finetuned),
-        ]
-        .map(String::from),
-    );
-    super::train::run_finetune(parse::<FinetuneCli>("finetune", ft)?.args)?;
-    let tuned = export("finetuned", &finetuned, out, export_from, None)?;
+    let finetune = FinetuneJob {
+        epochs: budget.finetune_epochs,
+        lr: 3e-4,
+        out: Some(finetuned.clone()),
+        ..FinetuneJob::new(&trained, data.clone())
+    };
+    summarize(&job::finetune(
+        &finetune,
+        &mut Printer(EpochLog::new(false, finetune.epochs)),
+    )?);
+    let tuned = export("finetuned", &finetuned, out, &export_from, None)?;
 
     if matches!(family.task, ardent_models::Task::Classification { .. }) {
         eprintln!("== sweep λ over the trained checkpoint, beside the magnitude baseline");
-        let mut sweep = vec![path(&trained)];
-        sweep.extend(export_data.iter().cloned());
-        sweep.extend(["--points", "16", "--out", &path(out)].map(String::from));
-        super::sweep::run(parse::<SweepCli>("sweep", sweep)?.args)?;
+        let sweep = SweepJob {
+            checkpoints: vec![trained.clone()],
+            data: export_from.clone(),
+            thresholds: Thresholds::Auto {
+                points: 16,
+                min_fraction: super::sweep::MIN_FRACTION,
+            },
+            magnitude: true,
+            storage: Storage::Sparse,
+        };
+        let to = super::sweep::Outputs {
+            folder: out.clone(),
+            size: super::sweep::SIZE,
+            references: Vec::new(),
+        };
+        super::sweep::sweep_and_write(&sweep, &to)?;
     }
     if searched {
         eprintln!("== γ per edge over training");
-        let viz = [
-            "gamma",
-            &path(&out.join("train.jsonl")),
-            "--model",
-            &path(spec),
-            "--out",
-            &path(&out.join("gamma.png")),
-        ]
-        .map(String::from)
-        .to_vec();
-        super::viz::run(parse::<VizCli>("viz", viz)?.args)?;
+        super::viz::draw_gamma(&super::viz::GammaPlot {
+            metrics: out.join("train.jsonl"),
+            model: Some(spec.to_path_buf()),
+            out: out.join("gamma.png"),
+            size: super::viz::GammaPlot::SIZE,
+        })?;
     }
 
     let mut rows = [dense, compact, tuned];
@@ -288,7 +246,7 @@ fn run_pipeline(
     println!("{table}");
     let json = serde_json::to_vec_pretty(&serde_json::json!({
         "spec": path(spec),
-        "data": data,
+        "data": { "source": data.name, "max_samples": data.max_samples },
         "models": rows,
     }))?;
     super::write_file(&out.join("summary.json"), &json)?;
@@ -331,13 +289,7 @@ fn summary_table(rows: &[Row]) -> String {
 
 /// `ardent pipeline --model SPEC --data SOURCE`.
 pub fn run(a: Args) -> Result<()> {
-    let mut export_data = vec!["--data".to_string(), a.data.data.clone()];
-    export_data.extend(a.data.csv.to_args());
-    let mut data = export_data.clone();
-    if let Some(n) = a.data.max_samples {
-        data.extend(["--max-samples".into(), n.to_string()]);
-    }
-    run_pipeline(&a.model, data, export_data, &a.data, &a.budget)
+    run_pipeline(&a.model, &a.data.source(), &a.budget)
 }
 
 /// `ardent demo`: the pipeline on the bundled digits with the built-in `mlp-search-weights`
@@ -349,18 +301,12 @@ pub fn demo(a: DemoArgs) -> Result<()> {
         finetune_epochs: a.finetune_epochs,
         kl_weight: a.kl_weight,
         warmup: Some(a.warmup),
-        preset: "elbo".into(),
+        preset: PresetArg::Elbo,
         seed: a.seed,
     };
     let out = &budget.out;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let spec = out.join("mlp-search-weights.toml");
     super::write_file(&spec, DEMO_SPEC.as_bytes())?;
-    let data = vec!["--data".to_string(), "digits".to_string()];
-    let digits = DataArgs {
-        data: "digits".into(),
-        csv: Default::default(),
-        max_samples: None,
-    };
-    run_pipeline(&spec, data.clone(), data, &digits, &budget)
+    run_pipeline(&spec, &Source::new("digits"), &budget)
 }

@@ -1,15 +1,16 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
-use ardent_exporter::ExportOptions;
-use ardent_exporter::sweep::{self, Method, SweepOptions, SweepPoint};
-use ardent_models::Checkpoint;
+use anyhow::{Context, Result};
+use ardent_data::Source;
+use ardent_exporter::sweep::{
+    self, CheckpointSweep, Method, SweepJob, SweepObserver, SweepPoint, Thresholds,
+};
 use ardent_plot::{Chart, Format, Mark, Reference, Series};
 
 use ardent_runtime::args::{fraction, int_in, open_unit};
 
-use super::export::{StorageArg, evaluation_samples};
+use super::export::StorageArg;
 use super::train::CsvArgs;
 use crate::fmt::thousands;
 
@@ -31,7 +32,7 @@ pub struct Args {
     #[arg(long, default_value_t = 30, value_parser = int_in::<1, 1000>)]
     points: usize,
     /// The smallest fraction of weights the automatic thresholds keep.
-    #[arg(long, default_value_t = 0.002, value_parser = fraction)]
+    #[arg(long, default_value_t = MIN_FRACTION, value_parser = fraction)]
     min_fraction: f64,
     /// Explicit thresholds instead of --points, e.g. `0.5,0.9,0.975,0.999`.
     #[arg(long, value_delimiter = ',', value_parser = open_unit)]
@@ -58,6 +59,12 @@ pub struct Args {
     #[arg(long, default_value = "1000x650", value_parser = parse_size)]
     size: (u32, u32),
 }
+
+/// The smallest fraction of weights the automatic thresholds keep, unless told otherwise.
+pub const MIN_FRACTION: f64 = 0.002;
+
+/// The pictures' size in pixels unless told otherwise (`--size`'s default).
+pub const SIZE: (u32, u32) = (1000, 650);
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy)]
 enum Published {
@@ -113,90 +120,94 @@ pub(crate) fn parse_size(s: &str) -> Result<(u32, u32), String> {
     Ok((w, h))
 }
 
-/// One checkpoint's sweep.
-struct Run {
-    name: String,
-    label: String,
-    kl_weight: Option<f64>,
-    points: Vec<SweepPoint>,
+impl Args {
+    /// The sweep these options ask for.
+    pub fn job(&self) -> SweepJob {
+        SweepJob {
+            checkpoints: self.checkpoints.clone(),
+            data: Source {
+                name: self.data.clone(),
+                csv: self.csv.options(),
+                max_samples: None,
+            },
+            thresholds: match &self.lambdas {
+                Some(l) => Thresholds::Lambdas(l.clone()),
+                None => Thresholds::Auto {
+                    points: self.points,
+                    min_fraction: self.min_fraction,
+                },
+            },
+            magnitude: !self.no_magnitude,
+            storage: self.storage.into(),
+        }
+    }
+
+    /// Where and how the results are drawn.
+    pub fn outputs(&self) -> Outputs {
+        let mut references: Vec<Reference> =
+            self.published.iter().flat_map(|&p| published(p)).collect();
+        references.extend(self.reference.iter().cloned());
+        Outputs {
+            folder: self.out.clone(),
+            size: self.size,
+            references,
+        }
+    }
 }
 
-pub fn run(a: Args) -> Result<()> {
-    let mut runs = Vec::new();
-    for path in &a.checkpoints {
-        let ck = Checkpoint::read(path)?;
-        if !matches!(ck.family.task, ardent_models::Task::Classification { .. }) {
-            bail!(
-                "{}: a sweep measures accuracy, but the checkpoint's `{}` is a regression model",
-                path.display(),
-                ck.family.name
-            );
-        }
-        let name = path.display().to_string();
-        let data = evaluation_samples(&a.data, &a.csv, &ck)?;
-        let thresholds = match &a.lambdas {
-            Some(l) => l
-                .iter()
-                .map(|&l| ardent_exporter::masks::log_alpha_threshold(l))
-                .collect(),
-            None => sweep::auto_thresholds(&ck, &name, a.points, a.min_fraction)?,
-        };
-        let kl_weight = ck
-            .meta
-            .settings
-            .pointer("/objective/kl_weight")
-            .and_then(|v| v.as_f64());
-        let stem = path
-            .file_stem()
-            .map_or(name.clone(), |s| s.to_string_lossy().into_owned());
-        let label = match kl_weight {
-            Some(k) => format!("{stem} (KL weight {k})"),
-            None => stem,
-        };
-        println!(
-            "{name}: {} thresholds on {} ({} samples)",
-            thresholds.len(),
-            data.source,
-            data.labels.as_ref().map_or(0, Vec::len)
-        );
+/// Where a sweep writes `sweep.csv`, `sweep.png` and `sweep.svg`, and what the pictures show
+/// beside the sweep.
+#[derive(Debug, Clone)]
+pub struct Outputs {
+    pub folder: PathBuf,
+    /// Picture size in pixels.
+    pub size: (u32, u32),
+    /// Published or other reference points.
+    pub references: Vec<Reference>,
+}
+
+/// Prints each checkpoint's table as its points are measured.
+struct Table;
+
+impl SweepObserver for Table {
+    fn start(&mut self, name: &str, thresholds: usize, source: &str, samples: usize) {
+        println!("{name}: {thresholds} thresholds on {source} ({samples} samples)");
         println!(
             "{:<10} {:>12} {:>9} {:>12} {:>12} {:>12} {:>9}",
             "method", "λ", "log α", "kept", "params", "bytes", "accuracy"
         );
-        let options = SweepOptions {
-            thresholds,
-            magnitude: !a.no_magnitude,
-            export: ExportOptions {
-                storage: a.storage.into(),
-                verify_samples: 32,
-                data: Some(data),
-                ..ExportOptions::default()
-            },
-        };
-        let points = sweep::sweep(&ck, &name, &options, &mut |p| {
-            println!(
-                "{:<10} {:>12} {:>9} {:>12} {:>12} {:>12} {:>8.2}%",
-                p.method.name(),
-                p.lambda.map_or("-".into(), |l| if l < 1e-3 {
-                    format!("{l:.3e}")
-                } else {
-                    format!("{l:.6}")
-                }),
-                p.log_alpha.map_or("-".into(), |l| format!("{l:.2}")),
-                thousands(p.kept_weights as u128),
-                thousands(p.params as u128),
-                thousands(p.file_bytes as u128),
-                100.0 * p.accuracy
-            );
-        })?;
-        runs.push(Run {
-            name,
-            label,
-            kl_weight,
-            points,
-        });
     }
 
+    fn point(&mut self, p: &SweepPoint) {
+        println!(
+            "{:<10} {:>12} {:>9} {:>12} {:>12} {:>12} {:>8.2}%",
+            p.method.name(),
+            p.lambda.map_or("-".into(), |l| if l < 1e-3 {
+                format!("{l:.3e}")
+            } else {
+                format!("{l:.6}")
+            }),
+            p.log_alpha.map_or("-".into(), |l| format!("{l:.2}")),
+            thousands(p.kept_weights as u128),
+            thousands(p.params as u128),
+            thousands(p.file_bytes as u128),
+            100.0 * p.accuracy
+        );
+    }
+
+    fn note(&mut self, text: &str) {
+        eprintln!("note: {text}");
+    }
+}
+
+pub fn run(a: Args) -> Result<()> {
+    sweep_and_write(&a.job(), &a.outputs())
+}
+
+/// Runs `job`, printing each point, then writes the CSV and the pictures to `to` and prints
+/// the Pareto front.
+pub fn sweep_and_write(job: &SweepJob, to: &Outputs) -> Result<()> {
+    let runs = sweep::sweep_all(job, &mut Table)?;
     let all: Vec<(usize, f64)> = runs
         .iter()
         .flat_map(|r| r.points.iter().map(|p| (p.params, p.accuracy)))
@@ -207,23 +218,20 @@ pub fn run(a: Args) -> Result<()> {
         on_front[i] = true;
     }
 
-    std::fs::create_dir_all(&a.out)
-        .with_context(|| format!("{}: cannot create the folder", a.out.display()))?;
+    std::fs::create_dir_all(&to.folder)
+        .with_context(|| format!("{}: cannot create the folder", to.folder.display()))?;
     let csv = to_csv(&runs, &on_front);
-    let csv_path = a.out.join("sweep.csv");
+    let csv_path = to.folder.join("sweep.csv");
     super::write_file(&csv_path, csv.as_bytes())?;
 
-    let mut references: Vec<Reference> = a.published.iter().flat_map(|&p| published(p)).collect();
-    references.extend(a.reference.iter().cloned());
-    let chart = chart(&runs, references);
+    let chart = chart(&runs, to.references.clone());
     for (format, file) in [(Format::Png, "sweep.png"), (Format::Svg, "sweep.svg")] {
-        let bytes = ardent_plot::charts(std::slice::from_ref(&chart), 1, a.size, format)?;
-        let path = a.out.join(file);
-        super::write_file(&path, &bytes)?;
+        let bytes = ardent_plot::charts(std::slice::from_ref(&chart), 1, to.size, format)?;
+        super::write_file(&to.folder.join(file), &bytes)?;
     }
 
     println!("Pareto front (fewest parameters for the accuracy, over every point):");
-    let flat: Vec<(&Run, &SweepPoint)> = runs
+    let flat: Vec<(&CheckpointSweep, &SweepPoint)> = runs
         .iter()
         .flat_map(|r| r.points.iter().map(move |p| (r, p)))
         .collect();
@@ -240,12 +248,12 @@ pub fn run(a: Args) -> Result<()> {
     println!(
         "wrote {}, sweep.png and sweep.svg in {}",
         csv_path.display(),
-        a.out.display()
+        to.folder.display()
     );
     Ok(())
 }
 
-fn to_csv(runs: &[Run], on_front: &[bool]) -> String {
+fn to_csv(runs: &[CheckpointSweep], on_front: &[bool]) -> String {
     let mut s = String::from(
         "checkpoint,kl_weight,method,lambda,log_alpha,kept_weights,params,flops,file_bytes,accuracy,pareto\n",
     );
@@ -291,7 +299,7 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-fn chart(runs: &[Run], references: Vec<Reference>) -> Chart {
+fn chart(runs: &[CheckpointSweep], references: Vec<Reference>) -> Chart {
     let mut series = Vec::new();
     for (i, r) in runs.iter().enumerate() {
         for method in [Method::Ard, Method::Magnitude] {
@@ -325,5 +333,31 @@ fn chart(runs: &[Run], references: Vec<Reference>) -> Chart {
         series,
         references,
         y_range: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct SweepCli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    /// The pipeline's sweep takes `ardent sweep`'s defaults from the same constants.
+    #[test]
+    fn defaults_are_the_constants() {
+        let a = SweepCli::parse_from(["sweep", "c.safetensors", "--data", "digits"]).args;
+        assert_eq!(a.size, SIZE);
+        assert_eq!(
+            a.job().thresholds,
+            Thresholds::Auto {
+                points: 30,
+                min_fraction: MIN_FRACTION
+            }
+        );
     }
 }

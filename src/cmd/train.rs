@@ -1,16 +1,17 @@
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
-use ardent_data::{CsvOptions, LabelColumn, LoadOptions, Splits, TargetKind, bundled};
-use ardent_models::{Family, Task};
+use anyhow::Result;
+use ardent_data::{CsvOptions, LabelColumn, Source};
 use ardent_runtime::args::{
     HeaderArgs, held_out_fraction, int_in, learning_rate, non_negative, open_unit_f32, term_weight,
 };
-use ardent_trainer::bilevel::{Order, OuterConfig, Reference};
-use ardent_trainer::train::{self, ChangedSetting, Run, TrainConfig};
+use ardent_trainer::bilevel::Order;
+use ardent_trainer::data::Augment;
+use ardent_trainer::job::{self, FinetuneJob, Finished, Observer, OuterOverrides, TrainJob};
+use ardent_trainer::random::Trial;
+use ardent_trainer::{EpochMetrics, LrSchedule, Preset};
 
 use super::report::EpochLog;
-use ardent_trainer::{LrSchedule, Objective, Preset, Supernet, data::prepare, parse_device};
 
 /// How a CSV file is read, shared by the commands that read data.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -32,21 +33,6 @@ impl CsvArgs {
                 .map_or(LabelColumn::Last, LabelColumn::Name),
         }
     }
-
-    /// The same settings as command-line words, for the pipeline's stages.
-    pub fn to_args(&self) -> Vec<String> {
-        let mut args = Vec::new();
-        if let Some(l) = &self.label {
-            args.extend(["--label".into(), l.clone()]);
-        }
-        if self.header.header {
-            args.push("--header".into());
-        }
-        if self.header.no_header {
-            args.push("--no-header".into());
-        }
-        args
-    }
 }
 
 /// Where the data comes from, shared by the commands that read data.
@@ -64,35 +50,12 @@ pub struct DataArgs {
 }
 
 impl DataArgs {
-    /// Loads the data as `task` reads it; what the readers decided (a guessed CSV header,
-    /// labels written as decimals) goes to standard error as notes.
-    pub fn load(&self, task: Task) -> Result<Splits> {
-        let kind = match task {
-            Task::Classification { .. } => TargetKind::Classes,
-            Task::Regression { .. } => TargetKind::Real,
-        };
-        let mut splits = match bundled::by_name(&self.data) {
-            Some(d) => Splits {
-                train: d?,
-                test: None,
-            },
-            None => {
-                let options = LoadOptions {
-                    allow_non_finite: false,
-                    csv: self.csv.options(),
-                };
-                ardent_data::load_path(&PathBuf::from(&self.data), kind, &options)?
-            }
-        };
-        for d in std::iter::once(&splits.train).chain(&splits.test) {
-            for n in &d.notes {
-                eprintln!("note: {n}");
-            }
+    pub fn source(&self) -> Source {
+        Source {
+            name: self.data.clone(),
+            csv: self.csv.options(),
+            max_samples: self.max_samples,
         }
-        if let Some(n) = self.max_samples {
-            splits.train = splits.train.take(n);
-        }
-        Ok(splits)
     }
 }
 
@@ -216,43 +179,20 @@ impl Args {
 /// clap's ids are the options' names with underscores, and the outer problem's five options
 /// are one setting, `outer`. Ids that name no stored setting (`data`, `epochs`, ...) pass
 /// through and are not compared.
-fn given_settings(a: &Args) -> Vec<&str> {
+///
+/// [`TrainConfig::resumed`]: ardent_trainer::TrainConfig::resumed
+fn given_settings(given: &[String]) -> Vec<String> {
     const OUTER: [&str; 5] = ["hypergradient", "lik_q", "prior_q", "xi", "reference"];
-    a.given
+    given
         .iter()
         .map(|id| {
             if OUTER.contains(&id.as_str()) {
-                "outer"
+                "outer".to_string()
             } else {
-                id.as_str()
+                id.clone()
             }
         })
         .collect()
-}
-
-/// The refusal of a resumed run whose settings differ from the stored ones.
-fn changed_settings_error(out: &std::path::Path, changed: &[ChangedSetting]) -> anyhow::Error {
-    let list: Vec<String> = changed
-        .iter()
-        .map(|c| {
-            let flag = match c.name {
-                "outer" => {
-                    "the outer problem (--hypergradient, --lik-q, --prior-q, --xi, --reference):"
-                        .to_string()
-                }
-                name => format!("--{}", name.replace('_', "-")),
-            };
-            format!("{flag} {} (stored: {})", c.asked, c.stored)
-        })
-        .collect();
-    anyhow::anyhow!(
-        "{}: --resume continues the stored run with its own settings, but {} differ{}; drop {} \
-         or start a new run with another --out",
-        out.display(),
-        list.join(", "),
-        if list.len() == 1 { "s" } else { "" },
-        if list.len() == 1 { "it" } else { "them" },
-    )
 }
 
 /// What `--augment` turns on.
@@ -266,8 +206,8 @@ pub(crate) enum AugmentArg {
 /// Fashion-MNIST garment inside the frame.
 const AUGMENT_SHIFT: usize = 2;
 
-fn augment(args: &[AugmentArg]) -> ardent_trainer::data::Augment {
-    ardent_trainer::data::Augment {
+fn augment(args: &[AugmentArg]) -> Augment {
+    Augment {
         shift: if args.contains(&AugmentArg::Shift) {
             AUGMENT_SHIFT
         } else {
@@ -293,7 +233,7 @@ impl From<Schedule> for LrSchedule {
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy)]
-enum PresetArg {
+pub(crate) enum PresetArg {
     Ml,
     Elbo,
     SingleLevel,
@@ -319,279 +259,95 @@ enum OrderArg {
     Second,
 }
 
-/// The KL warm-up a run gets unless told otherwise: half its epochs. Measured on the zoo
-/// (BENCHMARKS.md, "Training defaults"): against no warm-up it keeps fewer weights at a
-/// higher accuracy, because the weights find the data before the prior starts to prune them.
-pub(crate) fn default_warmup(epochs: usize) -> f64 {
-    epochs as f64 / 2.0
-}
-
-/// Reads the spec and fits its input to the data's sample size when they differ.
-pub fn family_for(spec: &std::path::Path, splits: &Splits) -> Result<Family> {
-    let family = Family::from_path(spec)?;
-    let shape = &splits.train.sample_shape;
-    if shape.iter().product::<usize>() == family.input_shape().size() {
-        return Ok(family);
-    }
-    let retargeted = family.with_input(shape).with_context(|| {
-        format!(
-            "{}: cannot take the data's samples of shape {shape:?}",
-            spec.display()
-        )
-    })?;
-    eprintln!(
-        "note: input of `{}` set to {shape:?} to fit {}",
-        family.name, splits.train.name
-    );
-    Ok(retargeted)
-}
-
-/// The member the searched checkpoint `path` of `family` collapses to, as a fixed family.
-fn collapsed_member(family: &Family, path: &std::path::Path) -> Result<Family> {
-    let ck = ardent_models::Checkpoint::read(path)?;
-    if ck.family.source != family.source {
-        anyhow::bail!(
-            "--member-of {}: that checkpoint is of family `{}`, whose spec differs from {}",
-            path.display(),
-            ck.family.name,
-            family.name
-        );
-    }
-    let choice = ck.collapsed_choice().with_context(|| {
-        format!(
-            "--member-of {}: a searched edge has no stored structure",
-            path.display()
-        )
-    })?;
-    let member = family
-        .fixed_member(&choice)
-        .with_context(|| format!("--member-of {}", path.display()))?;
-    eprintln!(
-        "training the member of {} from scratch: {} parameters before pruning",
-        path.display(),
-        family.member_cost(&choice).params
-    );
-    Ok(member)
-}
-
-/// The outer problem of the chosen preset, with the command line's overrides.
-fn outer_config(a: &Args, family: &Family) -> Result<Option<OuterConfig>> {
-    let Some(mut o) = Objective::outer(a.preset.into(), a.xi.unwrap_or(a.lr)) else {
-        if a.hypergradient.is_some()
-            || a.lik_q.is_some()
-            || a.prior_q.is_some()
-            || a.xi.is_some()
-            || !a.reference.is_empty()
-        {
-            anyhow::bail!(
-                "--hypergradient, --lik-q, --prior-q, --xi and --reference set the outer problem, which only the bilevel presets have (--preset darts or evidence)"
-            );
+impl Args {
+    /// The run these options ask for.
+    pub fn job(&self) -> TrainJob {
+        TrainJob {
+            spec: self.spec.clone(),
+            data: self.data.source(),
+            out: self.out.clone(),
+            resume: self.resume,
+            given: given_settings(&self.given),
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            lr: self.lr,
+            lr_schedule: self.lr_schedule.into(),
+            seed: self.seed,
+            preset: self.preset.into(),
+            kl_weight: self.kl_weight,
+            warmup: self.warmup,
+            outer: OuterOverrides {
+                order: self.hypergradient.map(|o| match o {
+                    OrderArg::First => Order::First,
+                    OrderArg::Second => Order::Second,
+                }),
+                lik: self.lik_q,
+                prior: self.prior_q,
+                xi: self.xi,
+                references: self.reference.clone(),
+            },
+            member_of: self.member_of.clone(),
+            random_search: self.random_search,
+            augment: augment(&self.augment),
+            lambda: self.lambda,
+            valid_fraction: self.valid_fraction,
+            gamma_lr: self.gamma_lr,
+            search_warmup: self.search_warmup,
+            checkpoint_every: self.checkpoint_every,
+            metrics: self.metrics.clone(),
+            progress: true,
+            device: self.device.clone(),
         }
-        return Ok(None);
-    };
-    o.references = a
-        .reference
-        .iter()
-        .map(|r| {
-            Reference::parse(r, family).map_err(|why| anyhow::anyhow!("--reference `{r}`: {why}"))
-        })
-        .collect::<Result<_>>()?;
-    if let Some(order) = a.hypergradient {
-        o.order = match order {
-            OrderArg::First => Order::First,
-            OrderArg::Second => Order::Second,
-        };
     }
-    o.lik = a.lik_q.unwrap_or(o.lik);
-    o.prior = a.prior_q.unwrap_or(o.prior);
-    Ok(Some(o))
 }
 
-/// Cuts the batch size to the training split, saying so: a batch cannot hold more samples
-/// than there are.
-fn fit_batch(cfg: &mut TrainConfig, train_samples: usize) {
-    if cfg.batch_size > train_samples {
-        eprintln!(
-            "note: --batch-size {} is larger than the {train_samples} training samples; using {train_samples}",
-            cfg.batch_size
-        );
-        cfg.batch_size = train_samples;
+/// Prints a run's notes to stderr and its epochs and trials to stdout, as the user chose.
+#[derive(Debug)]
+pub struct Printer(pub EpochLog);
+
+impl Observer for Printer {
+    fn note(&mut self, text: &str) {
+        eprintln!("note: {text}");
+    }
+    fn epoch(&mut self, metrics: &EpochMetrics) {
+        self.0.epoch(metrics);
+    }
+    fn trial(&mut self, trial: &Trial, trials: usize) {
+        self.0.trial(trial, trials);
     }
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let device = parse_device(&a.device)?;
-    let probe = Family::from_path(&a.spec)?;
-    let splits = a.data.load(probe.task)?;
-    let mut family = family_for(&a.spec, &splits)?;
-    if let Some(searched) = &a.member_of {
-        family = collapsed_member(&family, searched)?;
-    }
-    let out = a
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("{}.safetensors", family.name)));
-    let mut cfg = TrainConfig {
-        epochs: a.epochs,
-        batch_size: a.batch_size,
-        lr: a.lr,
-        lr_schedule: a.lr_schedule.into(),
-        seed: a.seed,
-        objective: {
-            let mut o = Objective::preset(a.preset.into());
-            if let Some(w) = a.kl_weight {
-                o.kl_weight = w;
-            }
-            o.warmup_epochs = a.warmup.unwrap_or(default_warmup(a.epochs));
-            o
-        },
-        lambda: a.lambda,
-        valid_fraction: a.valid_fraction,
-        checkpoint_every: a.checkpoint_every,
-        finetune: false,
-        gamma_lr: a.gamma_lr,
-        search_warmup: a.search_warmup,
-        outer: outer_config(&a, &family)?,
-        augment: augment(&a.augment),
-    };
-    let (net, normalizer, start) = if a.resume {
-        let loaded = train::load(&out, &device)
-            .with_context(|| format!("resuming from {}", out.display()))?;
-        if let Some(saved) = &loaded.config {
-            cfg = cfg
-                .resumed(saved, &given_settings(&a))
-                .map_err(|changed| changed_settings_error(&out, &changed))?;
-        }
-        eprintln!(
-            "resuming {} at epoch {} (step {})",
-            out.display(),
-            loaded.epoch,
-            loaded.step
-        );
-        let start = loaded
-            .start(&device)
-            .with_context(|| format!("resuming from {}", out.display()))?;
-        (loaded.net, Some(loaded.normalizer), start)
-    } else {
-        (
-            Supernet::new(&family, &device, cfg.seed)?,
-            None,
-            train::Start::default(),
-        )
-    };
-    let data = prepare(
-        &net.family,
-        splits,
-        cfg.valid_fraction,
-        cfg.seed,
-        normalizer,
-    )?;
-    fit_batch(&mut cfg, data.train.len());
-    let run = Run {
-        checkpoint: out,
-        metrics: a.metrics.clone(),
-        fresh_metrics: !a.resume,
-        progress: true,
-        data_name: a.data.data.clone(),
-    };
-    let mut log = EpochLog::new(a.json, cfg.epochs);
-    if a.random_search > 0 {
-        if a.resume || cfg.outer.is_some() {
-            anyhow::bail!(
-                "--random-search trains fixed members from scratch: it takes neither --resume nor a bilevel preset"
-            );
-        }
-        return random_search(
-            &family,
-            &data,
-            &cfg,
-            &run,
-            a.random_search,
-            &device,
-            &mut log,
-        );
-    }
-    train_and_summarize(net, &data, &cfg, &run, start, &device, &mut log)
+    let done = job::train(&a.job(), &mut Printer(EpochLog::new(a.json, a.epochs)))?;
+    summarize(&done);
+    Ok(())
 }
 
-/// Random search: each trial's epochs and a line per trial on stdout, then the best trial's
-/// summary.
-fn random_search(
-    family: &Family,
-    data: &ardent_trainer::data::Prepared,
-    cfg: &TrainConfig,
-    run: &Run,
-    trials: usize,
-    device: &ardent_trainer::Device,
-    log: &mut EpochLog,
-) -> Result<()> {
-    if !family.edges.iter().any(|e| e.structure.is_searched()) {
-        anyhow::bail!(
-            "--random-search: `{}` has no searched edge, so it has one member only",
-            family.name
-        );
-    }
-    let log = std::cell::RefCell::new(log);
-    let done = ardent_trainer::random::random_search(
-        family,
-        data,
-        cfg,
-        run,
-        trials,
-        device,
-        &mut |m| log.borrow_mut().epoch(m),
-        &mut |t| log.borrow_mut().trial(t, trials),
-    )?;
-    if let Some(best) = done.iter().rev().find(|t| t.best) {
+/// Prints test (or validation) quality with pruning at λ, the surviving weights, and random
+/// search's best trial.
+pub fn summarize(done: &Finished) {
+    if let Some(best) = &done.best_trial {
         eprintln!(
-            "random search: trial {} of {trials} is the best ({} parameters)",
+            "random search: trial {} is the best ({} parameters)",
             best.trial + 1,
             best.member_params
         );
     }
-    let best = train::load(&run.checkpoint, device)
-        .with_context(|| format!("reading the best trial {}", run.checkpoint.display()))?;
-    summarize(&best.net, data, cfg.lambda, device, &run.checkpoint);
-    Ok(())
-}
-
-/// Runs the loop with a line per epoch on stdout, then prints the summary.
-fn train_and_summarize(
-    net: Supernet,
-    data: &ardent_trainer::data::Prepared,
-    cfg: &TrainConfig,
-    run: &Run,
-    start: train::Start,
-    device: &ardent_trainer::Device,
-    log: &mut EpochLog,
-) -> Result<()> {
-    let trained = train::train(net, data, cfg, run, start, device, &mut |m| log.epoch(m))?;
-    summarize(&trained, data, cfg.lambda, device, &run.checkpoint);
-    Ok(())
-}
-
-/// Prints test (or validation) quality with pruning at λ, and the surviving weights.
-pub fn summarize(
-    net: &Supernet,
-    data: &ardent_trainer::data::Prepared,
-    lambda: f32,
-    device: &ardent_trainer::Device,
-    out: &std::path::Path,
-) {
-    let s = train::summary(net, data, lambda, device);
+    let s = &done.summary;
     let quality = match (s.accuracy, s.rmse) {
         (Some(a), _) => format!("accuracy {:.2} %", 100.0 * a),
         (_, Some(r)) => format!("RMSE {r:.4}"),
         _ => String::new(),
     };
     eprintln!(
-        "{} {quality} with weights ρ ≤ {lambda}: {} of {} kept; checkpoint {}",
+        "{} {quality} with weights ρ ≤ {}: {} of {} kept; checkpoint {}",
         s.set,
+        done.lambda,
         s.weights_kept,
         s.weights_total,
-        out.display()
+        done.checkpoint.display()
     );
-    for (op, alive, units) in s.live_units {
+    for (op, alive, units) in &s.live_units {
         eprintln!("  {op}: {alive}/{units} units live");
     }
 }
@@ -636,75 +392,67 @@ pub struct FinetuneArgs {
     device: String,
 }
 
-/// Fine-tunes the surviving weights of a checkpoint as point estimates, with its structure and
-/// its masks at λ fixed; the validation split and normaliser are the original run's.
-pub fn run_finetune(a: FinetuneArgs) -> Result<()> {
-    let device = parse_device(&a.device)?;
-    let out = a.out.clone().unwrap_or_else(|| {
-        let stem = a
-            .checkpoint
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "model".into());
-        a.checkpoint
-            .with_file_name(format!("{stem}.finetuned.safetensors"))
-    });
-    let from = if a.resume { &out } else { &a.checkpoint };
-    let loaded =
-        train::load(from, &device).with_context(|| format!("loading {}", from.display()))?;
-    // Weights no run produced take the default recipe (a validation fraction, the ELBO).
-    let saved = loaded.config.clone().unwrap_or_default();
-    let mut cfg = TrainConfig {
-        epochs: a.epochs,
-        batch_size: a.batch_size,
-        lr: a.lr,
-        lr_schedule: a.lr_schedule.into(),
-        seed: a.seed,
-        objective: saved.objective,
-        lambda: a.lambda,
-        valid_fraction: saved.valid_fraction,
-        checkpoint_every: a.checkpoint_every,
-        finetune: true,
-        gamma_lr: saved.gamma_lr,
-        search_warmup: saved.search_warmup,
-        outer: None,
-        // The fine-tuning keeps the training run's augmentation: same data, same recipe.
-        augment: saved.augment,
-    };
-    let start = if a.resume {
-        if !saved.finetune {
-            anyhow::bail!(
-                "{}: --resume needs a fine-tuning checkpoint, and this one is not",
-                out.display()
-            );
+impl FinetuneArgs {
+    /// The run these options ask for.
+    pub fn job(&self) -> FinetuneJob {
+        FinetuneJob {
+            checkpoint: self.checkpoint.clone(),
+            data: self.data.source(),
+            out: self.out.clone(),
+            resume: self.resume,
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            lr: self.lr,
+            lr_schedule: self.lr_schedule.into(),
+            seed: self.seed,
+            lambda: self.lambda,
+            checkpoint_every: self.checkpoint_every,
+            metrics: self.metrics.clone(),
+            progress: true,
+            device: self.device.clone(),
         }
-        cfg = TrainConfig {
-            epochs: a.epochs,
-            ..saved
-        };
-        loaded
-            .start(&device)
-            .with_context(|| format!("resuming from {}", out.display()))?
-    } else {
-        train::Start::default()
-    };
-    let splits = a.data.load(loaded.family.task)?;
-    let data = prepare(
-        &loaded.family,
-        splits,
-        cfg.valid_fraction,
-        cfg.seed,
-        Some(loaded.normalizer),
-    )?;
-    fit_batch(&mut cfg, data.train.len());
-    let net = train::freeze_masks(loaded.net, cfg.lambda);
-    let run = Run {
-        checkpoint: out,
-        metrics: a.metrics.clone(),
-        fresh_metrics: !a.resume,
-        progress: true,
-        data_name: a.data.data.clone(),
-    };
-    let mut log = EpochLog::new(a.json, cfg.epochs);
-    train_and_summarize(net, &data, &cfg, &run, start, &device, &mut log)
+    }
+}
+
+/// `ardent finetune`.
+pub fn run_finetune(a: FinetuneArgs) -> Result<()> {
+    let done = job::finetune(&a.job(), &mut Printer(EpochLog::new(a.json, a.epochs)))?;
+    summarize(&done);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct TrainCli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    #[derive(Parser)]
+    struct FinetuneCli {
+        #[command(flatten)]
+        args: FinetuneArgs,
+    }
+
+    /// The command's defaults and the library's are one set: a pipeline that builds a job
+    /// with `TrainJob::new` trains as `ardent train` does.
+    #[test]
+    fn train_defaults_are_the_jobs() {
+        let cli = TrainCli::parse_from(["train", "s.toml", "--data", "digits"]);
+        let job = cli.args.job();
+        let lib = TrainJob::new("s.toml", Source::new("digits"));
+        assert_eq!(format!("{job:?}"), format!("{lib:?}"));
+    }
+
+    #[test]
+    fn finetune_defaults_are_the_jobs() {
+        let cli = FinetuneCli::parse_from(["finetune", "c.safetensors", "--data", "digits"]);
+        let job = cli.args.job();
+        let lib = FinetuneJob::new("c.safetensors", Source::new("digits"));
+        assert_eq!(format!("{job:?}"), format!("{lib:?}"));
+    }
 }

@@ -1,11 +1,12 @@
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use ardent_models::Family;
 use ardent_plot::{Chart, Format, Mark, Series, SimplexPanel};
 use ardent_runtime::args::positive_scale;
 use ardent_trainer::dirichlet::dirichlet_ln_pdf;
 use ardent_trainer::gamma::concrete_ln_pdf;
+use ardent_trainer::history::GammaHistory;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -124,69 +125,37 @@ fn simplex(a: SimplexArgs) -> Result<()> {
     Ok(())
 }
 
-#[derive(serde::Deserialize)]
-struct Line {
-    epoch: f64,
-    #[serde(default)]
-    structure: Option<Vec<EdgeLine>>,
+/// `ardent viz gamma`'s work, typed.
+#[derive(Debug, Clone)]
+pub struct GammaPlot {
+    /// The metrics file of a run with searched edges.
+    pub metrics: PathBuf,
+    /// The run's spec, to name each edge's ops.
+    pub model: Option<PathBuf>,
+    /// `.png` or `.svg`.
+    pub out: PathBuf,
+    pub size: (u32, u32),
 }
 
-#[derive(serde::Deserialize)]
-struct EdgeLine {
-    edge: String,
-    gamma: Vec<f64>,
+impl GammaPlot {
+    /// The picture's default size in pixels.
+    pub const SIZE: (u32, u32) = (1200, 800);
 }
-
-/// One epoch's γ of one edge.
-type Trace = (f64, Vec<f64>);
 
 fn gamma(a: GammaArgs) -> Result<()> {
+    draw_gamma(&GammaPlot {
+        metrics: a.metrics,
+        model: a.model,
+        out: a.out,
+        size: a.size,
+    })
+}
+
+/// Draws γ of every searched edge over training, one chart per edge, and says what it wrote.
+pub fn draw_gamma(a: &GammaPlot) -> Result<()> {
     let format = format_of(&a.out)?;
     let family = a.model.as_ref().map(Family::from_path).transpose()?;
-    let text = std::fs::read_to_string(&a.metrics)
-        .with_context(|| format!("{}: cannot read", a.metrics.display()))?;
-    // Per edge (in first-seen order): its γ rows by epoch.
-    let mut edges: Vec<(String, Vec<Trace>)> = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
-        if raw.trim().is_empty() {
-            continue;
-        }
-        let line: Line = serde_json::from_str(raw).with_context(|| {
-            format!(
-                "{}:{}: not a metrics line (JSON with `epoch`)",
-                a.metrics.display(),
-                i + 1
-            )
-        })?;
-        for e in line.structure.unwrap_or_default() {
-            let slot = match edges.iter().position(|(name, _)| *name == e.edge) {
-                Some(p) => p,
-                None => {
-                    edges.push((e.edge.clone(), Vec::new()));
-                    edges.len() - 1
-                }
-            };
-            if let Some((_, first)) = edges[slot].1.first()
-                && first.len() != e.gamma.len()
-            {
-                bail!(
-                    "{}:{}: edge `{}` has {} γ values, earlier lines {}",
-                    a.metrics.display(),
-                    i + 1,
-                    e.edge,
-                    e.gamma.len(),
-                    first.len()
-                );
-            }
-            edges[slot].1.push((line.epoch, e.gamma));
-        }
-    }
-    if edges.is_empty() {
-        bail!(
-            "{}: no line has searched edges (`structure`); was the run's family searched?",
-            a.metrics.display()
-        );
-    }
+    let edges = ardent_trainer::history::gamma_history(&a.metrics)?;
     let op_names = |edge: &str, k: usize| -> Vec<String> {
         let found = family.as_ref().and_then(|f| {
             (0..f.edges.len())
@@ -201,27 +170,32 @@ fn gamma(a: GammaArgs) -> Result<()> {
     };
     let charts: Vec<Chart> = edges
         .iter()
-        .map(|(name, rows)| {
-            let k = rows[0].1.len();
-            let names = op_names(name, k);
-            Chart {
-                title: name.clone(),
-                x_label: "epoch".into(),
-                y_label: "γ".into(),
-                x_log: false,
-                series: (0..k)
-                    .map(|r| Series {
-                        label: names[r].clone(),
-                        points: rows.iter().map(|(ep, g)| (*ep, g[r])).collect(),
-                        mark: Mark::LinePoints,
-                        color: r,
-                        faint: false,
-                    })
-                    .collect(),
-                references: Vec::new(),
-                y_range: Some((0.0, 1.0)),
-            }
-        })
+        .map(
+            |GammaHistory {
+                 edge: name,
+                 epochs: rows,
+             }| {
+                let k = rows[0].1.len();
+                let names = op_names(name, k);
+                Chart {
+                    title: name.clone(),
+                    x_label: "epoch".into(),
+                    y_label: "γ".into(),
+                    x_log: false,
+                    series: (0..k)
+                        .map(|r| Series {
+                            label: names[r].clone(),
+                            points: rows.iter().map(|(ep, g)| (*ep, g[r])).collect(),
+                            mark: Mark::LinePoints,
+                            color: r,
+                            faint: false,
+                        })
+                        .collect(),
+                    references: Vec::new(),
+                    y_range: Some((0.0, 1.0)),
+                }
+            },
+        )
         .collect();
     let cols = (charts.len() as f64).sqrt().ceil() as usize;
     let bytes = ardent_plot::charts(&charts, cols, a.size, format)?;
@@ -233,4 +207,26 @@ fn gamma(a: GammaArgs) -> Result<()> {
         bytes.len()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct VizCli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    /// The pipeline draws γ at the size `viz gamma` draws it by default.
+    #[test]
+    fn gamma_size_default_is_the_plots() {
+        let cli = VizCli::parse_from(["viz", "gamma", "m.jsonl"]);
+        let What::Gamma(g) = cli.args.what else {
+            panic!("parsed as another picture");
+        };
+        assert_eq!(g.size, GammaPlot::SIZE);
+    }
 }

@@ -6,6 +6,8 @@ pub enum TrainError {
     #[error(transparent)]
     Data(#[from] ardent_data::DataError),
     #[error(transparent)]
+    Spec(#[from] ardent_models::SpecError),
+    #[error(transparent)]
     Checkpoint(#[from] ardent_models::CheckpointError),
     #[error("{0}")]
     Config(String),
@@ -25,6 +27,12 @@ pub enum TrainError {
         what: String,
         value: f32,
         checkpoint: Option<PathBuf>,
+    },
+    /// An error met while doing `what` (resuming from a file, loading one).
+    #[error("{what}: {source}")]
+    Within {
+        what: String,
+        source: Box<TrainError>,
     },
     #[error("cannot record {what} in the checkpoint: {error}")]
     Record {

@@ -13,6 +13,8 @@ mod device;
 pub mod dirichlet;
 mod error;
 pub mod gamma;
+pub mod history;
+pub mod job;
 pub mod objective;
 pub mod ops;
 pub mod outer;

@@ -185,7 +185,7 @@ impl Default for TrainConfig {
             seed: 42,
             objective: Objective::preset(crate::objective::Preset::Elbo),
             lambda: ardent_models::DEFAULT_LAMBDA as f32,
-            valid_fraction: 0.1,
+            valid_fraction: ardent_models::DEFAULT_VALID_FRACTION,
             checkpoint_every: 1,
             finetune: false,
             gamma_lr: default_gamma_lr(),
