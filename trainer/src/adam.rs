@@ -145,9 +145,15 @@ struct Shapes {
     found: BTreeMap<String, Vec<usize>>,
 }
 
+/// A module path's segment: struct fields are lowercase already, and an enum's variant
+/// (`OpParams::Dense`) reads as the checkpoint's names do (`ops.1.0.dense.mu`).
+fn segment(name: &str) -> String {
+    name.to_lowercase()
+}
+
 impl ModuleVisitor for Shapes {
     fn enter_module(&mut self, name: &str, _container: &str) {
-        self.path.push(name.to_string());
+        self.path.push(segment(name));
     }
 
     fn exit_module(&mut self, _name: &str, _container: &str) {
@@ -170,7 +176,7 @@ struct Stepper<'a> {
 
 impl ModuleMapper for Stepper<'_> {
     fn enter_module(&mut self, name: &str, _container: &str) {
-        self.path.push(name.to_string());
+        self.path.push(segment(name));
     }
 
     fn exit_module(&mut self, _name: &str, _container: &str) {

@@ -293,9 +293,9 @@ impl Supernet {
                     continue;
                 }
                 let ard = &edge.ard[r];
-                let kl = match (&p.dense, &p.conv) {
-                    (Some(d), _) => d.kl(ard, with_value),
-                    (_, Some(c)) => c.kl(ard, with_value),
+                let kl = match p {
+                    OpParams::Dense(d) => d.kl(ard, with_value),
+                    OpParams::Conv(c) => c.kl(ard, with_value),
                     _ => continue,
                 };
                 total = Some(match total {

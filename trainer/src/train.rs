@@ -21,7 +21,7 @@ use crate::data::{
 };
 use crate::error::TrainError;
 use crate::objective::{Objective, batch_loss, nll};
-use crate::ops::{Mode, keep, kept_mask};
+use crate::ops::{Mode, OpParams, keep, kept_mask};
 use crate::supernet::{Supernet, Value};
 use crate::value::values;
 
@@ -325,14 +325,16 @@ pub fn sparsity(net: &Supernet, lambda: f32) -> (usize, usize, Vec<(String, usiz
                 continue;
             }
             // Masks as [out, fan_in] rows.
-            let (mask, out_units): (Vec<f32>, usize) = if let Some(d) = &p.dense {
-                let k = kept_mask(&d.mu.val(), &d.log_sigma2.val(), d.mask.as_ref(), lambda);
-                (values(k.transpose()), d.mu.dims()[1])
-            } else if let Some(c) = &p.conv {
-                let k = kept_mask(&c.mu.val(), &c.log_sigma2.val(), c.mask.as_ref(), lambda);
-                (values(k), c.mu.dims()[0])
-            } else {
-                continue;
+            let (mask, out_units): (Vec<f32>, usize) = match p {
+                OpParams::Dense(d) => {
+                    let k = kept_mask(&d.mu.val(), &d.log_sigma2.val(), d.mask.as_ref(), lambda);
+                    (values(k.transpose()), d.mu.dims()[1])
+                }
+                OpParams::Conv(c) => {
+                    let k = kept_mask(&c.mu.val(), &c.log_sigma2.val(), c.mask.as_ref(), lambda);
+                    (values(k), c.mu.dims()[0])
+                }
+                _ => continue,
             };
             let fan_in = mask.len() / out_units;
             let k = mask.iter().filter(|&&v| v > 0.5).count();
@@ -989,15 +991,18 @@ pub fn load(path: &Path, device: &Device) -> Result<Loaded, TrainError> {
 pub fn freeze_masks(mut net: Supernet, lambda: f32) -> Supernet {
     for ops in net.ops.iter_mut() {
         for p in ops.iter_mut() {
-            if let Some(d) = p.dense.as_mut() {
-                let k = keep(&d.mu.val(), &d.log_sigma2.val().exp(), lambda);
-                d.mu = burn::module::Param::from_tensor(d.mu.val() * k.clone());
-                d.mask = Some(k);
-            }
-            if let Some(c) = p.conv.as_mut() {
-                let k = keep(&c.mu.val(), &c.log_sigma2.val().exp(), lambda);
-                c.mu = burn::module::Param::from_tensor(c.mu.val() * k.clone());
-                c.mask = Some(k);
+            match p {
+                OpParams::Dense(d) => {
+                    let k = keep(&d.mu.val(), &d.log_sigma2.val().exp(), lambda);
+                    d.mu = burn::module::Param::from_tensor(d.mu.val() * k.clone());
+                    d.mask = Some(k);
+                }
+                OpParams::Conv(c) => {
+                    let k = keep(&c.mu.val(), &c.log_sigma2.val().exp(), lambda);
+                    c.mu = burn::module::Param::from_tensor(c.mu.val() * k.clone());
+                    c.mask = Some(k);
+                }
+                _ => {}
             }
         }
     }
@@ -1021,11 +1026,10 @@ pub fn bake_masks(mut net: Supernet) -> Supernet {
     }
     for ops in net.ops.iter_mut() {
         for p in ops.iter_mut() {
-            if let Some(d) = p.dense.as_mut() {
-                bake(&mut d.mu, &mut d.log_sigma2, &mut d.mask);
-            }
-            if let Some(c) = p.conv.as_mut() {
-                bake(&mut c.mu, &mut c.log_sigma2, &mut c.mask);
+            match p {
+                OpParams::Dense(d) => bake(&mut d.mu, &mut d.log_sigma2, &mut d.mask),
+                OpParams::Conv(c) => bake(&mut c.mu, &mut c.log_sigma2, &mut c.mask),
+                _ => {}
             }
         }
     }

@@ -19,7 +19,7 @@ fn ml_preset_gradients_equal_plain_cross_entropy() {
     let (inputs, units, batch) = (6usize, 4usize, 5usize);
     let family = tiny_family("weight", inputs, units);
     let net = Supernet::new(&family, &ad, 1).expect("supernet");
-    let d = net.ops[0][0].dense.as_ref().expect("dense");
+    let d = net.ops[0][0].dense().expect("dense");
     let w = d.mu.val().detach();
     let b = d.bias.as_ref().expect("bias").val().detach();
 

@@ -11,33 +11,30 @@ use crate::value::{Value, param, values};
 
 impl TrainOp for Constant {
     fn init(&self, _input: &Shape, device: &Device) -> OpParams {
-        OpParams {
-            constant: Some(Param::from_tensor(Tensor::zeros([self.units], device))),
-            ..OpParams::none()
-        }
+        OpParams::Constant(Param::from_tensor(Tensor::zeros([self.units], device)))
     }
 
     fn forward(&self, p: &OpParams, _x: Value, _mode: Mode, batch: usize) -> Value {
-        let c = p
-            .constant
-            .as_ref()
-            .expect("a constant op has its vector")
-            .val();
+        let OpParams::Constant(c) = p else {
+            super::mismatch("constant", p)
+        };
+        let c = c.val();
         Value::Vector(c.unsqueeze_dim::<2>(0).expand([batch, self.units]))
     }
     fn save(&self, p: &OpParams, role: TensorRole, _ard: &Ard) -> Option<Vec<f32>> {
-        let c = p
-            .constant
-            .as_ref()
-            .filter(|_| role == TensorRole::Constant)?;
-        Some(values(c.val()))
+        match p {
+            OpParams::Constant(c) if role == TensorRole::Constant => Some(values(c.val())),
+            _ => None,
+        }
     }
 
     fn load(&self, p: &mut OpParams, role: TensorRole, t: &TensorF32, device: &Device) -> bool {
-        if role != TensorRole::Constant {
-            return false;
+        match p {
+            OpParams::Constant(c) if role == TensorRole::Constant => {
+                *c = param(t, device);
+                true
+            }
+            _ => false,
         }
-        p.constant = Some(param(t, device));
-        true
     }
 }

@@ -14,22 +14,21 @@ use crate::value::{Value, param, values};
 
 impl TrainOp for Conv2d {
     fn init(&self, input: &Shape, device: &Device) -> OpParams {
-        OpParams {
-            conv: Some(VarConv::init(
-                input.features(),
-                self.channels,
-                self.kernel,
-                self.stride,
-                self.padding,
-                self.bias,
-                device,
-            )),
-            ..OpParams::none()
-        }
+        OpParams::Conv(VarConv::init(
+            input.features(),
+            self.channels,
+            self.kernel,
+            self.stride,
+            self.padding,
+            self.bias,
+            device,
+        ))
     }
 
     fn forward(&self, p: &OpParams, x: Value, mode: Mode, _batch: usize) -> Value {
-        let c = p.conv.as_ref().expect("a conv op has conv weights");
+        let Some(c) = p.conv() else {
+            super::mismatch("conv2d", p)
+        };
         match x {
             Value::Image(x) => Value::Image(activate(c.forward(x, mode), self.activation)),
             // Shape inference gives a conv an image.
@@ -37,7 +36,7 @@ impl TrainOp for Conv2d {
         }
     }
     fn save(&self, p: &OpParams, role: TensorRole, ard: &Ard) -> Option<Vec<f32>> {
-        let c = p.conv.as_ref()?;
+        let c = p.conv()?;
         match role {
             TensorRole::WeightMu => Some(values(c.mu.val())),
             TensorRole::WeightLogSigma2 => Some(values(c.log_sigma2.val())),
@@ -49,7 +48,7 @@ impl TrainOp for Conv2d {
     }
 
     fn load(&self, p: &mut OpParams, role: TensorRole, t: &TensorF32, device: &Device) -> bool {
-        let Some(c) = p.conv.as_mut() else {
+        let Some(c) = p.conv_mut() else {
             return false;
         };
         match role {

@@ -12,29 +12,28 @@ use crate::value::{Value, param, values};
 
 impl TrainOp for Dense {
     fn init(&self, input: &Shape, device: &Device) -> OpParams {
-        OpParams {
-            dense: Some(VarDense::init(
-                input.size(),
-                self.units,
-                self.bias,
-                Vec::new(),
-                device,
-            )),
-            ..OpParams::none()
-        }
+        OpParams::Dense(VarDense::init(
+            input.size(),
+            self.units,
+            self.bias,
+            Vec::new(),
+            device,
+        ))
     }
 
     fn forward(&self, p: &OpParams, x: Value, mode: Mode, _batch: usize) -> Value {
-        let d = p.dense.as_ref().expect("a dense op has dense weights");
+        let Some(d) = p.dense() else {
+            super::mismatch("dense", p)
+        };
         Value::Vector(activate(d.forward(x.into_vector(), mode), self.activation))
     }
 
     fn save(&self, p: &OpParams, role: TensorRole, ard: &Ard) -> Option<Vec<f32>> {
-        p.dense.as_ref()?.save(role, ard)
+        p.dense()?.save(role, ard)
     }
 
     fn load(&self, p: &mut OpParams, role: TensorRole, t: &TensorF32, device: &Device) -> bool {
-        p.dense.as_mut().is_some_and(|d| d.load(role, t, device))
+        p.dense_mut().is_some_and(|d| d.load(role, t, device))
     }
 }
 
@@ -42,29 +41,28 @@ impl TrainOp for Dense {
 impl TrainOp for Glm {
     fn init(&self, _input: &Shape, device: &Device) -> OpParams {
         let idx = self.features.iter().map(|&i| i as i64).collect();
-        OpParams {
-            dense: Some(VarDense::init(
-                self.features.len(),
-                self.units,
-                true,
-                idx,
-                device,
-            )),
-            ..OpParams::none()
-        }
+        OpParams::Dense(VarDense::init(
+            self.features.len(),
+            self.units,
+            true,
+            idx,
+            device,
+        ))
     }
 
     fn forward(&self, p: &OpParams, x: Value, mode: Mode, _batch: usize) -> Value {
-        let d = p.dense.as_ref().expect("a glm op has dense weights");
+        let Some(d) = p.dense() else {
+            super::mismatch("glm", p)
+        };
         Value::Vector(activate(d.forward(x.into_vector(), mode), self.activation))
     }
 
     fn save(&self, p: &OpParams, role: TensorRole, ard: &Ard) -> Option<Vec<f32>> {
-        p.dense.as_ref()?.save(role, ard)
+        p.dense()?.save(role, ard)
     }
 
     fn load(&self, p: &mut OpParams, role: TensorRole, t: &TensorF32, device: &Device) -> bool {
-        p.dense.as_mut().is_some_and(|d| d.load(role, t, device))
+        p.dense_mut().is_some_and(|d| d.load(role, t, device))
     }
 }
 

@@ -26,25 +26,63 @@ use conv::VarConv;
 use dense::VarDense;
 use norm::Norm;
 
-/// The parameters of one candidate op (at most one field is set).
+/// The parameters of one candidate op, of the kind its family makes ([`TrainOp::init`]).
 #[derive(Module, Debug)]
-pub struct OpParams {
-    pub dense: Option<VarDense>,
-    pub conv: Option<VarConv>,
-    pub constant: Option<Param<Tensor<1>>>,
-    pub norm: Option<Norm>,
+pub enum OpParams {
+    /// An op without parameters.
+    None(NoParams),
+    Dense(VarDense),
+    Conv(VarConv),
+    /// A learned vector, broadcast over the batch.
+    Constant(Param<Tensor<1>>),
+    Norm(Norm),
 }
+
+/// The parameters of an op that has none.
+#[derive(Module, Debug, Default)]
+pub struct NoParams;
 
 impl OpParams {
     /// No parameters: an op without weights.
     pub fn none() -> OpParams {
-        OpParams {
-            dense: None,
-            conv: None,
-            constant: None,
-            norm: None,
+        OpParams::None(NoParams)
+    }
+
+    /// The variational dense (or GLM) weights, if the op has them.
+    pub fn dense(&self) -> Option<&VarDense> {
+        match self {
+            OpParams::Dense(d) => Some(d),
+            _ => None,
         }
     }
+
+    pub fn dense_mut(&mut self) -> Option<&mut VarDense> {
+        match self {
+            OpParams::Dense(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// The variational conv weights, if the op has them.
+    pub fn conv(&self) -> Option<&VarConv> {
+        match self {
+            OpParams::Conv(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    pub fn conv_mut(&mut self) -> Option<&mut VarConv> {
+        match self {
+            OpParams::Conv(c) => Some(c),
+            _ => None,
+        }
+    }
+}
+
+/// The parameters `init` gave `family`, of another kind than `p`: a supernet is built from its
+/// family's ops, so this is a bug, not bad input.
+fn mismatch(family: &str, p: &OpParams) -> ! {
+    panic!("a {family} op holds parameters of another kind: {p:?}")
 }
 
 /// What an op family does in training.

@@ -64,21 +64,22 @@ impl Norm {
 
 impl TrainOp for BatchNorm {
     fn init(&self, input: &Shape, device: &Device) -> OpParams {
-        OpParams {
-            norm: Some(Norm::init(input.features(), device)),
-            ..OpParams::none()
-        }
+        OpParams::Norm(Norm::init(input.features(), device))
     }
 
     fn forward(&self, p: &OpParams, x: Value, mode: Mode, _batch: usize) -> Value {
-        let n = p.norm.as_ref().expect("a batch norm has its parameters");
+        let OpParams::Norm(n) = p else {
+            super::mismatch("batchnorm", p)
+        };
         match x {
             Value::Vector(x) => Value::Vector(activate(n.forward(x, self, mode), self.activation)),
             Value::Image(x) => Value::Image(activate(n.forward(x, self, mode), self.activation)),
         }
     }
     fn save(&self, p: &OpParams, role: TensorRole, _ard: &Ard) -> Option<Vec<f32>> {
-        let n = p.norm.as_ref()?;
+        let OpParams::Norm(n) = p else {
+            return None;
+        };
         Some(values(match role {
             TensorRole::NormScale => n.scale.val(),
             TensorRole::NormShift => n.shift.val(),
@@ -89,7 +90,7 @@ impl TrainOp for BatchNorm {
     }
 
     fn load(&self, p: &mut OpParams, role: TensorRole, t: &TensorF32, device: &Device) -> bool {
-        let Some(n) = p.norm.as_mut() else {
+        let OpParams::Norm(n) = p else {
             return false;
         };
         match role {
