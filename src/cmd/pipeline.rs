@@ -15,7 +15,7 @@ use ardent_models::Checkpoint;
 use ardent_runtime::args::{int_in, non_negative, term_weight};
 use ardent_runtime::bench::{BenchOptions, bench};
 use ardent_runtime::{LoadOptions, Model};
-use ardent_trainer::job::{self, FinetuneJob, TrainJob};
+use ardent_trainer::job::{self, FinetuneJob, RunOptions, TrainJob};
 
 use super::report::EpochLog;
 use super::train::{DataArgs, PresetArg, Printer, summarize};
@@ -167,20 +167,24 @@ fn run_pipeline(spec: &Path, data: &Source, budget: &Budget) -> Result<()> {
     };
 
     eprintln!("== train {}", spec.display());
-    let train = TrainJob {
+    let mut train = TrainJob::new(spec, data.clone());
+    train.run = RunOptions {
         epochs: budget.epochs,
-        preset: budget.preset.into(),
-        kl_weight: Some(budget.kl_weight),
-        warmup: budget.warmup,
         seed: budget.seed,
         out: Some(trained.clone()),
         metrics: Some(out.join("train.jsonl")),
+        ..train.run
+    };
+    let train = TrainJob {
+        preset: budget.preset.into(),
+        kl_weight: Some(budget.kl_weight),
+        warmup: budget.warmup,
         search_warmup: if searched { budget.epochs / 4 } else { 0 },
-        ..TrainJob::new(spec, data.clone())
+        ..train
     };
     summarize(&job::train(
         &train,
-        &mut Printer(EpochLog::new(false, train.epochs)),
+        &mut Printer(EpochLog::new(false, train.run.epochs)),
     )?);
 
     eprintln!("== export, every weight kept");
@@ -196,15 +200,16 @@ fn run_pipeline(spec: &Path, data: &Source, budget: &Budget) -> Result<()> {
     let compact = export("compact", &trained, out, &export_from, None)?;
 
     eprintln!("== fine-tune the surviving weights");
-    let finetune = FinetuneJob {
+    let mut finetune = FinetuneJob::new(&trained, data.clone());
+    finetune.run = RunOptions {
         epochs: budget.finetune_epochs,
         lr: 3e-4,
         out: Some(finetuned.clone()),
-        ..FinetuneJob::new(&trained, data.clone())
+        ..finetune.run
     };
     summarize(&job::finetune(
         &finetune,
-        &mut Printer(EpochLog::new(false, finetune.epochs)),
+        &mut Printer(EpochLog::new(false, finetune.run.epochs)),
     )?);
     let tuned = export("finetuned", &finetuned, out, &export_from, None)?;
 

@@ -7,7 +7,9 @@ use ardent_runtime::args::{
 };
 use ardent_trainer::bilevel::Order;
 use ardent_trainer::data::Augment;
-use ardent_trainer::job::{self, FinetuneJob, Finished, Observer, OuterOverrides, TrainJob};
+use ardent_trainer::job::{
+    self, FinetuneJob, Finished, Observer, OuterOverrides, RunOptions, TrainJob,
+};
 use ardent_trainer::random::Trial;
 use ardent_trainer::{EpochMetrics, LrSchedule, Preset};
 
@@ -265,14 +267,21 @@ impl Args {
         TrainJob {
             spec: self.spec.clone(),
             data: self.data.source(),
-            out: self.out.clone(),
-            resume: self.resume,
+            run: RunOptions {
+                out: self.out.clone(),
+                resume: self.resume,
+                epochs: self.epochs,
+                batch_size: self.batch_size,
+                lr: self.lr,
+                lr_schedule: self.lr_schedule.into(),
+                seed: self.seed,
+                lambda: self.lambda,
+                checkpoint_every: self.checkpoint_every,
+                metrics: self.metrics.clone(),
+                progress: true,
+                device: self.device.clone(),
+            },
             given: given_settings(&self.given),
-            epochs: self.epochs,
-            batch_size: self.batch_size,
-            lr: self.lr,
-            lr_schedule: self.lr_schedule.into(),
-            seed: self.seed,
             preset: self.preset.into(),
             kl_weight: self.kl_weight,
             warmup: self.warmup,
@@ -289,14 +298,9 @@ impl Args {
             member_of: self.member_of.clone(),
             random_search: self.random_search,
             augment: augment(&self.augment),
-            lambda: self.lambda,
             valid_fraction: self.valid_fraction,
             gamma_lr: self.gamma_lr,
             search_warmup: self.search_warmup,
-            checkpoint_every: self.checkpoint_every,
-            metrics: self.metrics.clone(),
-            progress: true,
-            device: self.device.clone(),
         }
     }
 }
@@ -398,18 +402,20 @@ impl FinetuneArgs {
         FinetuneJob {
             checkpoint: self.checkpoint.clone(),
             data: self.data.source(),
-            out: self.out.clone(),
-            resume: self.resume,
-            epochs: self.epochs,
-            batch_size: self.batch_size,
-            lr: self.lr,
-            lr_schedule: self.lr_schedule.into(),
-            seed: self.seed,
-            lambda: self.lambda,
-            checkpoint_every: self.checkpoint_every,
-            metrics: self.metrics.clone(),
-            progress: true,
-            device: self.device.clone(),
+            run: RunOptions {
+                out: self.out.clone(),
+                resume: self.resume,
+                epochs: self.epochs,
+                batch_size: self.batch_size,
+                lr: self.lr,
+                lr_schedule: self.lr_schedule.into(),
+                seed: self.seed,
+                lambda: self.lambda,
+                checkpoint_every: self.checkpoint_every,
+                metrics: self.metrics.clone(),
+                progress: true,
+                device: self.device.clone(),
+            },
         }
     }
 }

@@ -51,6 +51,79 @@ impl OuterOverrides {
     }
 }
 
+/// What training and fine-tuning runs share: where they write, how long they run and how
+/// their steps go.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The checkpoint to write (each job has its default name).
+    pub out: Option<PathBuf>,
+    /// Continue the run stored in `out`, with its settings.
+    pub resume: bool,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub lr: f64,
+    pub lr_schedule: LrSchedule,
+    pub seed: u64,
+    /// The pruning threshold: of the metrics and the summary when training, of the fixed
+    /// masks when fine-tuning.
+    pub lambda: f32,
+    pub checkpoint_every: usize,
+    /// Every epoch's metrics as JSON lines.
+    pub metrics: Option<PathBuf>,
+    /// Show a progress bar within each epoch (on stderr).
+    pub progress: bool,
+    pub device: String,
+}
+
+impl RunOptions {
+    /// `epochs` at learning rate `lr` on a cosine schedule, with every other option at the
+    /// commands' defaults.
+    pub fn new(epochs: usize, lr: f64) -> RunOptions {
+        RunOptions {
+            out: None,
+            resume: false,
+            epochs,
+            batch_size: 100,
+            lr,
+            lr_schedule: LrSchedule::Cosine,
+            seed: 42,
+            lambda: ardent_models::DEFAULT_LAMBDA as f32,
+            checkpoint_every: 1,
+            metrics: None,
+            progress: true,
+            device: "flex".into(),
+        }
+    }
+}
+
+impl RunOptions {
+    /// The loop's settings these options fix; the rest are the default recipe's, for the
+    /// job to set.
+    fn config(&self) -> TrainConfig {
+        TrainConfig {
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            lr: self.lr,
+            lr_schedule: self.lr_schedule,
+            seed: self.seed,
+            lambda: self.lambda,
+            checkpoint_every: self.checkpoint_every,
+            ..TrainConfig::default()
+        }
+    }
+
+    /// Where the run writes its checkpoint `out` and metrics, on `data`.
+    fn run(&self, out: PathBuf, data: &Source) -> Run {
+        Run {
+            checkpoint: out,
+            metrics: self.metrics.clone(),
+            fresh_metrics: !self.resume,
+            progress: self.progress,
+            data_name: data.name.clone(),
+        }
+    }
+}
+
 /// A training run: `ardent train`'s options, typed. [`TrainJob::new`] gives the command's
 /// defaults.
 #[derive(Debug, Clone)]
@@ -58,18 +131,11 @@ pub struct TrainJob {
     /// The model-family spec (TOML).
     pub spec: PathBuf,
     pub data: Source,
-    /// The checkpoint to write; default `NAME.safetensors`.
-    pub out: Option<PathBuf>,
-    /// Continue the run stored in `out`, with its settings.
-    pub resume: bool,
+    /// Where and how long; the checkpoint's default name is `NAME.safetensors`.
+    pub run: RunOptions,
     /// The settings the user gave (as [`TrainConfig::resumed`] names them), which a resumed
     /// run compares with the stored ones; the others are the defaults and are not compared.
     pub given: Vec<String>,
-    pub epochs: usize,
-    pub batch_size: usize,
-    pub lr: f64,
-    pub lr_schedule: LrSchedule,
-    pub seed: u64,
     pub preset: Preset,
     /// λ_prior^L; `None`: the preset's.
     pub kl_weight: Option<f64>,
@@ -81,17 +147,9 @@ pub struct TrainJob {
     /// Random search over this many members (0: none).
     pub random_search: usize,
     pub augment: Augment,
-    /// The pruning threshold of the metrics and the summary.
-    pub lambda: f32,
     pub valid_fraction: f64,
     pub gamma_lr: f64,
     pub search_warmup: usize,
-    pub checkpoint_every: usize,
-    /// Every epoch's metrics as JSON lines.
-    pub metrics: Option<PathBuf>,
-    /// Show a progress bar within each epoch (on stderr).
-    pub progress: bool,
-    pub device: String,
 }
 
 impl TrainJob {
@@ -100,14 +158,8 @@ impl TrainJob {
         TrainJob {
             spec: spec.into(),
             data,
-            out: None,
-            resume: false,
+            run: RunOptions::new(10, 1e-3),
             given: Vec::new(),
-            epochs: 10,
-            batch_size: 100,
-            lr: 1e-3,
-            lr_schedule: LrSchedule::Cosine,
-            seed: 42,
             preset: Preset::Elbo,
             kl_weight: None,
             warmup: None,
@@ -115,14 +167,9 @@ impl TrainJob {
             member_of: None,
             random_search: 0,
             augment: Augment::default(),
-            lambda: ardent_models::DEFAULT_LAMBDA as f32,
             valid_fraction: ardent_models::DEFAULT_VALID_FRACTION,
             gamma_lr: 3e-3,
             search_warmup: 0,
-            checkpoint_every: 1,
-            metrics: None,
-            progress: true,
-            device: "flex".into(),
         }
     }
 }
@@ -249,7 +296,7 @@ fn collapsed_member(
 
 /// The outer problem of the chosen preset, with the overrides.
 fn outer_config(job: &TrainJob, family: &Family) -> Result<Option<OuterConfig>, TrainError> {
-    let Some(mut o) = Objective::outer(job.preset, job.outer.xi.unwrap_or(job.lr)) else {
+    let Some(mut o) = Objective::outer(job.preset, job.outer.xi.unwrap_or(job.run.lr)) else {
         if !job.outer.is_empty() {
             return Err(TrainError::Config(
                 "--hypergradient, --lik-q, --prior-q, --xi and --reference set the outer problem, which only the bilevel presets have (--preset darts or evidence)".into(),
@@ -308,42 +355,36 @@ fn run_loop(
 /// Trains (or resumes, or random-searches) as `job` asks; the checkpoint is at
 /// [`Finished::checkpoint`].
 pub fn train(job: &TrainJob, obs: &mut dyn Observer) -> Result<Finished, TrainError> {
-    let device = parse_device(&job.device)?;
+    let opts = &job.run;
+    let device = parse_device(&opts.device)?;
     let probe = Family::from_path(&job.spec)?;
     let splits = load_data(&job.data, probe.task, obs)?;
     let mut family = family_for(&job.spec, &splits, obs)?;
     if let Some(searched) = &job.member_of {
         family = collapsed_member(&family, searched, obs)?;
     }
-    let out = job
+    let out = opts
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("{}.safetensors", family.name)));
     let mut cfg = TrainConfig {
-        epochs: job.epochs,
-        batch_size: job.batch_size,
-        lr: job.lr,
-        lr_schedule: job.lr_schedule,
-        seed: job.seed,
         objective: {
             let mut o = Objective::preset(job.preset);
             if let Some(w) = job.kl_weight {
                 o.kl_weight = w;
             }
-            o.warmup_epochs = job.warmup.unwrap_or(default_warmup(job.epochs));
+            o.warmup_epochs = job.warmup.unwrap_or(default_warmup(opts.epochs));
             o
         },
-        lambda: job.lambda,
         valid_fraction: job.valid_fraction,
-        checkpoint_every: job.checkpoint_every,
-        finetune: false,
         gamma_lr: job.gamma_lr,
         search_warmup: job.search_warmup,
         outer: outer_config(job, &family)?,
         augment: job.augment,
+        ..opts.config()
     };
     let resuming = within(format!("resuming from {}", out.display()));
-    let (net, normalizer, start) = if job.resume {
+    let (net, normalizer, start) = if opts.resume {
         let loaded = train::load(&out, &device).map_err(resuming)?;
         if let Some(saved) = &loaded.config {
             let given: Vec<&str> = job.given.iter().map(String::as_str).collect();
@@ -376,17 +417,11 @@ pub fn train(job: &TrainJob, obs: &mut dyn Observer) -> Result<Finished, TrainEr
         normalizer,
     )?;
     fit_batch(&mut cfg, data.train.len(), obs);
-    let run = Run {
-        checkpoint: out,
-        metrics: job.metrics.clone(),
-        fresh_metrics: !job.resume,
-        progress: job.progress,
-        data_name: job.data.name.clone(),
-    };
+    let run = opts.run(out, &job.data);
     if job.random_search == 0 {
         return run_loop(net, &data, &cfg, &run, start, &device, obs);
     }
-    if job.resume || cfg.outer.is_some() {
+    if opts.resume || cfg.outer.is_some() {
         return Err(TrainError::Config(
             "--random-search trains fixed members from scratch: it takes neither --resume nor a bilevel preset".into(),
         ));
@@ -440,21 +475,9 @@ pub struct FinetuneJob {
     /// The trained checkpoint whose masks are fixed.
     pub checkpoint: PathBuf,
     pub data: Source,
-    /// The checkpoint to write; default `NAME.finetuned.safetensors` beside `checkpoint`.
-    pub out: Option<PathBuf>,
-    /// Continue the fine-tuning run stored in `out`.
-    pub resume: bool,
-    pub epochs: usize,
-    pub batch_size: usize,
-    pub lr: f64,
-    pub lr_schedule: LrSchedule,
-    pub seed: u64,
-    /// Weights with ρ > λ are removed and stay removed.
-    pub lambda: f32,
-    pub checkpoint_every: usize,
-    pub metrics: Option<PathBuf>,
-    pub progress: bool,
-    pub device: String,
+    /// Where and how long; the checkpoint's default name is `NAME.finetuned.safetensors`
+    /// beside `checkpoint`. Weights with ρ > `run.lambda` are removed and stay removed.
+    pub run: RunOptions,
 }
 
 impl FinetuneJob {
@@ -463,24 +486,13 @@ impl FinetuneJob {
         FinetuneJob {
             checkpoint: checkpoint.into(),
             data,
-            out: None,
-            resume: false,
-            epochs: 5,
-            batch_size: 100,
-            lr: 1e-4,
-            lr_schedule: LrSchedule::Cosine,
-            seed: 42,
-            lambda: ardent_models::DEFAULT_LAMBDA as f32,
-            checkpoint_every: 1,
-            metrics: None,
-            progress: true,
-            device: "flex".into(),
+            run: RunOptions::new(5, 1e-4),
         }
     }
 
     /// The checkpoint the run writes.
     pub fn out(&self) -> PathBuf {
-        self.out.clone().unwrap_or_else(|| {
+        self.run.out.clone().unwrap_or_else(|| {
             let stem = self
                 .checkpoint
                 .file_stem()
@@ -495,31 +507,26 @@ impl FinetuneJob {
 /// Fine-tunes the surviving weights of a checkpoint as point estimates, with its structure and
 /// its masks at λ fixed; the validation split and normaliser are the original run's.
 pub fn finetune(job: &FinetuneJob, obs: &mut dyn Observer) -> Result<Finished, TrainError> {
-    let device = parse_device(&job.device)?;
+    let opts = &job.run;
+    let device = parse_device(&opts.device)?;
     let out = job.out();
-    let from = if job.resume { &out } else { &job.checkpoint };
+    let from = if opts.resume { &out } else { &job.checkpoint };
     let loaded =
         train::load(from, &device).map_err(within(format!("loading {}", from.display())))?;
     // Weights no run produced take the default recipe (a validation fraction, the ELBO).
     let saved = loaded.config.clone().unwrap_or_default();
     let mut cfg = TrainConfig {
-        epochs: job.epochs,
-        batch_size: job.batch_size,
-        lr: job.lr,
-        lr_schedule: job.lr_schedule,
-        seed: job.seed,
         objective: saved.objective,
-        lambda: job.lambda,
         valid_fraction: saved.valid_fraction,
-        checkpoint_every: job.checkpoint_every,
         finetune: true,
         gamma_lr: saved.gamma_lr,
         search_warmup: saved.search_warmup,
         outer: None,
         // The fine-tuning keeps the training run's augmentation: same data, same recipe.
         augment: saved.augment,
+        ..opts.config()
     };
-    let start = if job.resume {
+    let start = if opts.resume {
         if !saved.finetune {
             return Err(TrainError::Config(format!(
                 "{}: --resume needs a fine-tuning checkpoint, and this one is not",
@@ -527,7 +534,7 @@ pub fn finetune(job: &FinetuneJob, obs: &mut dyn Observer) -> Result<Finished, T
             )));
         }
         cfg = TrainConfig {
-            epochs: job.epochs,
+            epochs: opts.epochs,
             ..saved
         };
         loaded
@@ -546,12 +553,6 @@ pub fn finetune(job: &FinetuneJob, obs: &mut dyn Observer) -> Result<Finished, T
     )?;
     fit_batch(&mut cfg, data.train.len(), obs);
     let net = freeze_masks(loaded.net, cfg.lambda);
-    let run = Run {
-        checkpoint: out,
-        metrics: job.metrics.clone(),
-        fresh_metrics: !job.resume,
-        progress: job.progress,
-        data_name: job.data.name.clone(),
-    };
+    let run = opts.run(out, &job.data);
     run_loop(net, &data, &cfg, &run, start, &device, obs)
 }
