@@ -419,3 +419,93 @@ fn nonsense_options_are_refused_before_any_work() {
         stderr(&o)
     );
 }
+
+/// A family of three members on the digits, one of them known best: a hidden layer of 16
+/// units beats one of 2, and the zero op, which cuts the only path, is chance.
+const PICK: &str = r#"
+name = "pick"
+task = "classification"
+classes = 10
+input = [64]
+
+[search]
+constraint = "simplex"
+relaxation = "gumbel-softmax"
+
+[[vertex]]
+name = "x"
+[[vertex]]
+name = "h"
+[[vertex]]
+name = "logits"
+
+[[edge]]
+from = "x"
+to = "h"
+ops = [{ op = "zero" }, { op = "dense", units = 16, activation = "relu" }, { op = "dense", units = 2, activation = "relu" }]
+
+[[edge]]
+from = "h"
+to = "logits"
+ops = [{ op = "dense", units = 10 }]
+"#;
+
+#[test]
+fn the_controller_learns_to_prefer_the_best_member() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let spec = dir.path().join("pick.toml");
+    std::fs::write(&spec, PICK).expect("spec");
+    let ck = dir.path().join("pick.safetensors");
+    let o = ardent([
+        "train",
+        &spec.display().to_string(),
+        "--data",
+        "digits",
+        "--epochs",
+        "5",
+        "--lr",
+        "0.01",
+        "--search",
+        "controller",
+        "--trials",
+        "10",
+        "--out",
+        &ck.display().to_string(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let trials: Vec<serde_json::Value> = metrics(&stdout(&o))
+        .into_iter()
+        .filter(|t| t.get("trial").is_some())
+        .collect();
+    assert_eq!(trials.len(), 10);
+    let p_best = |t: &serde_json::Value| {
+        let alternatives = t["policy"][0]["alternatives"].as_array().expect("policy");
+        assert_eq!(alternatives.len(), 3, "{t}");
+        alternatives
+            .iter()
+            .find(|a| a[0] == "dense(16, relu)")
+            .and_then(|a| a[1].as_f64())
+            .expect("the 16-unit member's probability")
+    };
+    // From the uniform 1/3, the known-best member ends the most likely by far, and the best
+    // trial kept is that member.
+    let last = trials.last().expect("a trial");
+    assert!(p_best(last) > 0.8, "{last}");
+    let best = trials.iter().rfind(|t| t["best"] == true).expect("best");
+    assert_eq!(best["member"][0][1][0], "dense(16, relu)", "{best}");
+    // The random search of the same budget takes the same options.
+    let o = ardent([
+        "train",
+        &spec.display().to_string(),
+        "--data",
+        "digits",
+        "--search",
+        "controller",
+        "--random-search",
+        "3",
+        "--out",
+        &ck.display().to_string(),
+    ]);
+    assert_bad_input(&o, &["--random-search", "--search"]);
+}

@@ -64,12 +64,26 @@ impl EpochLog {
             .iter()
             .map(|(edge, ops)| format!("{edge}: {}", ops.join(" + ")))
             .collect();
+        // A learned policy: its favourite per edge, and how sure it is.
+        let favourites: Vec<String> = t
+            .policy
+            .iter()
+            .filter_map(|p| {
+                let (name, prob) = p.alternatives.iter().max_by(|a, b| a.1.total_cmp(&b.1))?;
+                Some(format!("{} {name} {:.2}", p.edge, prob))
+            })
+            .collect();
         println!(
-            "trial {}/{trials}: {quality}, {} parameters{}; {}",
+            "trial {}/{trials}: {quality}, {} parameters{}; {}{}",
             t.trial + 1,
             count(t.member_params as f64),
             if t.best { ", best so far" } else { "" },
-            member.join("; ")
+            member.join("; "),
+            if favourites.is_empty() {
+                String::new()
+            } else {
+                format!(" | policy: {}", favourites.join("; "))
+            }
         );
         self.columns = None;
     }

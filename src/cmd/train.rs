@@ -8,7 +8,7 @@ use ardent_runtime::args::{
 use ardent_trainer::bilevel::Order;
 use ardent_trainer::data::Augment;
 use ardent_trainer::job::{
-    self, FinetuneJob, Finished, Observer, OuterOverrides, RunOptions, TrainJob,
+    self, FinetuneJob, Finished, Observer, OuterOverrides, RunOptions, Search, TrainJob,
 };
 use ardent_trainer::random::Trial;
 use ardent_trainer::{EpochMetrics, LrSchedule, Preset};
@@ -116,9 +116,23 @@ pub struct Args {
     #[arg(long)]
     member_of: Option<PathBuf>,
     /// Random search: train this many members drawn uniformly from the family, each as a
-    /// fixed family for --epochs, and keep the best on the validation split in --out.
-    #[arg(long, default_value_t = 0, value_parser = int_in::<0, 10_000>)]
+    /// fixed family for --epochs, and keep the best on the validation split in --out (the
+    /// same as `--search random --trials N`).
+    #[arg(long, default_value_t = 0, value_parser = int_in::<0, 10_000>, conflicts_with = "search")]
     random_search: usize,
+    /// Search by trials, each member trained as a fixed family for --epochs and the best on
+    /// the validation split kept in --out: `random` draws members uniformly, `controller`
+    /// from a policy per searched edge that REINFORCE learns from the trials' validation
+    /// accuracy. Without it, searched edges are searched by gradient on γ.
+    #[arg(long, value_enum, requires = "trials")]
+    search: Option<SearchArg>,
+    /// How many members --search trains.
+    #[arg(long, value_parser = int_in::<1, 10_000>, requires = "search")]
+    trials: Option<usize>,
+    /// --search controller: the policy's learning rate (a step is rate × advantage ×
+    /// ∇ log π).
+    #[arg(long, default_value_t = job::CONTROLLER_LR, value_parser = learning_rate)]
+    controller_lr: f64,
     /// Override the preset's KL weight λ_prior^L.
     #[arg(long, value_parser = term_weight)]
     kl_weight: Option<f64>,
@@ -296,11 +310,35 @@ impl Args {
                 references: self.reference.clone(),
             },
             member_of: self.member_of.clone(),
-            random_search: self.random_search,
+            search: self.search(),
             augment: augment(&self.augment),
             valid_fraction: self.valid_fraction,
             gamma_lr: self.gamma_lr,
             search_warmup: self.search_warmup,
+        }
+    }
+}
+
+/// What `--search` does.
+#[derive(clap::ValueEnum, Debug, Clone, Copy)]
+enum SearchArg {
+    Random,
+    Controller,
+}
+
+impl Args {
+    fn search(&self) -> Search {
+        match (self.search, self.trials) {
+            (Some(SearchArg::Random), Some(trials)) => Search::Random { trials },
+            (Some(SearchArg::Controller), Some(trials)) => Search::Controller {
+                trials,
+                lr: self.controller_lr,
+            },
+            // clap requires --trials with --search, and refuses --random-search beside it.
+            _ if self.random_search > 0 => Search::Random {
+                trials: self.random_search,
+            },
+            _ => Search::Gradient,
         }
     }
 }
@@ -332,7 +370,7 @@ pub fn run(a: Args) -> Result<()> {
 pub fn summarize(done: &Finished) {
     if let Some(best) = &done.best_trial {
         eprintln!(
-            "random search: trial {} is the best ({} parameters)",
+            "search: trial {} is the best ({} parameters)",
             best.trial + 1,
             best.member_params
         );

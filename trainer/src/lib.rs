@@ -7,6 +7,7 @@
 pub mod adam;
 pub mod ard;
 pub mod bilevel;
+pub mod controller;
 mod convert;
 pub mod data;
 mod device;

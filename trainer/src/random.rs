@@ -1,7 +1,8 @@
-//! Random search over a family's discrete members: the baseline DARTS and the seed's NAS
-//! slide compare against. Each trial draws one member uniformly (one op per simplex edge, a
-//! fair coin per op in the cube), trains it as a fixed family for the run's epochs, and is
-//! scored on the validation split; the best trial's checkpoint is kept.
+//! Search by trials over a family's discrete members: each trial draws one member, trains it
+//! as a fixed family for the run's epochs, and is scored on the validation split; the best
+//! trial's checkpoint is kept. How members are drawn is a [`Strategy`]: uniformly here (random
+//! search, the baseline DARTS and the seed's NAS slide compare against; one op per simplex
+//! edge, a fair coin per op in the cube), or by a learned policy (`controller.rs`).
 
 use std::path::{Path, PathBuf};
 
@@ -29,6 +30,48 @@ pub struct Trial {
     pub valid_nll: f64,
     /// This trial is the best so far, and its checkpoint is at the run's path.
     pub best: bool,
+    /// A learning strategy's policy after this trial: per searched edge, its name and each
+    /// alternative (`Family::edge_alternatives`: its ops, joined by `+`, or `none`) with its
+    /// probability; empty for random search.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub policy: Vec<EdgePolicy>,
+}
+
+/// A policy's distribution on one searched edge.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EdgePolicy {
+    pub edge: String,
+    /// Each alternative's ops (joined by `+`, or `none`) and probability.
+    pub alternatives: Vec<(String, f64)>,
+}
+
+/// How a search by trials draws its members, and what it learns from their scores.
+pub trait Strategy {
+    /// The member of trial `t`: per edge a bit mask over its ops.
+    fn draw(&mut self, family: &Family, t: usize) -> Vec<u64>;
+    /// The score (higher is better) the member last drawn got.
+    fn learn(&mut self, _score: f64) {}
+    /// The policy to report after a trial (empty: nothing learned).
+    fn policy(&self, _family: &Family) -> Vec<EdgePolicy> {
+        Vec::new()
+    }
+}
+
+/// Random search's strategy: every member drawn uniformly, from a seeded stream.
+#[derive(Debug, Clone)]
+pub struct Uniform(pub SplitMix64);
+
+impl Uniform {
+    /// The stream random search draws from for a run of seed `seed`.
+    pub fn for_seed(seed: u64) -> Uniform {
+        Uniform(SplitMix64(seed ^ 0x0052_414E_444F_4D53))
+    }
+}
+
+impl Strategy for Uniform {
+    fn draw(&mut self, family: &Family, _t: usize) -> Vec<u64> {
+        sample_member(family, &mut self.0)
+    }
 }
 
 /// Draws a member: per edge a bit mask over its ops. Fixed edges keep what they have.
@@ -51,7 +94,7 @@ pub fn sample_member(family: &Family, rng: &mut SplitMix64) -> Vec<u64> {
 }
 
 /// Higher is better: validation accuracy, or −RMSE for regression.
-fn score(m: &EpochMetrics) -> f64 {
+pub fn score(m: &EpochMetrics) -> f64 {
     match (m.valid_accuracy, m.valid_rmse) {
         (Some(a), _) => a,
         (_, Some(r)) => -r,
@@ -59,27 +102,29 @@ fn score(m: &EpochMetrics) -> f64 {
     }
 }
 
-/// Runs `trials` trials of random search; the best member's checkpoint ends at
-/// `run.checkpoint`, written atomically when a trial beats the previous best. Trial t's
-/// initial weights come from `cfg.seed + t`; the members, batches and noise from `cfg.seed`.
+/// Runs `trials` trials with members drawn by `strategy`; the best member's checkpoint ends
+/// at `run.checkpoint`, written atomically when a trial beats the previous best. Trial t's
+/// initial weights come from `cfg.seed + t`; the batches and noise from `cfg.seed`.
 #[allow(clippy::too_many_arguments)]
-pub fn random_search(
+pub fn search_by_trials(
     family: &Family,
     data: &Prepared,
     cfg: &TrainConfig,
     run: &Run,
     trials: usize,
+    strategy: &mut dyn Strategy,
     device: &burn::tensor::Device,
     epoch_report: &mut dyn FnMut(&EpochMetrics),
     trial_report: &mut dyn FnMut(&Trial),
 ) -> Result<Vec<Trial>, TrainError> {
-    let mut rng = SplitMix64(cfg.seed ^ 0x0052_414E_444F_4D53);
     let mut best = f64::NEG_INFINITY;
     let mut done = Vec::with_capacity(trials);
     for t in 0..trials {
-        let choice = sample_member(family, &mut rng);
+        let choice = strategy.draw(family, t);
         let member = family.fixed_member(&choice).map_err(|e| {
-            TrainError::Config(format!("random search: member {choice:?} is invalid: {e}"))
+            TrainError::Config(format!(
+                "search trial {t}: member {choice:?} is invalid: {e}"
+            ))
         })?;
         let scratch = scratch_path(&run.checkpoint, t);
         let trial_run = Run {
@@ -118,9 +163,10 @@ pub fn random_search(
         let Some(m) = last else {
             let _ = std::fs::remove_file(&scratch);
             return Err(TrainError::Config(
-                "random search needs at least one epoch".into(),
+                "a search trial needs at least one epoch".into(),
             ));
         };
+        strategy.learn(score(&m));
         let better = score(&m) > best;
         if better {
             best = score(&m);
@@ -154,6 +200,7 @@ pub fn random_search(
             valid_rmse: m.valid_rmse,
             valid_nll: m.valid_nll,
             best: better,
+            policy: strategy.policy(family),
         };
         trial_report(&trial);
         done.push(trial);
