@@ -186,3 +186,22 @@ ops = [{ op = "identity" }]
     let f = Family::parse(&src).expect("valid");
     assert_eq!(f.vertices[1].shape, Shape(vec![5]));
 }
+
+/// The conv front's two specs: the same three conv blocks, a dense head or a global-average one.
+#[test]
+fn conv_bn_specs_hand_count() {
+    let convs = 32 * 9 + 32 * 64 * 9 + 64 * 64 * 9;
+    let norms = 2 * (32 + 64 + 64);
+    let dense_head = 576 * 128 + 128 + 128 * 10 + 10;
+    let gap_head = 64 * 10 + 10;
+    for (spec, params, last) in [
+        ("conv-bn.toml", convs + norms + dense_head, Shape(vec![10])),
+        ("conv-bn-gap.toml", convs + norms + gap_head, Shape(vec![10])),
+    ] {
+        let f = Family::from_path(zoo(spec)).expect("valid spec");
+        assert_eq!(f.supernet_cost().params, params, "{spec}");
+        assert_eq!(f.vertices.last().map(|v| v.shape.clone()), Some(last));
+    }
+    assert_eq!(convs + norms + dense_head, 131_050);
+    assert_eq!(convs + norms + gap_head, 56_554);
+}
