@@ -4,10 +4,15 @@
 //! (Williams 1992). Each trial draws a member from the policy, trains it briefly as a fixed
 //! family, and its validation score R moves the logits θ by
 //!
-//!   θ ← θ + lr · (R − b) · ∇_θ log π_θ(member),
+//!   θ ← θ + lr · A · ∇_θ log π_θ(member),   A = clamp((R − b) / s, −3, 3),
 //!
 //! where b, the baseline, is the moving average of earlier scores: it leaves the estimate
-//! unbiased (E[∇ log π] = 0) and lowers its variance. For a softmax per edge,
+//! unbiased (E[∇ log π] = 0) and lowers its variance. s, the moving root-mean-square of
+//! earlier deviations R − b, makes the step free of the scores' scale: members of a
+//! Fashion-MNIST family differ by tenths of a point, those of a toy problem by tens, and a
+//! rate that learns from the one locks onto the first fair member of the other. Both b and s
+//! come from earlier trials only, so each step stays an unbiased direction; the clamp keeps
+//! one member that cuts every path from deciding a whole edge. For a softmax per edge,
 //! ∂ log π(a) / ∂θ_{e,j} = [a_e = j] − π_e(j).
 
 use ardent_data::SplitMix64;
@@ -125,7 +130,10 @@ pub struct Controller {
     pub policy: Policy,
     /// The baseline b: the moving average of the scores so far (`None` before the first).
     pub baseline: Option<f64>,
-    /// The weight of the past in the baseline: b ← decay·b + (1 − decay)·R.
+    /// s², the moving mean square of the deviations from the baseline (`None` before the
+    /// second score).
+    pub spread: Option<f64>,
+    /// The weight of the past in both: b ← decay·b + (1 − decay)·R.
     pub decay: f64,
     /// The policy's learning rate.
     pub lr: f64,
@@ -136,12 +144,16 @@ pub struct Controller {
 /// The baseline's weight of the past: about the last five trials count.
 pub const BASELINE_DECAY: f64 = 0.8;
 
+/// The largest advantage, in spreads, one trial steps by.
+pub const MAX_ADVANTAGE: f64 = 3.0;
+
 impl Controller {
     /// A uniform policy over `family`'s members, its draws seeded from the run's `seed`.
     pub fn new(family: &Family, lr: f64, seed: u64) -> Controller {
         Controller {
             policy: Policy::uniform(family),
             baseline: None,
+            spread: None,
             decay: BASELINE_DECAY,
             lr,
             rng: SplitMix64(seed ^ 0x0043_4F4E_5452_4F4C),
@@ -156,16 +168,22 @@ impl Strategy for Controller {
         self.policy.member(family, &self.last)
     }
 
-    /// The first score sets the baseline (no step: its advantage would be 0); each later one
-    /// steps the policy by its advantage over the baseline, then joins the baseline.
+    /// The first score sets the baseline (no step: its advantage would be 0) and the second
+    /// the spread (a step of advantage ±1); each later one steps the policy by its advantage,
+    /// then joins both.
     fn learn(&mut self, score: f64) {
-        match self.baseline {
-            None => self.baseline = Some(score),
-            Some(b) => {
-                self.policy.step(&self.last, score - b, self.lr);
-                self.baseline = Some(self.decay * b + (1.0 - self.decay) * score);
-            }
+        let Some(b) = self.baseline else {
+            self.baseline = Some(score);
+            return;
+        };
+        let d = score - b;
+        let spread = self.spread.unwrap_or(d * d);
+        if spread > 0.0 {
+            let advantage = (d / spread.sqrt()).clamp(-MAX_ADVANTAGE, MAX_ADVANTAGE);
+            self.policy.step(&self.last, advantage, self.lr);
         }
+        self.baseline = Some(self.decay * b + (1.0 - self.decay) * score);
+        self.spread = Some(self.decay * spread + (1.0 - self.decay) * d * d);
     }
 
     fn policy(&self, family: &Family) -> Vec<EdgePolicy> {
