@@ -404,9 +404,9 @@ pub fn train(job: &TrainJob, obs: &mut dyn Observer) -> Result<Finished, TrainEr
         augment: job.augment,
         ..opts.config()
     };
-    let resuming = within(format!("resuming from {}", out.display()));
+    let resuming = || within(format!("resuming from {}", out.display()));
     let (net, normalizer, start) = if opts.resume {
-        let loaded = train::load(&out, &device).map_err(resuming)?;
+        let loaded = train::load(&out, &device).map_err(resuming())?;
         if let Some(saved) = &loaded.config {
             let given: Vec<&str> = job.given.iter().map(String::as_str).collect();
             cfg = cfg
@@ -419,9 +419,7 @@ pub fn train(job: &TrainJob, obs: &mut dyn Observer) -> Result<Finished, TrainEr
             loaded.epoch,
             loaded.step
         ));
-        let start = loaded
-            .start(&device)
-            .map_err(within(format!("resuming from {}", out.display())))?;
+        let start = loaded.start(&device).map_err(resuming())?;
         (loaded.net, Some(loaded.normalizer), start)
     } else {
         (
