@@ -5,3 +5,4 @@ mod csv;
 mod dataset;
 mod idx;
 mod npy;
+mod source;
