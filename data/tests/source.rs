@@ -4,7 +4,9 @@ use ardent_data::{Source, TargetKind, bundled};
 
 #[test]
 fn a_bundled_name_reads_the_bundled_set() {
-    let s = Source::new("digits").load(TargetKind::Classes).expect("digits");
+    let s = Source::new("digits")
+        .load(TargetKind::Classes)
+        .expect("digits");
     let direct = bundled::by_name("digits").expect("bundled").expect("reads");
     assert_eq!(s.train.len(), direct.len());
     assert_eq!(s.train.features, direct.features);
@@ -19,7 +21,9 @@ fn max_samples_caps_the_training_split_only() {
     };
     let s = source.load(TargetKind::Classes).expect("digits");
     assert_eq!(s.train.len(), 100);
-    let whole = Source::new("digits").load(TargetKind::Classes).expect("digits");
+    let whole = Source::new("digits")
+        .load(TargetKind::Classes)
+        .expect("digits");
     assert_eq!(s.train.features[..], whole.train.features[..100 * 64]);
 }
 

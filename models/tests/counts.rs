@@ -196,7 +196,11 @@ fn conv_bn_specs_hand_count() {
     let gap_head = 64 * 10 + 10;
     for (spec, params, last) in [
         ("conv-bn.toml", convs + norms + dense_head, Shape(vec![10])),
-        ("conv-bn-gap.toml", convs + norms + gap_head, Shape(vec![10])),
+        (
+            "conv-bn-gap.toml",
+            convs + norms + gap_head,
+            Shape(vec![10]),
+        ),
     ] {
         let f = Family::from_path(zoo(spec)).expect("valid spec");
         assert_eq!(f.supernet_cost().params, params, "{spec}");

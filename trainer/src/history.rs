@@ -80,3 +80,59 @@ pub fn gamma_history(path: &Path) -> Result<Vec<GammaHistory>, TrainError> {
     }
     Ok(edges)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(text: &str) -> tempfile::NamedTempFile {
+        let f = tempfile::NamedTempFile::new().expect("tmp");
+        std::fs::write(f.path(), text).expect("write");
+        f
+    }
+
+    #[test]
+    fn edges_in_first_seen_order_with_their_epochs() {
+        let f = file(concat!(
+            "{\"epoch\":1,\"structure\":[{\"edge\":\"x -> a\",\"gamma\":[0.5,0.5]}]}\n",
+            "\n",
+            "{\"epoch\":2,\"structure\":[{\"edge\":\"a -> b\",\"gamma\":[1.0]},",
+            "{\"edge\":\"x -> a\",\"gamma\":[0.9,0.1]}]}\n",
+        ));
+        let h = gamma_history(f.path()).expect("reads");
+        assert_eq!(
+            h,
+            vec![
+                GammaHistory {
+                    edge: "x -> a".into(),
+                    epochs: vec![(1.0, vec![0.5, 0.5]), (2.0, vec![0.9, 0.1])],
+                },
+                GammaHistory {
+                    edge: "a -> b".into(),
+                    epochs: vec![(2.0, vec![1.0])],
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_lines_are_named() {
+        let f = file(concat!(
+            "{\"epoch\":1,\"structure\":[{\"edge\":\"x -> a\",\"gamma\":[0.5,0.5]}]}\n",
+            "{\"epoch\":2,\"structure\":[{\"edge\":\"x -> a\",\"gamma\":[1.0]}]}\n",
+        ));
+        let e = gamma_history(f.path())
+            .expect_err("length changes")
+            .to_string();
+        assert!(
+            e.contains(":2: edge `x -> a` has 1 γ values, earlier lines 2"),
+            "{e}"
+        );
+        let f = file("{\"epoch\":1}\nnot json\n");
+        let e = gamma_history(f.path()).expect_err("not JSON").to_string();
+        assert!(e.contains(":2: not a metrics line"), "{e}");
+        let f = file("{\"epoch\":1}\n");
+        let e = gamma_history(f.path()).expect_err("no edges").to_string();
+        assert!(e.contains("no line has searched edges"), "{e}");
+    }
+}
