@@ -14,6 +14,9 @@ pub struct Source {
     pub csv: CsvOptions,
     /// Keep at most this many training samples (the test split is kept whole).
     pub max_samples: Option<usize>,
+    /// Accept NaN and ±inf in a file's features (refused by default; the bundled sets have
+    /// none).
+    pub allow_non_finite: bool,
 }
 
 impl Source {
@@ -23,6 +26,7 @@ impl Source {
             name: name.into(),
             csv: CsvOptions::default(),
             max_samples: None,
+            allow_non_finite: false,
         }
     }
 
@@ -36,7 +40,7 @@ impl Source {
             },
             None => {
                 let options = LoadOptions {
-                    allow_non_finite: false,
+                    allow_non_finite: self.allow_non_finite,
                     csv: self.csv.clone(),
                 };
                 load_path(Path::new(&self.name), kind, &options)?

@@ -1,7 +1,7 @@
 //! The samples a checkpoint is measured on.
 
-use ardent_data::{Dataset, Source, TargetKind, Targets};
-use ardent_models::{Checkpoint, Task};
+use ardent_data::{Dataset, Source, Targets};
+use ardent_models::Checkpoint;
 
 use crate::{ExportError, Samples};
 
@@ -12,11 +12,7 @@ pub fn evaluation_samples(
     source: &Source,
     ck: &Checkpoint,
 ) -> Result<(Samples, Vec<String>), ExportError> {
-    let kind = match ck.family.task {
-        Task::Classification { .. } => TargetKind::Classes,
-        Task::Regression { .. } => TargetKind::Real,
-    };
-    let splits = source.load(kind)?;
+    let splits = source.load(ck.family.task.target_kind())?;
     let notes = std::iter::once(&splits.train)
         .chain(&splits.test)
         .flat_map(|d| d.notes.iter().cloned())

@@ -18,6 +18,14 @@ pub enum Task {
 }
 
 impl Task {
+    /// How the task's data reads its targets: class labels or real values.
+    pub fn target_kind(&self) -> ardent_data::TargetKind {
+        match self {
+            Task::Classification { .. } => ardent_data::TargetKind::Classes,
+            Task::Regression { .. } => ardent_data::TargetKind::Real,
+        }
+    }
+
     /// Width of the output vertex.
     pub fn outputs(&self) -> usize {
         match *self {

@@ -1,7 +1,5 @@
-use std::path::PathBuf;
-
 use anyhow::{Context, Result};
-use ardent_data::{Dataset, LoadOptions, TargetKind, Targets, bundled};
+use ardent_data::{Dataset, Source, TargetKind, Targets};
 
 use super::train::CsvArgs;
 use crate::fmt::thousands;
@@ -22,23 +20,21 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let (train, test) = match bundled::by_name(&args.source) {
-        Some(d) => (d?, None),
-        None => {
-            let options = LoadOptions {
-                allow_non_finite: args.allow_non_finite,
-                csv: args.csv.options(),
-            };
-            let kind = if args.regression {
-                TargetKind::Real
-            } else {
-                TargetKind::Classes
-            };
-            let s = ardent_data::load_path(&PathBuf::from(&args.source), kind, &options)
-                .with_context(|| format!("loading {}", args.source))?;
-            (s.train, s.test)
-        }
+    let source = Source {
+        name: args.source.clone(),
+        csv: args.csv.options(),
+        max_samples: None,
+        allow_non_finite: args.allow_non_finite,
     };
+    let kind = if args.regression {
+        TargetKind::Real
+    } else {
+        TargetKind::Classes
+    };
+    let s = source
+        .load(kind)
+        .with_context(|| format!("loading {}", args.source))?;
+    let (train, test) = (s.train, s.test);
     print(&train, "train");
     if let Some(t) = &test {
         print(t, "test");

@@ -76,9 +76,8 @@ fn samples(a: &Args, ck: &Checkpoint) -> Result<Option<Samples>> {
         return Ok(None);
     };
     let source = Source {
-        name: data.clone(),
         csv: a.csv.options(),
-        max_samples: None,
+        ..Source::new(data.clone())
     };
     evaluation_samples(&source, ck).map(Some)
 }

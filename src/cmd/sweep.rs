@@ -126,9 +126,8 @@ impl Args {
         SweepJob {
             checkpoints: self.checkpoints.clone(),
             data: Source {
-                name: self.data.clone(),
                 csv: self.csv.options(),
-                max_samples: None,
+                ..Source::new(self.data.clone())
             },
             thresholds: match &self.lambdas {
                 Some(l) => Thresholds::Lambdas(l.clone()),

@@ -54,9 +54,9 @@ pub struct DataArgs {
 impl DataArgs {
     pub fn source(&self) -> Source {
         Source {
-            name: self.data.clone(),
             csv: self.csv.options(),
             max_samples: self.max_samples,
+            ..Source::new(self.data.clone())
         }
     }
 }

@@ -163,7 +163,7 @@ impl Controller {
 }
 
 impl Strategy for Controller {
-    fn draw(&mut self, family: &Family, _t: usize) -> Vec<u64> {
+    fn draw(&mut self, family: &Family) -> Vec<u64> {
         self.last = self.policy.sample(&mut self.rng);
         self.policy.member(family, &self.last)
     }

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ardent_data::{Source, Splits, TargetKind};
+use ardent_data::{Source, Splits};
 use ardent_models::{Family, Task};
 
 use crate::bilevel::{Order, OuterConfig, Reference};
@@ -250,11 +250,7 @@ fn within(what: String) -> impl FnOnce(TrainError) -> TrainError {
 
 /// Reads the data as `task` reads it, passing the readers' notes on.
 fn load_data(source: &Source, task: Task, obs: &mut dyn Observer) -> Result<Splits, TrainError> {
-    let kind = match task {
-        Task::Classification { .. } => TargetKind::Classes,
-        Task::Regression { .. } => TargetKind::Real,
-    };
-    let splits = source.load(kind)?;
+    let splits = source.load(task.target_kind())?;
     for d in std::iter::once(&splits.train).chain(&splits.test) {
         for n in &d.notes {
             obs.note(n);

@@ -47,8 +47,8 @@ pub struct EdgePolicy {
 
 /// How a search by trials draws its members, and what it learns from their scores.
 pub trait Strategy {
-    /// The member of trial `t`: per edge a bit mask over its ops.
-    fn draw(&mut self, family: &Family, t: usize) -> Vec<u64>;
+    /// The next trial's member: per edge a bit mask over its ops.
+    fn draw(&mut self, family: &Family) -> Vec<u64>;
     /// The score (higher is better) the member last drawn got.
     fn learn(&mut self, _score: f64) {}
     /// The policy to report after a trial (empty: nothing learned).
@@ -69,7 +69,7 @@ impl Uniform {
 }
 
 impl Strategy for Uniform {
-    fn draw(&mut self, family: &Family, _t: usize) -> Vec<u64> {
+    fn draw(&mut self, family: &Family) -> Vec<u64> {
         sample_member(family, &mut self.0)
     }
 }
@@ -94,7 +94,7 @@ pub fn sample_member(family: &Family, rng: &mut SplitMix64) -> Vec<u64> {
 }
 
 /// Higher is better: validation accuracy, or −RMSE for regression.
-pub fn score(m: &EpochMetrics) -> f64 {
+fn score(m: &EpochMetrics) -> f64 {
     match (m.valid_accuracy, m.valid_rmse) {
         (Some(a), _) => a,
         (_, Some(r)) => -r,
@@ -120,7 +120,7 @@ pub fn search_by_trials(
     let mut best = f64::NEG_INFINITY;
     let mut done = Vec::with_capacity(trials);
     for t in 0..trials {
-        let choice = strategy.draw(family, t);
+        let choice = strategy.draw(family);
         let member = family.fixed_member(&choice).map_err(|e| {
             TrainError::Config(format!(
                 "search trial {t}: member {choice:?} is invalid: {e}"
