@@ -259,13 +259,13 @@ fn load_data(source: &Source, task: Task, obs: &mut dyn Observer) -> Result<Spli
     Ok(splits)
 }
 
-/// Reads the spec and fits its input to the data's sample size when they differ.
-pub fn family_for(
+/// Fits the input of `family` (read from `spec`) to the data's sample size when they differ.
+fn fit_to_data(
+    family: Family,
     spec: &Path,
     splits: &Splits,
     obs: &mut dyn Observer,
 ) -> Result<Family, TrainError> {
-    let family = Family::from_path(spec)?;
     let shape = &splits.train.sample_shape;
     if shape.iter().product::<usize>() == family.input_shape().size() {
         return Ok(family);
@@ -374,9 +374,9 @@ fn run_loop(
 pub fn train(job: &TrainJob, obs: &mut dyn Observer) -> Result<Finished, TrainError> {
     let opts = &job.run;
     let device = parse_device(&opts.device)?;
-    let probe = Family::from_path(&job.spec)?;
-    let splits = load_data(&job.data, probe.task, obs)?;
-    let mut family = family_for(&job.spec, &splits, obs)?;
+    let family = Family::from_path(&job.spec)?;
+    let splits = load_data(&job.data, family.task, obs)?;
+    let mut family = fit_to_data(family, &job.spec, &splits, obs)?;
     if let Some(searched) = &job.member_of {
         family = collapsed_member(&family, searched, obs)?;
     }
