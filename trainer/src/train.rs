@@ -989,19 +989,21 @@ pub fn load(path: &Path, device: &Device) -> Result<Loaded, TrainError> {
 /// μ = 0 and a fixed zero mask. Surviving weights keep μ and will be trained as point
 /// estimates.
 pub fn freeze_masks(mut net: Supernet, lambda: f32) -> Supernet {
+    fn freeze<const D: usize>(
+        mu: &mut burn::module::Param<Tensor<D>>,
+        log_sigma2: &burn::module::Param<Tensor<D>>,
+        mask: &mut Option<Tensor<D>>,
+        lambda: f32,
+    ) {
+        let k = keep(&mu.val(), &log_sigma2.val().exp(), lambda);
+        *mu = burn::module::Param::from_tensor(mu.val() * k.clone());
+        *mask = Some(k);
+    }
     for ops in net.ops.iter_mut() {
         for p in ops.iter_mut() {
             match p {
-                OpParams::Dense(d) => {
-                    let k = keep(&d.mu.val(), &d.log_sigma2.val().exp(), lambda);
-                    d.mu = burn::module::Param::from_tensor(d.mu.val() * k.clone());
-                    d.mask = Some(k);
-                }
-                OpParams::Conv(c) => {
-                    let k = keep(&c.mu.val(), &c.log_sigma2.val().exp(), lambda);
-                    c.mu = burn::module::Param::from_tensor(c.mu.val() * k.clone());
-                    c.mask = Some(k);
-                }
+                OpParams::Dense(d) => freeze(&mut d.mu, &d.log_sigma2, &mut d.mask, lambda),
+                OpParams::Conv(c) => freeze(&mut c.mu, &c.log_sigma2, &mut c.mask, lambda),
                 _ => {}
             }
         }
