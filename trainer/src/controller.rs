@@ -18,7 +18,7 @@
 use ardent_data::SplitMix64;
 use ardent_models::Family;
 
-use crate::random::{EdgePolicy, Strategy};
+use crate::random::{EdgePolicy, Strategy, kept_ops};
 
 /// The controller's policy: independent softmax distributions, one per searched edge.
 #[derive(Debug, Clone, PartialEq)]
@@ -193,12 +193,8 @@ impl Strategy for Controller {
             .zip(&p.alternatives)
             .zip(p.probabilities())
             .map(|((&e, alternatives), probs)| {
-                let ops = &family.edges[e].ops;
                 let name = |mask: u64| {
-                    let kept: Vec<String> = (0..ops.len())
-                        .filter(|r| mask >> r & 1 == 1)
-                        .map(|r| ops[r].describe())
-                        .collect();
+                    let kept = kept_ops(family, e, mask);
                     if kept.is_empty() {
                         "none".to_string()
                     } else {

@@ -74,6 +74,15 @@ impl Strategy for Uniform {
     }
 }
 
+/// The ops of edge `e` that the bit mask `mask` keeps, described as the spec names them.
+pub fn kept_ops(family: &Family, e: usize, mask: u64) -> Vec<String> {
+    let ops = &family.edges[e].ops;
+    (0..ops.len())
+        .filter(|r| mask >> r & 1 == 1)
+        .map(|r| ops[r].describe())
+        .collect()
+}
+
 /// Draws a member: per edge a bit mask over its ops. Fixed edges keep what they have.
 pub fn sample_member(family: &Family, rng: &mut SplitMix64) -> Vec<u64> {
     family
@@ -187,13 +196,7 @@ pub fn search_by_trials(
                 .iter()
                 .enumerate()
                 .filter(|(_, edge)| edge.structure.is_searched())
-                .map(|(e, edge)| {
-                    let ops = (0..edge.ops.len())
-                        .filter(|r| choice[e] >> r & 1 == 1)
-                        .map(|r| edge.ops[r].describe())
-                        .collect();
-                    (family.edge_name(e), ops)
-                })
+                .map(|(e, _)| (family.edge_name(e), kept_ops(family, e, choice[e])))
                 .collect(),
             member_params: family.member_cost(&choice).params as u64,
             valid_accuracy: m.valid_accuracy,
