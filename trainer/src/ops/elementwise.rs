@@ -138,6 +138,9 @@ struct KlState {
     group_dim: Option<usize>,
 }
 
+/// Rows per block of the column sums: each block is one parallel task.
+const SUM_ROWS: usize = 64;
+
 /// `scale` times the KL's gradients in μ and log σ² (see [`ParameterOps::ard_kl_gradient`]),
 /// each in μ's shape.
 fn kl_gradients(s: &KlState, scale: f32) -> (FloatTensor<Flex>, FloatTensor<Flex>) {
@@ -176,27 +179,28 @@ fn kl_gradients(s: &KlState, scale: f32) -> (FloatTensor<Flex>, FloatTensor<Flex
                 });
         }
         Some(_) => {
-            // One α per column, from column sums gathered row by row.
+            // One α per column, from column sums gathered over fixed blocks of rows and added
+            // in block order: rayon's fold and reduce split by work stealing, so the order of
+            // the additions, and the rounded sums with it, would change from run to run.
             let c = rows as f32 + 2.0 * s.lambda1 - 2.0;
-            let sums = mu
-                .par_chunks(cols)
-                .zip(ls.par_chunks(cols))
-                .fold(
-                    || vec![0f32; cols],
-                    |mut acc, (m, l)| {
+            let block = cols * SUM_ROWS;
+            let partials: Vec<Vec<f32>> = mu
+                .par_chunks(block)
+                .zip(ls.par_chunks(block))
+                .map(|(m, l)| {
+                    let mut acc = vec![0f32; cols];
+                    for (m, l) in m.chunks(cols).zip(l.chunks(cols)) {
                         for ((a, m), l) in acc.iter_mut().zip(m).zip(l) {
                             *a += m * m + exp_f32(*l);
                         }
-                        acc
-                    },
-                )
-                .reduce(
-                    || vec![0f32; cols],
-                    |mut a, b| {
-                        a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
-                        a
-                    },
-                );
+                    }
+                    acc
+                })
+                .collect();
+            let mut sums = vec![0f32; cols];
+            for p in &partials {
+                sums.iter_mut().zip(p).for_each(|(a, b)| *a += b);
+            }
             let alpha: Vec<f32> = sums.iter().map(|s| c / (s + two_lambda2)).collect();
             grad_mu
                 .par_chunks_mut(cols)

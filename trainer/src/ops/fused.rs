@@ -520,8 +520,12 @@ fn backward(
             }
             (grad_mu, grad_sigma2)
         })
-        .reduce(
-            || (vec![0f32; o * taps], vec![0f32; o * taps]),
+        .collect::<Vec<_>>()
+        .into_iter()
+        // Added in run order: rayon's reduce shapes its tree by work stealing, and float
+        // additions in another order round differently, so a seeded run would not repeat.
+        .fold(
+            (vec![0f32; o * taps], vec![0f32; o * taps]),
             |(mut a, mut b), (c, d)| {
                 a.iter_mut().zip(&c).for_each(|(x, y)| *x += y);
                 b.iter_mut().zip(&d).for_each(|(x, y)| *x += y);
