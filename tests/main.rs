@@ -4,6 +4,7 @@ mod check;
 mod data;
 mod device;
 mod export;
+mod grow;
 mod layering;
 mod options;
 mod pipeline;

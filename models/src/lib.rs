@@ -10,6 +10,7 @@ pub mod checkpoint;
 mod count;
 mod error;
 mod family;
+pub mod grow;
 pub mod layout;
 pub mod ops;
 pub mod pruning;

@@ -1,8 +1,9 @@
-//! ardent-models' tests, one binary: counts against hand computations, bad specs, and the
+//! ardent-models' tests, one binary: counts against hand computations, bad specs, grown families, and the
 //! relative-density rule against its closed form.
 
 mod counts;
 mod errors;
+mod grow;
 mod pruning;
 
 use std::path::PathBuf;

@@ -1,7 +1,8 @@
-//! What `train`, `finetune`, random search, `pipeline` and `demo` print while they train: one
+//! What `train`, `finetune`, random search, AdaNet growth, `pipeline` and `demo` print while they train: one
 //! aligned line per epoch under a header (as Keras or Lightning print), or the full metrics as
 //! JSON lines with `--json`. The progress bar within an epoch is the trainer's, on stderr.
 
+use ardent_trainer::adanet::Round;
 use ardent_trainer::random::Trial;
 use ardent_trainer::train::EpochMetrics;
 
@@ -85,6 +86,41 @@ impl EpochLog {
                 format!(" | policy: {}", favourites.join("; "))
             }
         );
+        self.columns = None;
+    }
+}
+
+impl EpochLog {
+    /// One finished growth round: each candidate, and what joined the ensemble; the next
+    /// round's epochs start a new table.
+    pub fn round(&mut self, r: &Round, rounds: usize) {
+        if self.json {
+            println!("{}", json_line(r));
+            return;
+        }
+        for (i, c) in r.candidates.iter().enumerate() {
+            let quality = c
+                .valid_accuracy
+                .map(|a| format!("valid {}, ", percent(a)))
+                .unwrap_or_default();
+            println!(
+                "round {}/{rounds}: depth {}: w {:.3}, objective {:.4}, {quality}{} of {} weights kept{}",
+                r.round + 1,
+                c.depth,
+                c.mixture_weight,
+                c.objective,
+                count(c.weights_kept as f64),
+                count(c.weights as f64),
+                if r.chosen == Some(i) { ", added" } else { "" }
+            );
+        }
+        if r.chosen.is_none() {
+            println!(
+                "round {}/{rounds}: no candidate lowers the objective {:.4}; growth stops",
+                r.round + 1,
+                r.objective
+            );
+        }
         self.columns = None;
     }
 }

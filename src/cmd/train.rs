@@ -5,6 +5,7 @@ use ardent_data::{CsvOptions, LabelColumn, Source};
 use ardent_runtime::args::{
     HeaderArgs, held_out_fraction, int_in, learning_rate, non_negative, open_unit_f32, term_weight,
 };
+use ardent_trainer::adanet::{self, Growth, Round};
 use ardent_trainer::bilevel::Order;
 use ardent_trainer::data::Augment;
 use ardent_trainer::job::{
@@ -123,12 +124,36 @@ pub struct Args {
     /// Search by trials, each member trained as a fixed family for --epochs and the best on
     /// the validation split kept in --out: `random` draws members uniformly, `controller`
     /// from a policy per searched edge that REINFORCE learns from the trials' validation
-    /// accuracy. Without it, searched edges are searched by gradient on γ.
-    #[arg(long, value_enum, requires = "trials")]
+    /// accuracy (both with --trials). `adanet` grows an ensemble of subnetworks of the chain
+    /// SPEC, one per round (--rounds), each candidate trained for --epochs beside the frozen
+    /// earlier ones. Without it, searched edges are searched by gradient on γ.
+    #[arg(long, value_enum)]
     search: Option<SearchArg>,
-    /// How many members --search trains.
-    #[arg(long, value_parser = int_in::<1, 10_000>, requires = "search")]
+    /// How many members --search random or controller trains.
+    #[arg(
+        long,
+        value_parser = int_in::<1, 10_000>,
+        requires = "search",
+        required_if_eq_any([("search", "random"), ("search", "controller")])
+    )]
     trials: Option<usize>,
+    /// --search adanet: the most rounds, each adding one subnetwork (growth stops early when
+    /// no candidate lowers the objective).
+    #[arg(
+        long,
+        value_parser = int_in::<1, 1_000>,
+        requires = "search",
+        required_if_eq("search", "adanet"),
+        conflicts_with = "trials"
+    )]
+    rounds: Option<usize>,
+    /// --search adanet: λ, the weight of a subnetwork's complexity √(depth + 1) in its
+    /// penalty (λ·√(depth + 1) + β)·|w| on its mixture weight w.
+    #[arg(long, default_value_t = adanet::LAMBDA, value_parser = term_weight)]
+    adanet_lambda: f64,
+    /// --search adanet: β, the penalty per unit of |w| that every subnetwork pays.
+    #[arg(long, default_value_t = adanet::BETA, value_parser = term_weight)]
+    adanet_beta: f64,
     /// --search controller: the policy's learning rate (a step is rate × advantage ×
     /// ∇ log π).
     #[arg(long, default_value_t = job::CONTROLLER_LR, value_parser = learning_rate)]
@@ -324,6 +349,8 @@ impl Args {
 enum SearchArg {
     Random,
     Controller,
+    #[value(name = "adanet")]
+    AdaNet,
 }
 
 impl Args {
@@ -334,7 +361,13 @@ impl Args {
                 trials,
                 lr: self.controller_lr,
             },
-            // clap requires --trials with --search, and refuses --random-search beside it.
+            (Some(SearchArg::AdaNet), _) => Search::AdaNet(Growth {
+                rounds: self.rounds.unwrap_or(1),
+                lambda: self.adanet_lambda,
+                beta: self.adanet_beta,
+            }),
+            // clap requires --trials with --search random or controller, --rounds with
+            // --search adanet, and refuses --random-search beside --search.
             _ if self.random_search > 0 => Search::Random {
                 trials: self.random_search,
             },
@@ -357,6 +390,9 @@ impl Observer for Printer {
     fn trial(&mut self, trial: &Trial, trials: usize) {
         self.0.trial(trial, trials);
     }
+    fn round(&mut self, round: &Round, rounds: usize) {
+        self.0.round(round, rounds);
+    }
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -368,6 +404,14 @@ pub fn run(a: Args) -> Result<()> {
 /// Prints test (or validation) quality with pruning at λ, the surviving weights, and random
 /// search's best trial.
 pub fn summarize(done: &Finished) {
+    if let Some(depths) = &done.grown {
+        let list: Vec<String> = depths.iter().map(usize::to_string).collect();
+        eprintln!(
+            "adanet: {} subnetworks of depths {}",
+            depths.len(),
+            list.join(", ")
+        );
+    }
     if let Some(best) = &done.best_trial {
         eprintln!(
             "search: trial {} is the best ({} parameters)",

@@ -7,8 +7,10 @@
 use std::path::{Path, PathBuf};
 
 use ardent_data::{Source, Splits};
+use ardent_models::grow::Subnetworks;
 use ardent_models::{Family, Task};
 
+use crate::adanet::{self, Growth, Round};
 use crate::bilevel::{Order, OuterConfig, Reference};
 use crate::controller::Controller;
 use crate::data::{Augment, Prepared, prepare};
@@ -30,6 +32,8 @@ pub trait Observer {
     fn epoch(&mut self, metrics: &EpochMetrics);
     /// One finished random-search trial of `trials`.
     fn trial(&mut self, trial: &Trial, trials: usize);
+    /// One finished growth round of at most `rounds`.
+    fn round(&mut self, round: &Round, rounds: usize);
 }
 
 /// The outer problem's settings a user overrides; `None` keeps the preset's.
@@ -136,6 +140,9 @@ pub enum Search {
     /// `trials` members drawn from a policy learned by REINFORCE at rate `lr`
     /// (`controller.rs`); the best is kept.
     Controller { trials: usize, lr: f64 },
+    /// AdaNet: up to `rounds` subnetworks of the chain spec added one per round, each
+    /// candidate trained for the run's epochs beside the frozen earlier ones (`adanet.rs`).
+    AdaNet(Growth),
 }
 
 /// The controller's learning rate unless told otherwise: a step moves the drawn alternatives'
@@ -213,6 +220,8 @@ pub struct Finished {
     pub summary: Summary,
     /// Random search: the best trial, whose checkpoint was kept.
     pub best_trial: Option<Trial>,
+    /// AdaNet: the depths of the grown ensemble's subnetworks.
+    pub grown: Option<Vec<usize>>,
 }
 
 /// The refusal of a resumed run whose settings differ from the stored ones.
@@ -366,6 +375,7 @@ fn run_loop(
         lambda: cfg.lambda,
         summary: summary(&trained, data, cfg.lambda, device),
         best_trial: None,
+        grown: None,
     })
 }
 
@@ -439,6 +449,15 @@ pub fn train(job: &TrainJob, obs: &mut dyn Observer) -> Result<Finished, TrainEr
         Search::Controller { trials, lr } => {
             (trials, Box::new(Controller::new(&family, lr, cfg.seed)))
         }
+        Search::AdaNet(growth) => {
+            if opts.resume || cfg.outer.is_some() {
+                return Err(TrainError::Config(
+                    "AdaNet growth trains its subnetworks from scratch, one round after another: it takes neither --resume nor a bilevel preset".into(),
+                ));
+            }
+            let subnetworks = Subnetworks::new(&family).map_err(|e| e.in_file(&job.spec))?;
+            return grown(&subnetworks, &data, &cfg, &run, &growth, &device, obs);
+        }
     };
     if opts.resume || cfg.outer.is_some() {
         return Err(TrainError::Config(
@@ -496,6 +515,37 @@ fn search(
         lambda: cfg.lambda,
         summary: summary(&best.net, data, cfg.lambda, device),
         best_trial: done.into_iter().rev().find(|t| t.best),
+        grown: None,
+    })
+}
+
+/// An AdaNet growth, its ensemble's checkpoint at the run's path.
+fn grown(
+    subnetworks: &Subnetworks,
+    data: &Prepared,
+    cfg: &TrainConfig,
+    run: &Run,
+    growth: &Growth,
+    device: &Device,
+    obs: &mut dyn Observer,
+) -> Result<Finished, TrainError> {
+    let obs = std::cell::RefCell::new(obs);
+    let (net, rounds) = adanet::grow(
+        subnetworks,
+        data,
+        cfg,
+        run,
+        growth,
+        device,
+        &mut |m| obs.borrow_mut().epoch(m),
+        &mut |r| obs.borrow_mut().round(r, growth.rounds),
+    )?;
+    Ok(Finished {
+        checkpoint: run.checkpoint.clone(),
+        lambda: cfg.lambda,
+        summary: summary(&net, data, cfg.lambda, device),
+        best_trial: None,
+        grown: rounds.last().map(|r| r.depths.clone()),
     })
 }
 

@@ -5,6 +5,7 @@
 //! an ARD prior whose precisions sit at their closed-form empirical-Bayes optimum.
 
 pub mod adam;
+pub mod adanet;
 pub mod ard;
 pub mod bilevel;
 pub mod controller;

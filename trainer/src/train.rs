@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn::module::{Module, ParamId};
+use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
@@ -65,6 +65,10 @@ pub struct TrainConfig {
     /// Image augmentation of training batches (`--augment`); none by default.
     #[serde(default)]
     pub augment: Augment,
+    /// The first this many edges keep their parameters: a growth's earlier subnetworks
+    /// (`adanet.rs`), which the new one is trained beside. 0: every edge trains.
+    #[serde(default)]
+    pub frozen_edges: usize,
 }
 
 fn default_gamma_lr() -> f64 {
@@ -192,6 +196,7 @@ impl Default for TrainConfig {
             search_warmup: 0,
             outer: None,
             augment: Augment::default(),
+            frozen_edges: 0,
         }
     }
 }
@@ -540,6 +545,8 @@ struct Step<'a> {
     /// The outer problem, when the run has one (never while fine-tuning).
     outer: Option<&'a OuterConfig>,
     outer_ids: Vec<ParamId>,
+    /// The parameters of the frozen edges, which no step moves.
+    frozen_ids: Vec<ParamId>,
     /// θ moves in the inner steps: a searched family, one-level, not fine-tuning.
     gamma_steps: bool,
     /// The outer problem's validation batches: a permutation drawn afresh from the epoch's
@@ -597,6 +604,7 @@ impl<'a> Step<'a> {
             outer_ids: outer
                 .map(|o| bilevel::outer_ids(net, o.structure_outer))
                 .unwrap_or_default(),
+            frozen_ids: edge_ids(net, cfg.frozen_edges),
             gamma_steps: searched && !cfg.finetune,
             valid_order: Vec::new(),
             valid_pos: 0,
@@ -668,6 +676,9 @@ impl<'a> Step<'a> {
         let mut grads = loss.backward();
         // Outer variables move in the outer steps only.
         let _ = GradientsParams::from_params(&mut grads, &net, &self.outer_ids);
+        if !self.frozen_ids.is_empty() {
+            let _ = GradientsParams::from_params(&mut grads, &net, &self.frozen_ids);
+        }
         let gamma_grads = GradientsParams::from_module(&mut grads, &net.gamma);
         let grads = GradientsParams::from_grads(grads, &net);
         tally.lr = lr_at(cfg, step, self.total_steps);
@@ -696,6 +707,21 @@ impl<'a> Step<'a> {
             batch_targets(&self.data.valid, chunk, &self.ad),
         )
     }
+}
+
+/// The parameters on the first `edges` edges of `net`.
+fn edge_ids(net: &Supernet, edges: usize) -> Vec<ParamId> {
+    struct Ids(Vec<ParamId>);
+    impl ModuleVisitor for Ids {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0.push(param.id);
+        }
+    }
+    let mut ids = Ids(Vec::new());
+    for op in net.ops.iter().take(edges).flatten() {
+        op.visit(&mut ids);
+    }
+    ids.0
 }
 
 /// Trains `net` from `start` (epoch 0 with fresh optimizers for a new run) to `cfg.epochs`,

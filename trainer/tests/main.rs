@@ -1,5 +1,6 @@
 //! ardent-trainer's tests against independent references, one binary.
 
+mod adanet;
 mod augment;
 mod bilevel;
 mod checkpoint;
