@@ -52,6 +52,18 @@ fn lenet5_caffe_hand_count_and_shapes() {
 }
 
 #[test]
+fn lenet5_caffe_weight_is_the_same_network_with_a_precision_per_weight() {
+    let neuron = Family::from_path(zoo("lenet5-caffe.toml")).expect("valid spec");
+    let weight = Family::from_path(zoo("lenet5-caffe-weight.toml")).expect("valid spec");
+    assert_eq!(weight.supernet_cost(), neuron.supernet_cost());
+    let shapes = |f: &Family| -> Vec<Shape> { f.vertices.iter().map(|v| v.shape.clone()).collect() };
+    assert_eq!(shapes(&weight), shapes(&neuron));
+    for edge in weight.edges.iter().filter(|e| e.ops[0].family().params(&Shape(vec![1])) > 0) {
+        assert_eq!(edge.ard[0].grouping, ardent_models::Grouping::Weight);
+    }
+}
+
+#[test]
 fn wine_glm_members_are_the_three_submodels() {
     let f = Family::from_path(zoo("wine-glm.toml")).expect("valid spec");
     let ex = f.extremes();
