@@ -6,7 +6,8 @@
 //! A subnetwork of depth d takes the chain's first d edges (its hidden layers) and then the
 //! chain's last edge (the head) from `hd` to the output; depth 0 is the head on the input
 //! alone. So the chain is the deepest subnetwork a growth may add, and every subnetwork's
-//! layers are written once, in the spec.
+//! layers are written once, in the spec. The head is a dense layer, so only the depths whose
+//! vertex holds a vector are subnetworks: in a conv chain, those from its flatten on.
 
 use crate::error::SpecError;
 use crate::family::Family;
@@ -21,6 +22,8 @@ pub struct Subnetworks {
     vertices: Vec<toml::Table>,
     /// The chain's edge tables, edge e from vertex e to vertex e + 1.
     edges: Vec<toml::Table>,
+    /// The depths whose vertex the head takes, shallowest first.
+    depths: Vec<usize>,
 }
 
 impl Subnetworks {
@@ -73,6 +76,20 @@ impl Subnetworks {
                 chain.edges[head].ops[0].describe()
             )));
         }
+        let depths: Vec<usize> = (0..chain.edges.len())
+            .filter(|&d| {
+                chain.edges[head].ops[0]
+                    .family()
+                    .out_shape(&chain.vertices[d].shape)
+                    .is_ok()
+            })
+            .collect();
+        if depths.is_empty() {
+            return Err(not_chain(format!(
+                "its head {} takes none of the chain's vertices",
+                chain.edge_name(head)
+            )));
+        }
         let syntax = |e: toml::de::Error| SpecError::Syntax(e.message().to_string());
         let mut header: toml::Table = toml::from_str(&chain.source).map_err(syntax)?;
         let tables = |v: Option<toml::Value>, what: &str| -> Result<Vec<toml::Table>, SpecError> {
@@ -97,16 +114,18 @@ impl Subnetworks {
             header,
             vertices,
             edges,
+            depths,
         })
     }
 
-    /// The deepest subnetwork's depth: the chain's hidden layers.
-    pub fn max_depth(&self) -> usize {
-        self.edges.len() - 1
+    /// The depths a subnetwork can have, shallowest first: those whose vertex (the input for
+    /// depth 0) the head takes. The last is the chain's hidden layers, all of them.
+    pub fn depths(&self) -> &[usize] {
+        &self.depths
     }
 
-    /// The family of one subnetwork per entry of `depths` (each at most
-    /// [`max_depth`](Self::max_depth)), in that order, all summed at the output. Subnetwork j's
+    /// The family of one subnetwork per entry of `depths` (each one of
+    /// [`depths`](Self::depths)), in that order, all summed at the output. Subnetwork j's
     /// edges come after those of subnetworks 0..j ([`edges_of`](Self::edges_of)), so a family
     /// grown by one more subnetwork keeps the earlier edges' indices. Its hidden vertices are
     /// the chain's, named `NAME_j` (j from 1).
@@ -116,10 +135,11 @@ impl Subnetworks {
                 "a grown family needs at least one subnetwork".into(),
             ));
         }
-        if let Some(&d) = depths.iter().find(|&&d| d > self.max_depth()) {
+        if let Some(&d) = depths.iter().find(|d| !self.depths.contains(d)) {
+            let list: Vec<String> = self.depths.iter().map(usize::to_string).collect();
             return Err(SpecError::Graph(format!(
-                "a subnetwork of depth {d} asked for, but the chain has {} hidden layers",
-                self.max_depth()
+                "a subnetwork of depth {d} asked for, but the chain's are {}",
+                list.join(", ")
             )));
         }
         let name = |t: &toml::Table| -> String {

@@ -56,9 +56,14 @@ fn lenet5_caffe_weight_is_the_same_network_with_a_precision_per_weight() {
     let neuron = Family::from_path(zoo("lenet5-caffe.toml")).expect("valid spec");
     let weight = Family::from_path(zoo("lenet5-caffe-weight.toml")).expect("valid spec");
     assert_eq!(weight.supernet_cost(), neuron.supernet_cost());
-    let shapes = |f: &Family| -> Vec<Shape> { f.vertices.iter().map(|v| v.shape.clone()).collect() };
+    let shapes =
+        |f: &Family| -> Vec<Shape> { f.vertices.iter().map(|v| v.shape.clone()).collect() };
     assert_eq!(shapes(&weight), shapes(&neuron));
-    for edge in weight.edges.iter().filter(|e| e.ops[0].family().params(&Shape(vec![1])) > 0) {
+    for edge in weight
+        .edges
+        .iter()
+        .filter(|e| e.ops[0].family().params(&Shape(vec![1])) > 0)
+    {
         assert_eq!(edge.ard[0].grouping, ardent_models::Grouping::Weight);
     }
 }

@@ -43,7 +43,25 @@ fn chain() -> Subnetworks {
 
 #[test]
 fn a_chain_of_three_edges_gives_subnetworks_up_to_depth_two() {
-    assert_eq!(chain().max_depth(), 2);
+    assert_eq!(chain().depths(), [0, 1, 2]);
+}
+
+#[test]
+fn a_conv_chain_gives_the_depths_from_its_flatten_on() {
+    // x, conv1, pool1, conv2, pool2, flat, fc1, logits: the dense head takes flat and fc1.
+    let f = Family::from_path(crate::zoo("lenet5-caffe.toml")).expect("valid");
+    let s = Subnetworks::new(&f).expect("a chain");
+    assert_eq!(s.depths(), [5, 6]);
+    let g = s.grown(&[5, 6]).expect("valid");
+    // conv1 20·25+20, conv2 50·20·25+50, head on flat 800·10+10; then the same convs, fc1
+    // 800·500+500 and a head 500·10+10.
+    let convs = 520 + 25_050;
+    assert_eq!(
+        g.supernet_cost().params,
+        (convs + 8_010) + (convs + 400_500 + 5_010)
+    );
+    let err = s.grown(&[3]).expect_err("refused").to_string();
+    assert!(err.contains("depth 3") && err.contains("5, 6"), "{err}");
 }
 
 #[test]
@@ -84,10 +102,7 @@ fn growing_keeps_the_earlier_edges() {
 #[test]
 fn a_depth_beyond_the_chain_or_no_subnetwork_is_refused() {
     let err = chain().grown(&[3]).expect_err("refused").to_string();
-    assert!(
-        err.contains("depth 3") && err.contains("2 hidden layers"),
-        "{err}"
-    );
+    assert!(err.contains("depth 3") && err.contains("0, 1, 2"), "{err}");
     assert!(chain().grown(&[]).is_err());
 }
 

@@ -3,8 +3,9 @@
 //!
 //! The ensemble's output is f_t = Σ_j w_j h_j, the sum at the output vertex of a grown family
 //! ([`Subnetworks`]). Round t trains two candidates beside the frozen ensemble f_{t−1}: a
-//! subnetwork h as deep as the last one added and one a layer deeper (the first round: depth
-//! 0, the head on the input alone, and depth 1). Each trains variationally with ARD like any
+//! subnetwork h as deep as the last one added and one a layer deeper (the first round: the
+//! two shallowest, in an MLP chain depth 0, the head on the input alone, and depth 1; in a
+//! conv chain the depths start at its flatten). Each trains variationally with ARD like any
 //! fixed family, on the loss of f_{t−1} + h, so it learns the residual problem. Its mixture
 //! weight w then minimises the objective
 //!
@@ -247,11 +248,13 @@ pub fn grow(
     let mut fixed_penalty = 0.0;
     let mut rounds = Vec::new();
     for round in 0..growth.rounds {
-        let last = depths.last().copied().unwrap_or(0);
-        let mut candidates = vec![last];
-        if last < subnetworks.max_depth() {
-            candidates.push(last + 1);
-        }
+        // As deep as the last subnetwork added and the next depth the chain has (the two
+        // shallowest in the first round).
+        let at = depths
+            .last()
+            .and_then(|last| subnetworks.depths().iter().position(|d| d == last))
+            .unwrap_or(0);
+        let candidates: Vec<usize> = subnetworks.depths()[at..].iter().copied().take(2).collect();
         let frozen: usize = depths.iter().map(|d| d + 1).sum();
         let mut trained = Vec::new();
         for (c, &depth) in candidates.iter().enumerate() {
