@@ -226,3 +226,23 @@ fn conv_bn_specs_hand_count() {
     assert_eq!(convs + norms + dense_head, 131_050);
     assert_eq!(convs + norms + gap_head, 56_554);
 }
+
+#[test]
+fn conv_vgg_hand_count_and_shapes() {
+    let f = Family::from_path(zoo("conv-vgg.toml")).expect("valid spec");
+    let convs = 32 * 9 + 32 * 32 * 9 + 32 * 64 * 9 + 64 * 64 * 9;
+    let norms = 2 * (32 + 32 + 64 + 64);
+    let head = 64 * 7 * 7 * 128 + 128 + 128 * 10 + 10;
+    assert_eq!(f.supernet_cost().params, convs + norms + head);
+    assert_eq!(convs + norms + head, 468_010);
+    let shape = |name: &str| {
+        f.vertices
+            .iter()
+            .find(|v| v.name == name)
+            .map(|v| v.shape.clone())
+            .expect("a vertex")
+    };
+    assert_eq!(shape("b2"), Shape(vec![32, 28, 28]));
+    assert_eq!(shape("p2"), Shape(vec![64, 7, 7]));
+    assert_eq!(shape("flat"), Shape(vec![3136]));
+}
