@@ -267,3 +267,58 @@ fn gradient_only_kl_and_surrogate_variance_have_the_exact_gradients() {
         );
     }
 }
+
+#[test]
+fn the_fused_kl_gradient_does_not_depend_on_the_thread_count() {
+    let _serial = crate::serial();
+    // Large enough for many blocks of rows, so that a sum split by the pool would be added in
+    // another order under another pool, and round differently.
+    let (inputs, units) = (3000usize, 40usize);
+    let mu: Vec<f32> = (0..inputs * units)
+        .map(|i| ((i * 7919 % 1000) as f32 - 500.0) * 1e-3)
+        .collect();
+    let ls: Vec<f32> = (0..inputs * units)
+        .map(|i| -4.0 + (i * 104_729 % 997) as f32 * 4e-3)
+        .collect();
+    for grouping in [Grouping::Neuron, Grouping::Input] {
+        let ard = Ard {
+            grouping,
+            lambda1: 1.0,
+            lambda2: 0.0,
+        };
+        let gradients = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("a pool");
+            pool.install(|| {
+                let ad = device().autodiff();
+                let l = VarDense {
+                    mu: Param::from_tensor(Tensor::from_data(
+                        TensorData::new(mu.clone(), [inputs, units]),
+                        &ad,
+                    )),
+                    log_sigma2: Param::from_tensor(Tensor::from_data(
+                        TensorData::new(ls.clone(), [inputs, units]),
+                        &ad,
+                    )),
+                    bias: None,
+                    mask: None,
+                    features: Vec::new(),
+                };
+                let grads = l.kl(&ard, false).backward();
+                (
+                    vec2(l.mu.val().grad(&grads).expect("grad μ")),
+                    vec2(l.log_sigma2.val().grad(&grads).expect("grad log σ²")),
+                )
+            })
+        };
+        let one = gradients(1);
+        for threads in [2, 3, 7] {
+            assert!(
+                one == gradients(threads),
+                "{grouping:?}: {threads} threads differ from one"
+            );
+        }
+    }
+}
