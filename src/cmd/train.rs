@@ -121,12 +121,12 @@ pub struct Args {
     /// same as `--search random --trials N`).
     #[arg(long, default_value_t = 0, value_parser = int_in::<0, 10_000>, conflicts_with = "search")]
     random_search: usize,
-    /// Search by trials, each member trained as a fixed family for --epochs and the best on
-    /// the validation split kept in --out: `random` draws members uniformly, `controller`
-    /// from a policy per searched edge that REINFORCE learns from the trials' validation
-    /// accuracy (both with --trials). `adanet` grows an ensemble of subnetworks of the chain
-    /// SPEC, one per round (--rounds), each candidate trained for --epochs beside the frozen
-    /// earlier ones. Without it, searched edges are searched by gradient on γ.
+    /// Search by trials or by growth instead of by gradient on γ. `random` and `controller`
+    /// train --trials members, each a fixed family for --epochs, and keep the best on the
+    /// validation split in --out: `random` draws them uniformly, `controller` from a policy
+    /// per searched edge that REINFORCE learns from their validation accuracy. `adanet` grows
+    /// an ensemble of the chain SPEC's subnetworks, one per round (--rounds), each candidate
+    /// trained for --epochs beside the frozen earlier ones.
     #[arg(long, value_enum)]
     search: Option<SearchArg>,
     /// How many members --search random or controller trains.
