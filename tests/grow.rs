@@ -188,42 +188,21 @@ fn growth_refuses_a_spec_that_is_not_a_chain_and_options_it_cannot_take() {
         "[[edge]]\nfrom = \"b\"",
         "[[edge]]\nfrom = \"x\"\nto = \"logits\"\nops = [{ op = \"dense\", units = 2 }]\n[[edge]]\nfrom = \"b\"",
     );
-    let spec = write(dir.path(), "skip.toml", skip);
-    let o = ardent([
-        "train",
-        &spec.display().to_string(),
-        "--data",
-        &data.display().to_string(),
-        "--search",
-        "adanet",
-        "--rounds",
-        "2",
-        "--out",
-        &dir.path().join("no.safetensors").display().to_string(),
-    ]);
+    let skip = write(dir.path(), "skip.toml", skip);
+    let chain = write(dir.path(), "chain.toml", CHAIN);
+    let out = dir.path().join("no.safetensors").display().to_string();
+    let train = |spec: &Path, extra: &[&str]| {
+        let (spec, data) = (spec.display().to_string(), data.display().to_string());
+        let mut args = vec!["train", &spec, "--data", &data, "--search", "adanet"];
+        args.extend_from_slice(extra);
+        ardent(args)
+    };
+    let o = train(&skip, &["--rounds", "2", "--out", &out]);
     assert_bad_input(&o, &["skip.toml", "cannot be grown"]);
     assert!(!dir.path().join("no.safetensors").exists());
-    let spec = write(dir.path(), "chain.toml", CHAIN);
-    let o = ardent([
-        "train",
-        &spec.display().to_string(),
-        "--data",
-        &data.display().to_string(),
-        "--search",
-        "adanet",
-    ]);
-    assert_bad_input(&o, &["--rounds"]);
-    let o = ardent([
-        "train",
-        &spec.display().to_string(),
-        "--data",
-        &data.display().to_string(),
-        "--search",
-        "adanet",
-        "--rounds",
-        "2",
-        "--trials",
-        "3",
-    ]);
-    assert_bad_input(&o, &["--trials", "--rounds"]);
+    assert_bad_input(&train(&chain, &[]), &["--rounds"]);
+    assert_bad_input(
+        &train(&chain, &["--rounds", "2", "--trials", "3"]),
+        &["--trials", "--rounds"],
+    );
 }

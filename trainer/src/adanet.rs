@@ -18,8 +18,6 @@
 //! derivative. The candidate with the lower F joins the ensemble, w folded into its head; when
 //! neither lowers F (both minimisers are w = 0), the growth stops. So F falls round by round.
 
-use std::path::{Path, PathBuf};
-
 use burn::module::Module;
 use burn::tensor::Device;
 use serde::Serialize;
@@ -192,15 +190,6 @@ fn fold_weight(mut net: Supernet, edge: usize, w: f64) -> Supernet {
     net
 }
 
-/// Where a candidate trains: beside the final checkpoint, hidden, removed when it is done.
-fn scratch_path(out: &Path, round: usize, depth: usize) -> PathBuf {
-    let name = out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "checkpoint".into());
-    out.with_file_name(format!(".{name}.round{round}.depth{depth}"))
-}
-
 /// A candidate trained, weighted and folded, with what the round compares.
 struct Trained {
     net: Supernet,
@@ -267,7 +256,7 @@ pub fn grow(
                     net.ops[edge] = ops.clone();
                 }
             }
-            let scratch = scratch_path(&run.checkpoint, round, depth);
+            let scratch = run.scratch(&format!("round{round}.depth{depth}"));
             let candidate_run = Run {
                 checkpoint: scratch.clone(),
                 fresh_metrics: run.fresh_metrics && round == 0 && c == 0,

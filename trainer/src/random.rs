@@ -4,8 +4,6 @@
 //! search, the baseline DARTS and the seed's NAS slide compare against; one op per simplex
 //! edge, a fair coin per op in the cube), or by a learned policy (`controller.rs`).
 
-use std::path::{Path, PathBuf};
-
 use serde::Serialize;
 
 use ardent_data::SplitMix64;
@@ -135,7 +133,7 @@ pub fn search_by_trials(
                 "search trial {t}: member {choice:?} is invalid: {e}"
             ))
         })?;
-        let scratch = scratch_path(&run.checkpoint, t);
+        let scratch = run.scratch(&format!("trial{t}"));
         let trial_run = Run {
             checkpoint: scratch.clone(),
             metrics: run.metrics.clone(),
@@ -209,13 +207,4 @@ pub fn search_by_trials(
         done.push(trial);
     }
     Ok(done)
-}
-
-/// Where trial `t` trains: beside the final checkpoint, hidden, so a rename is atomic.
-fn scratch_path(out: &Path, t: usize) -> PathBuf {
-    let name = out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "checkpoint".into());
-    out.with_file_name(format!(".{name}.trial{t}"))
 }

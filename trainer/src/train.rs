@@ -307,6 +307,19 @@ pub struct Run {
     pub data_name: String,
 }
 
+impl Run {
+    /// A hidden path beside the checkpoint, told apart by `tag`: a search's trial or candidate
+    /// trains there, so that moving the one kept into place is an atomic rename.
+    pub fn scratch(&self, tag: &str) -> PathBuf {
+        let name = self
+            .checkpoint
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "checkpoint".into());
+        self.checkpoint.with_file_name(format!(".{name}.{tag}"))
+    }
+}
+
 fn lr_at(cfg: &TrainConfig, step: u64, total: u64) -> f64 {
     match cfg.lr_schedule {
         LrSchedule::Constant => cfg.lr,
