@@ -228,6 +228,28 @@ fn conv_bn_specs_hand_count() {
 }
 
 #[test]
+fn conv_darts_hand_count() {
+    let f = Family::from_path(zoo("conv-darts.toml")).expect("valid spec");
+    let conv = |i: usize, o: usize, k: usize, bias: bool| i * o * k * k + if bias { o } else { 0 };
+    let stem = conv(1, 32, 3, false) + 2 * 32;
+    // Cell 1 at 14x14: p0→n1 {3x3, 5x5, identity, zero}, p0→n2 {3x3, identity, zero},
+    // n1→n2 {3x3, 5x5, identity, zero}.
+    let cell1 = 3 * conv(32, 32, 3, true) + 2 * conv(32, 32, 5, true);
+    let reduction = conv(32, 64, 3, false) + conv(32, 64, 5, false) + 2 * 64;
+    let cell2 = 3 * conv(64, 64, 3, true) + 2 * conv(64, 64, 5, true);
+    let head = 64 * 7 * 7 * 128 + 128 + 128 * 10 + 10;
+    assert_eq!(
+        f.supernet_cost().params,
+        stem + cell1 + reduction + cell2 + head
+    );
+    assert_eq!(stem + cell1 + reduction + cell2 + head, 867_658);
+    assert_eq!(
+        f.edges.iter().filter(|e| e.structure.is_searched()).count(),
+        7
+    );
+}
+
+#[test]
 fn conv_vgg_hand_count_and_shapes() {
     let f = Family::from_path(zoo("conv-vgg.toml")).expect("valid spec");
     let convs = 32 * 9 + 32 * 32 * 9 + 32 * 64 * 9 + 64 * 64 * 9;
