@@ -65,7 +65,8 @@ pub struct Candidate {
     pub mixture_weight: f64,
     /// F with this candidate added at its mixture weight.
     pub objective: f64,
-    /// Validation accuracy of the ensemble with this candidate, pruned at λ.
+    /// Validation accuracy of the ensemble with this candidate at its weight, pruned at λ (at
+    /// w = 0, the ensemble's without it: `None` in the first round).
     pub valid_accuracy: Option<f64>,
     /// Weights of the ensemble with this candidate, and those that survive λ.
     pub weights: usize,
@@ -198,6 +199,110 @@ struct Trained {
     report: Candidate,
 }
 
+/// Where a round stands: the ensemble so far and what the candidates are measured against.
+struct Ensemble {
+    depths: Vec<usize>,
+    /// The net of the subnetworks added so far (`None` before the first).
+    net: Option<Supernet>,
+    /// Its outputs on the training split, row by row.
+    outputs: Vec<f32>,
+    /// Σ Γ_j |w_j| over the subnetworks added.
+    penalty: f64,
+    /// Its validation accuracy (`None` before the first subnetwork).
+    valid_accuracy: Option<f64>,
+}
+
+/// What every candidate of a growth shares.
+struct Setting<'a> {
+    data: &'a Prepared,
+    cfg: &'a TrainConfig,
+    growth: &'a Growth,
+    device: &'a Device,
+    /// The training split's labels and the number of classes.
+    labels: &'a [u32],
+    classes: usize,
+}
+
+/// Trains the candidate subnetwork of `depth` beside the frozen `ensemble` (initial weights
+/// from `seed`, its checkpoint at `run`'s, removed after), and weighs and folds it.
+fn candidate(
+    subnetworks: &Subnetworks,
+    ensemble: &Ensemble,
+    (depth, seed): (usize, u64),
+    at: &Setting,
+    run: Run,
+    epoch_report: &mut dyn FnMut(&EpochMetrics),
+) -> Result<Trained, TrainError> {
+    let Setting {
+        data,
+        cfg,
+        growth,
+        device,
+        labels,
+        classes,
+    } = *at;
+    let depths: Vec<usize> = ensemble.depths.iter().copied().chain([depth]).collect();
+    let family = subnetworks.grown(&depths)?;
+    let mut net = Supernet::new(&family, device, seed)?;
+    if let Some(e) = &ensemble.net {
+        for (edge, ops) in e.ops.iter().enumerate() {
+            net.ops[edge] = ops.clone();
+        }
+    }
+    let candidate_cfg = TrainConfig {
+        frozen_edges: ensemble.depths.iter().map(|d| d + 1).sum(),
+        checkpoint_every: 0,
+        ..cfg.clone()
+    };
+    let outcome = train(
+        net,
+        data,
+        &candidate_cfg,
+        &run,
+        Start::default(),
+        device,
+        epoch_report,
+    );
+    let _ = std::fs::remove_file(&run.checkpoint);
+    let net = outcome?.valid();
+    let prev = &ensemble.outputs;
+    let h: Vec<f32> = outputs(&net, &data.train, cfg.lambda, device)
+        .iter()
+        .zip(prev)
+        .map(|(a, p)| a - p)
+        .collect();
+    let penalty = growth.lambda * complexity(depth) + growth.beta;
+    let w = mixture_weight(prev, &h, labels, classes, penalty);
+    let smooth = cross_entropy(prev, &h, labels, classes, w).0;
+    let (kept, total, _) = sparsity(&net, cfg.lambda);
+    // At w = 0 the candidate adds nothing: the ensemble is what it was.
+    let (net, valid_accuracy) = if w == 0.0 {
+        (net, ensemble.valid_accuracy)
+    } else {
+        let head = Subnetworks::edges_of(&depths, ensemble.depths.len()).end - 1;
+        let net = fold_weight(net, head, w);
+        let accuracy = evaluate(&net, &data.valid, Some(cfg.lambda), device).0;
+        (net, accuracy)
+    };
+    Ok(Trained {
+        outputs: prev
+            .iter()
+            .zip(&h)
+            .map(|(p, h)| p + (w as f32) * h)
+            .collect(),
+        report: Candidate {
+            depth,
+            penalty,
+            mixture_weight: w,
+            objective: smooth + ensemble.penalty + penalty * w.abs(),
+            valid_accuracy,
+            weights: total,
+            weights_kept: kept,
+        },
+        net,
+    })
+}
+
 /// Grows an ensemble of `subnetworks` for up to `growth.rounds` rounds (each candidate
 /// trained for `cfg.epochs`); after each round that adds a subnetwork, the ensemble's
 /// checkpoint is written to `run.checkpoint`. The grown net is returned (without autodiff)
@@ -229,93 +334,55 @@ pub fn grow(
             growth.lambda, growth.beta
         )));
     }
-    let classes = *classes;
-    let mut depths: Vec<usize> = Vec::new();
-    let mut ensemble: Option<Supernet> = None;
-    let mut prev = vec![0.0f32; labels.len() * classes];
-    let mut objective = cross_entropy(&prev, &prev, labels, classes, 0.0).0;
-    let mut fixed_penalty = 0.0;
+    // F of the empty ensemble: the cross-entropy of zero logits, ln(classes).
+    let zeros = vec![0.0f32; labels.len() * classes];
+    let mut objective = cross_entropy(&zeros, &zeros, labels, *classes, 0.0).0;
+    let mut ensemble = Ensemble {
+        depths: Vec::new(),
+        net: None,
+        outputs: zeros,
+        penalty: 0.0,
+        valid_accuracy: None,
+    };
+    let setting = Setting {
+        data,
+        cfg,
+        growth,
+        device,
+        labels,
+        classes: *classes,
+    };
     let mut rounds = Vec::new();
     for round in 0..growth.rounds {
         // As deep as the last subnetwork added and the next depth the chain has (the two
         // shallowest in the first round).
-        let at = depths
+        let at = ensemble
+            .depths
             .last()
             .and_then(|last| subnetworks.depths().iter().position(|d| d == last))
             .unwrap_or(0);
-        let candidates: Vec<usize> = subnetworks.depths()[at..].iter().copied().take(2).collect();
-        let frozen: usize = depths.iter().map(|d| d + 1).sum();
+        let depths: Vec<usize> = subnetworks.depths()[at..].iter().copied().take(2).collect();
         let mut trained = Vec::new();
-        for (c, &depth) in candidates.iter().enumerate() {
-            let grown_depths: Vec<usize> = depths.iter().copied().chain([depth]).collect();
-            let family = subnetworks.grown(&grown_depths)?;
-            let seed = cfg.seed.wrapping_add(1 + 2 * round as u64 + c as u64);
-            let mut net = Supernet::new(&family, device, seed)?;
-            if let Some(e) = &ensemble {
-                for (edge, ops) in e.ops.iter().enumerate() {
-                    net.ops[edge] = ops.clone();
-                }
-            }
-            let scratch = run.scratch(&format!("round{round}.depth{depth}"));
+        for (c, &depth) in depths.iter().enumerate() {
             let candidate_run = Run {
-                checkpoint: scratch.clone(),
+                checkpoint: run.scratch(&format!("round{round}.depth{depth}")),
                 fresh_metrics: run.fresh_metrics && round == 0 && c == 0,
                 ..run.clone()
             };
-            let candidate_cfg = TrainConfig {
-                frozen_edges: frozen,
-                checkpoint_every: 0,
-                ..cfg.clone()
-            };
-            let outcome = train(
-                net,
-                data,
-                &candidate_cfg,
-                &candidate_run,
-                Start::default(),
-                device,
+            let seed = cfg.seed.wrapping_add(1 + 2 * round as u64 + c as u64);
+            trained.push(candidate(
+                subnetworks,
+                &ensemble,
+                (depth, seed),
+                &setting,
+                candidate_run,
                 epoch_report,
-            );
-            let _ = std::fs::remove_file(&scratch);
-            let net = outcome?.valid();
-            let all = outputs(&net, &data.train, cfg.lambda, device);
-            let h: Vec<f32> = all.iter().zip(&prev).map(|(a, p)| a - p).collect();
-            let penalty = growth.lambda * complexity(depth) + growth.beta;
-            let w = mixture_weight(&prev, &h, labels, classes, penalty);
-            let smooth = cross_entropy(&prev, &h, labels, classes, w).0;
-            let head = Subnetworks::edges_of(&grown_depths, depths.len()).end - 1;
-            let net = if w == 0.0 {
-                net
-            } else {
-                fold_weight(net, head, w)
-            };
-            let (kept, total, _) = sparsity(&net, cfg.lambda);
-            let report = Candidate {
-                depth,
-                penalty,
-                mixture_weight: w,
-                objective: smooth + fixed_penalty + penalty * w.abs(),
-                valid_accuracy: evaluate(&net, &data.valid, Some(cfg.lambda), device).0,
-                weights: total,
-                weights_kept: kept,
-            };
-            let outputs = prev
-                .iter()
-                .zip(&h)
-                .map(|(p, h)| p + (w as f32) * h)
-                .collect();
-            trained.push(Trained {
-                net,
-                outputs,
-                report,
-            });
+            )?);
         }
         let best = (0..trained.len())
             .min_by(|&a, &b| {
-                trained[a]
-                    .report
-                    .objective
-                    .total_cmp(&trained[b].report.objective)
+                let f = |i: usize| trained[i].report.objective;
+                f(a).total_cmp(&f(b))
             })
             .expect("a round has at least one candidate");
         let chosen = (trained[best].report.mixture_weight != 0.0
@@ -324,20 +391,28 @@ pub fn grow(
         let reports: Vec<Candidate> = trained.iter().map(|t| t.report.clone()).collect();
         if let Some(b) = chosen {
             let t = trained.swap_remove(b);
-            depths.push(t.report.depth);
             objective = t.report.objective;
-            fixed_penalty += t.report.penalty * t.report.mixture_weight.abs();
-            prev = t.outputs;
-            ensemble = Some(t.net);
+            ensemble = Ensemble {
+                depths: ensemble
+                    .depths
+                    .iter()
+                    .copied()
+                    .chain([t.report.depth])
+                    .collect(),
+                net: Some(t.net),
+                outputs: t.outputs,
+                penalty: ensemble.penalty + t.report.penalty * t.report.mixture_weight.abs(),
+                valid_accuracy: t.report.valid_accuracy,
+            };
         }
         let done = Round {
             round,
             candidates: reports,
             chosen,
             objective,
-            depths: depths.clone(),
+            depths: ensemble.depths.clone(),
         };
-        if let (Some(_), Some(net)) = (chosen, &ensemble) {
+        if let (Some(_), Some(net)) = (chosen, &ensemble.net) {
             let metrics = serde_json::to_value(&done).map_err(|error| TrainError::Record {
                 what: "the round",
                 error,
@@ -354,7 +429,7 @@ pub fn grow(
             break;
         }
     }
-    let net = ensemble.ok_or_else(|| {
+    let net = ensemble.net.ok_or_else(|| {
         TrainError::Config(
             "AdaNet: no subnetwork lowered the objective in the first round (its penalty λ·√(d+1) + β outweighs what it fits); nothing was written".into(),
         )
