@@ -4,6 +4,7 @@ mod check;
 mod data;
 mod device;
 mod export;
+mod front;
 mod grow;
 mod layering;
 mod options;
