@@ -1,6 +1,6 @@
-//! What `train`, `finetune`, random search, AdaNet growth, `pipeline` and `demo` print while they train: one
-//! aligned line per epoch under a header (as Keras or Lightning print), or the full metrics as
-//! JSON lines with `--json`. The progress bar within an epoch is the trainer's, on stderr.
+//! What `train`, `finetune`, random search, AdaNet growth, `pipeline` and `demo` print while
+//! they train: one aligned line per epoch under a header (as Keras or Lightning print), or the
+//! full metrics as JSON lines with `--json`. The progress bar within an epoch is the trainer's, on stderr.
 
 use ardent_trainer::adanet::Round;
 use ardent_trainer::random::Trial;
@@ -88,9 +88,7 @@ impl EpochLog {
         );
         self.columns = None;
     }
-}
 
-impl EpochLog {
     /// One finished growth round: each candidate, and what joined the ensemble; the next
     /// round's epochs start a new table.
     pub fn round(&mut self, r: &Round, rounds: usize) {

@@ -355,14 +355,14 @@ enum SearchArg {
 
 impl Args {
     fn search(&self) -> Search {
-        match (self.search, self.trials) {
-            (Some(SearchArg::Random), Some(trials)) => Search::Random { trials },
-            (Some(SearchArg::Controller), Some(trials)) => Search::Controller {
+        match (self.search, self.trials, self.rounds) {
+            (Some(SearchArg::Random), Some(trials), _) => Search::Random { trials },
+            (Some(SearchArg::Controller), Some(trials), _) => Search::Controller {
                 trials,
                 lr: self.controller_lr,
             },
-            (Some(SearchArg::AdaNet), _) => Search::AdaNet(Growth {
-                rounds: self.rounds.unwrap_or(1),
+            (Some(SearchArg::AdaNet), _, Some(rounds)) => Search::AdaNet(Growth {
+                rounds,
                 lambda: self.adanet_lambda,
                 beta: self.adanet_beta,
             }),
@@ -534,6 +534,39 @@ mod tests {
         let job = cli.args.job();
         let lib = TrainJob::new("s.toml", Source::new("digits"));
         assert_eq!(format!("{job:?}"), format!("{lib:?}"));
+    }
+
+    #[test]
+    fn each_search_value_gives_its_search() {
+        let search = |extra: &[&str]| {
+            let mut args = vec!["train", "s.toml", "--data", "digits"];
+            args.extend_from_slice(extra);
+            TrainCli::parse_from(args).args.job().search
+        };
+        assert_eq!(search(&[]), Search::Gradient);
+        assert_eq!(
+            search(&["--search", "random", "--trials", "4"]),
+            Search::Random { trials: 4 }
+        );
+        assert_eq!(
+            search(&["--random-search", "4"]),
+            Search::Random { trials: 4 }
+        );
+        assert_eq!(
+            search(&["--search", "controller", "--trials", "4"]),
+            Search::Controller {
+                trials: 4,
+                lr: job::CONTROLLER_LR
+            }
+        );
+        assert_eq!(
+            search(&["--search", "adanet", "--rounds", "3", "--adanet-beta", "0"]),
+            Search::AdaNet(Growth {
+                rounds: 3,
+                lambda: adanet::LAMBDA,
+                beta: 0.0
+            })
+        );
     }
 
     #[test]
