@@ -205,4 +205,12 @@ fn growth_refuses_a_spec_that_is_not_a_chain_and_options_it_cannot_take() {
         &train(&chain, &["--rounds", "2", "--trials", "3"]),
         &["--trials", "--rounds"],
     );
+    assert_bad_input(
+        &train(
+            &chain,
+            &["--rounds", "2", "--preset", "darts", "--out", &out],
+        ),
+        &["AdaNet", "neither --resume nor a bilevel preset"],
+    );
+    assert!(!dir.path().join("no.safetensors").exists());
 }

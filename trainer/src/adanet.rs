@@ -14,9 +14,10 @@
 //! with Φ the softmax cross-entropy (the multi-class form of the paper's logistic Φ) on the
 //! training split and Γ = λ r + β, r = √(d + 1) for a subnetwork of d hidden layers and its
 //! head. r stands for the depth-dependent complexity of the paper's Rademacher bound; the
-//! square root of the depth is the paper's reference implementation's choice. F is convex in w, so the minimiser is found by bisection on the
-//! derivative. The candidate with the lower F joins the ensemble, w folded into its head; when
-//! neither lowers F (both minimisers are w = 0), the growth stops. So F falls round by round.
+//! square root of the depth is the paper's reference implementation's choice. F is convex in
+//! w, so the minimiser is found by bisection on the derivative. The candidate with the lower F
+//! joins the ensemble, w folded into its head; when neither lowers F (both minimisers are
+//! w = 0), the growth stops. So F falls round by round.
 
 use burn::module::Module;
 use burn::tensor::Device;

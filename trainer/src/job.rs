@@ -443,6 +443,22 @@ pub fn train(job: &TrainJob, obs: &mut dyn Observer) -> Result<Finished, TrainEr
     )?;
     fit_batch(&mut cfg, data.train.len(), obs);
     let run = opts.run(out, &job.data);
+    let from_scratch = match job.search {
+        Search::Gradient => None,
+        Search::Random { .. } | Search::Controller { .. } => Some(
+            "a search by trials (--random-search, --search controller) trains fixed members from scratch",
+        ),
+        Search::AdaNet(_) => {
+            Some("AdaNet growth trains its subnetworks from scratch, one round after another")
+        }
+    };
+    if let Some(what) = from_scratch
+        && (opts.resume || cfg.outer.is_some())
+    {
+        return Err(TrainError::Config(format!(
+            "{what}: it takes neither --resume nor a bilevel preset"
+        )));
+    }
     let (trials, mut strategy): (usize, Box<dyn Strategy>) = match job.search {
         Search::Gradient => return run_loop(net, &data, &cfg, &run, start, &device, obs),
         Search::Random { trials } => (trials, Box::new(Uniform::for_seed(cfg.seed))),
@@ -450,20 +466,10 @@ pub fn train(job: &TrainJob, obs: &mut dyn Observer) -> Result<Finished, TrainEr
             (trials, Box::new(Controller::new(&family, lr, cfg.seed)))
         }
         Search::AdaNet(growth) => {
-            if opts.resume || cfg.outer.is_some() {
-                return Err(TrainError::Config(
-                    "AdaNet growth trains its subnetworks from scratch, one round after another: it takes neither --resume nor a bilevel preset".into(),
-                ));
-            }
             let subnetworks = Subnetworks::new(&family).map_err(|e| e.in_file(&job.spec))?;
             return grown(&subnetworks, &data, &cfg, &run, &growth, &device, obs);
         }
     };
-    if opts.resume || cfg.outer.is_some() {
-        return Err(TrainError::Config(
-            "a search by trials (--random-search, --search controller) trains fixed members from scratch: it takes neither --resume nor a bilevel preset".into(),
-        ));
-    }
     search(
         &family,
         &data,
