@@ -12,6 +12,7 @@ mod pipeline;
 mod runtime;
 mod sweep;
 mod train;
+mod vae;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

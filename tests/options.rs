@@ -56,6 +56,8 @@ struct Fixture {
     checkpoint: PathBuf,
     model: PathBuf,
     input: PathBuf,
+    /// A VAE's encoder, its decoder beside it.
+    encoder: PathBuf,
 }
 
 fn fixture() -> Fixture {
@@ -92,7 +94,30 @@ fn fixture() -> Fixture {
         })
         .collect();
     let input = crate::write(dir.path(), "x.csv", rows.join("\n") + "\n");
+    let spec = crate::write(dir.path(), "vae.toml", crate::vae::SPEC);
+    let vae = dir.path().join("vae.safetensors");
+    let o = crate::ardent([
+        "train".as_ref(),
+        spec.as_os_str(),
+        "--data".as_ref(),
+        "digits".as_ref(),
+        "--max-samples".as_ref(),
+        "200".as_ref(),
+        "--epochs".as_ref(),
+        "1".as_ref(),
+        "--out".as_ref(),
+        vae.as_os_str(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = crate::ardent([
+        "export".as_ref(),
+        vae.as_os_str(),
+        "--out".as_ref(),
+        dir.path().join("vae.onnx").as_os_str(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
     Fixture {
+        encoder: dir.path().join("vae.encoder.onnx"),
         _dir: dir,
         checkpoint,
         model,
@@ -164,6 +189,13 @@ fn bases(f: &Fixture) -> BTreeMap<String, Base> {
         (
             vec![],
             pairs(&[("out", "{out}/s.png"), ("size", "300x300")]),
+        ),
+    );
+    m.insert(
+        "viz vae".into(),
+        (
+            vec![p(&f.encoder)],
+            pairs(&[("data", "digits"), ("out", "{out}/v.png")]),
         ),
     );
     m.insert(

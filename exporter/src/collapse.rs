@@ -111,6 +111,13 @@ impl Collapsed {
             ckpt.get(n)
                 .ok_or_else(|| invalid(format!("tensor `{n}` is missing")))
         };
+        if let Some(site) = f.code_site() {
+            return Err(invalid(format!(
+                "`{}` is a VAE: its encoder and decoder export as two files, with the code dimensions its gate drops removed (`export_vae`), not as one; its code is edge {}",
+                f.name,
+                f.edge_name(site.edge)
+            )));
+        }
         let mean = tensor("input.mean")?.data.clone();
         let std = tensor("input.std")?.data.clone();
         if mean.len() != f.input_shape().size() || std.len() != mean.len() {

@@ -2,6 +2,7 @@
 //! folded into biases, and a vertex whose contributions carry different feature sets aligns
 //! them with one Pad (a zero column) and one Gather.
 
+use ardent_models::vae::OutputMap;
 use ardent_models::{Aggregation, INPUT, Shape};
 use tract_onnx::pb;
 
@@ -37,13 +38,15 @@ struct Value {
     features: Vec<usize>,
 }
 
-/// Builds the graph; `softmax` appends a Softmax to a classifier's output.
+/// Builds the graph; `softmax` appends a Softmax to a classifier's output, `map` the map of a
+/// VAE decoder's output to the data's scale (its constants always f32).
 pub fn emit(
     c: &Collapsed,
     plan: &Plan,
     ty: WeightType,
     storage: Storage,
     softmax: bool,
+    map: Option<&OutputMap>,
 ) -> Emitted {
     let mut em = Emitter {
         c,
@@ -101,6 +104,29 @@ pub fn emit(
     if softmax && classify {
         em.w.g
             .node("Softmax", &[&out], OUTPUT_NAME, &[("axis", Attr::Int(1))]);
+    } else if let Some(map) = map {
+        let g = &mut em.w.g;
+        let mut y = out;
+        if map.sigmoid {
+            let s = g.fresh("decoded_sigmoid");
+            g.node("Sigmoid", &[&y], &s, &[]);
+            y = s;
+        }
+        let scale = g.weight(
+            "decoded.scale",
+            &[map.scale.len()],
+            &map.scale,
+            WeightType::F32,
+        );
+        let scaled = g.fresh("decoded_scaled");
+        g.node("Mul", &[&y, &scale], &scaled, &[]);
+        let offset = g.weight(
+            "decoded.offset",
+            &[map.offset.len()],
+            &map.offset,
+            WeightType::F32,
+        );
+        g.node("Add", &[&scaled, &offset], OUTPUT_NAME, &[]);
     } else {
         em.w.g.node("Identity", &[&out], OUTPUT_NAME, &[]);
     }

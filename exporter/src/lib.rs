@@ -17,6 +17,7 @@ pub mod report;
 mod samples;
 pub mod shrink;
 pub mod sweep;
+mod vae;
 pub mod verify;
 mod write;
 
@@ -26,6 +27,7 @@ pub use error::ExportError;
 pub use onnx::WeightType;
 pub use report::Report;
 pub use samples::evaluation_samples;
+pub use vae::{ExportedVae, export_vae};
 
 use std::path::Path;
 
@@ -63,6 +65,12 @@ pub struct ExportOptions {
     /// The file takes the training data's values times this (1/255 for pixels in 0–1): the
     /// normaliser inside is scaled to match. Positive and finite.
     pub input_scale: f32,
+    /// A VAE decoder's map of its output to the data's scale, appended to the graph and
+    /// applied to the reference it is checked against.
+    pub output_map: Option<ardent_models::vae::OutputMap>,
+    /// What the input is when it is not the training data (a VAE decoder's code), for the
+    /// report and the file's `ardent.input`.
+    pub input_what: Option<String>,
 }
 
 impl Default for ExportOptions {
@@ -76,6 +84,8 @@ impl Default for ExportOptions {
             verify_samples: 256,
             data: None,
             input_scale: 1.0,
+            output_map: None,
+            input_what: None,
         }
     }
 }
@@ -142,6 +152,7 @@ pub fn export_collapsed(
         options.weight_type,
         options.storage,
         options.softmax,
+        options.output_map.as_ref(),
     );
     let f = &collapsed.family;
     let params_after = emitted.builder.parameters();
@@ -178,7 +189,10 @@ pub fn export_collapsed(
         nnef_bytes: None,
         input_features,
         input_features_used: plan.input_read,
-        input: report::InputInfo::new(&f.input_shape().0, scale, &collapsed.mean, &collapsed.std),
+        input: report::InputInfo {
+            what: options.input_what.clone(),
+            ..report::InputInfo::new(&f.input_shape().0, scale, &collapsed.mean, &collapsed.std)
+        },
         edges,
         layers: emitted.layers,
         verification: None,
@@ -215,8 +229,18 @@ pub fn export_collapsed(
             if options.softmax && matches!(f.task, ardent_models::Task::Classification { .. }) {
                 verify::softmax_rows(&mut want, outputs);
             }
+            if let Some(map) = &options.output_map {
+                map.apply(&mut want);
+            }
             let diff = verify::max_abs_diff(&got, &want);
-            let tol = tolerance(options.weight_type);
+            // A decoder's map to the data's scale multiplies the model's rounding by its scale
+            // (255 for pixels), so the tolerance is the model's, scaled alike.
+            let tol = tolerance(options.weight_type)
+                * options.output_map.as_ref().map_or(1.0, |m| {
+                    m.scale
+                        .iter()
+                        .fold(1.0f64, |a, s| a.max(f64::from(s.abs())))
+                });
             let samples = x.len() / per;
             if diff > tol {
                 return Err(ExportError::Mismatch {

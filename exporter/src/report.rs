@@ -137,6 +137,9 @@ pub struct InputInfo {
     /// feature shares it, one per feature otherwise.
     pub mean: Vec<f32>,
     pub std: Vec<f32>,
+    /// What the input is when it is not the training data (a VAE decoder's code).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub what: Option<String>,
 }
 
 impl InputInfo {
@@ -158,6 +161,7 @@ impl InputInfo {
             scale,
             mean: pooled(mean),
             std: pooled(std),
+            what: None,
         }
     }
 
@@ -172,7 +176,9 @@ impl InputInfo {
             }
         };
         // ASCII without quotes: the line also travels in NNEF archives' string properties.
-        let scale = if self.scale == 1.0 {
+        let scale = if let Some(what) = &self.what {
+            what.clone()
+        } else if self.scale == 1.0 {
             "values on the scale of the training data".to_string()
         } else {
             format!("the training data values times {}", self.scale)

@@ -138,6 +138,7 @@ fn exported_params(c: &Collapsed, options: &ExportOptions) -> usize {
         options.weight_type,
         options.storage,
         options.softmax,
+        options.output_map.as_ref(),
     )
     .builder
     .parameters()

@@ -77,8 +77,14 @@ pub fn random_checkpoint(
             TensorRole::InputMean => (0..n).map(|_| (2.0 * rng.uniform()) as f32).collect(),
             TensorRole::InputStd => (0..n).map(|_| (0.5 + rng.uniform()) as f32).collect(),
             TensorRole::LogNoiseVar => vec![0.0; n],
-            TensorRole::GammaLogits => (0..n).map(|_| (1.5 * rng.normal()) as f32).collect(),
-            TensorRole::GammaLogSigma | TensorRole::GammaLogPrior => vec![0.0; n],
+            TensorRole::GammaLogits | TensorRole::CodeGateLogits => {
+                (0..n).map(|_| (1.5 * rng.normal()) as f32).collect()
+            }
+            TensorRole::GammaLogSigma
+            | TensorRole::GammaLogPrior
+            | TensorRole::CodeGateLogSigma
+            | TensorRole::CodeGateLogPrior => vec![0.0; n],
+            TensorRole::OutputRange => vec![0.0, 255.0],
             TensorRole::NormScale => (0..n).map(|_| (1.0 + 0.3 * rng.normal()) as f32).collect(),
             TensorRole::NormShift | TensorRole::NormMean => {
                 (0..n).map(|_| (0.3 * rng.normal()) as f32).collect()

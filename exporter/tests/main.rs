@@ -5,3 +5,4 @@ mod common;
 mod errors;
 mod onnxruntime;
 mod structure;
+mod vae;

@@ -275,6 +275,15 @@ impl Checkpoint {
             if let Some(i) = t.data.iter().position(|v| !v.is_finite()) {
                 return Err(err(name, format!("value {i} is {}", t.data[i])));
             }
+            if *role == TensorRole::OutputRange && t.data[1] <= t.data[0] {
+                return Err(err(
+                    name,
+                    format!(
+                        "the data's range [{}, {}] is empty: high must exceed low",
+                        t.data[0], t.data[1]
+                    ),
+                ));
+            }
             let positive = matches!(role, TensorRole::Alpha | TensorRole::InputStd);
             if positive && let Some(i) = t.data.iter().position(|v| *v <= 0.0) {
                 return Err(err(

@@ -7,21 +7,31 @@ use crate::ard::Ard;
 use crate::error::{Location, SpecError};
 use crate::ops::Op;
 use crate::shape::Shape;
-use crate::spec::{Aggregation, FamilySpec, TaskKind};
+use crate::spec::{Aggregation, FamilySpec, Likelihood, TaskKind};
 use crate::structure::{Structure, StructureSpec};
 
 /// What the family predicts, with the output width.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum Task {
-    Classification { classes: usize },
-    Regression { targets: usize },
+    Classification {
+        classes: usize,
+    },
+    Regression {
+        targets: usize,
+    },
+    /// A VAE over inputs of `features` values.
+    Vae {
+        features: usize,
+        likelihood: Likelihood,
+    },
 }
 
 impl Task {
-    /// How the task's data reads its targets: class labels or real values.
+    /// How the task's data reads its targets: class labels or real values. A VAE reads its
+    /// data as a classifier's and ignores the labels: its targets are its inputs.
     pub fn target_kind(&self) -> ardent_data::TargetKind {
         match self {
-            Task::Classification { .. } => ardent_data::TargetKind::Classes,
+            Task::Classification { .. } | Task::Vae { .. } => ardent_data::TargetKind::Classes,
             Task::Regression { .. } => ardent_data::TargetKind::Real,
         }
     }
@@ -31,6 +41,7 @@ impl Task {
         match *self {
             Task::Classification { classes } => classes,
             Task::Regression { targets } => targets,
+            Task::Vae { features, .. } => features,
         }
     }
 }
@@ -218,12 +229,27 @@ fn build(spec: FamilySpec, src: &str) -> Result<Family, SpecError> {
         (TaskKind::Regression, None, _) => {
             return Err(SpecError::Graph("regression needs targets >= 1".into()));
         }
+        (TaskKind::Vae, None, None) => Task::Vae {
+            features: spec.input.get_ref().iter().product(),
+            likelihood: spec.likelihood.unwrap_or_default(),
+        },
+        (TaskKind::Vae, _, _) => {
+            return Err(SpecError::Graph(
+                "task = \"vae\" reconstructs its input: it takes neither `classes` nor `targets`"
+                    .into(),
+            ));
+        }
         (_, Some(_), Some(_)) | (TaskKind::Regression, Some(_), None) => {
             return Err(SpecError::Graph(
                 "`classes` goes with classification, `targets` with regression".into(),
             ));
         }
     };
+    if spec.likelihood.is_some() && spec.task != TaskKind::Vae {
+        return Err(SpecError::Graph(
+            "`likelihood` goes with task = \"vae\"".into(),
+        ));
+    }
 
     if spec.vertices.len() < 2 {
         return Err(SpecError::Graph(format!(
@@ -419,7 +445,7 @@ fn build(spec: FamilySpec, src: &str) -> Result<Family, SpecError> {
         )));
     }
 
-    Ok(Family {
+    let family = Family {
         name: spec.name,
         description: spec.description,
         task,
@@ -429,7 +455,9 @@ fn build(spec: FamilySpec, src: &str) -> Result<Family, SpecError> {
         output,
         dangling,
         source: src.to_string(),
-    })
+    };
+    check_code(&family)?;
+    Ok(family)
 }
 
 fn infer_edge(edge: &mut Edge, input: &Shape, into_output: bool) -> Result<(), String> {
@@ -601,4 +629,180 @@ fn reach(vertices: &[Vertex], edges: &[Edge], start: usize, forward: bool) -> Ve
         }
     }
     seen
+}
+
+/// Where a VAE family's code sits.
+#[derive(Debug, Clone)]
+pub struct CodeSite {
+    /// The edge carrying the code op.
+    pub edge: usize,
+    /// Its source: the encoder's output, `[2·dims]`.
+    pub stats: usize,
+    /// Its target: the code, `[dims]`, the decoder's input.
+    pub code: usize,
+    pub dims: usize,
+    /// The gate's structure (`dims` entries in the cube).
+    pub gate: Structure,
+    /// Per vertex: true in the encoder (the statistics depend on it), false in the decoder.
+    pub encoder: Vec<bool>,
+}
+
+impl Family {
+    /// The code op of a VAE family, `None` for other tasks (a validated family has one
+    /// exactly when it is a VAE).
+    pub fn code_site(&self) -> Option<CodeSite> {
+        let (e, code) = self.edges.iter().enumerate().find_map(|(e, edge)| {
+            edge.ops.iter().find_map(|op| match op {
+                Op::Code(c) => Some((e, c)),
+                _ => None,
+            })
+        })?;
+        let edge = &self.edges[e];
+        let gate = code.gate().ok()?;
+        let encoder = reaches(self, edge.from);
+        Some(CodeSite {
+            edge: e,
+            stats: edge.from,
+            code: edge.to,
+            dims: code.dims,
+            gate,
+            encoder,
+        })
+    }
+}
+
+/// Per vertex: whether `target` can be reached from it (`target` itself included).
+fn reaches(f: &Family, target: usize) -> Vec<bool> {
+    let mut seen = vec![false; f.vertices.len()];
+    let mut stack = vec![target];
+    seen[target] = true;
+    while let Some(v) = stack.pop() {
+        for &e in &f.vertices[v].incoming {
+            let w = f.edges[e].from;
+            if !seen[w] {
+                seen[w] = true;
+                stack.push(w);
+            }
+        }
+    }
+    seen
+}
+
+/// Checks a validated family's code ops against its task: a VAE has exactly one, laid out as
+/// the module docs say; other tasks have none.
+fn check_code(f: &Family) -> Result<(), SpecError> {
+    let codes: Vec<usize> = (0..f.edges.len())
+        .filter(|&e| f.edges[e].ops.iter().any(|op| matches!(op, Op::Code(_))))
+        .collect();
+    let vae = matches!(f.task, Task::Vae { .. });
+    let bad = |m: String| Err(SpecError::Graph(m));
+    match (vae, codes.as_slice()) {
+        (false, []) => return Ok(()),
+        (false, [e, ..]) => {
+            return bad(format!(
+                "edge {} has a code op, which belongs in a task = \"vae\" family",
+                f.edge_name(*e)
+            ));
+        }
+        (true, []) => {
+            return bad(
+                "task = \"vae\" needs a code: an edge with op = \"code\" from the encoder's statistics to the decoder's input".into(),
+            );
+        }
+        (true, [_]) => {}
+        (true, [a, b, ..]) => {
+            return bad(format!(
+                "a VAE has one code, but edges {} and {} both have a code op",
+                f.edge_name(*a),
+                f.edge_name(*b)
+            ));
+        }
+    }
+    let e = codes[0];
+    let edge = &f.edges[e];
+    let name = f.edge_name(e);
+    if edge.ops.len() != 1 || edge.structure.is_searched() {
+        return bad(format!(
+            "edge {name}: the code op is the edge's one op (its gate is its own structure)"
+        ));
+    }
+    let site = f
+        .code_site()
+        .ok_or_else(|| SpecError::Graph(format!("edge {name}: the code's gate is invalid")))?;
+    let (stats, code) = (site.stats, site.code);
+    if stats == INPUT {
+        return bad(format!(
+            "edge {name}: the code needs an encoder: its statistics cannot be the input"
+        ));
+    }
+    if f.vertices[code].incoming.len() != 1 {
+        return bad(format!(
+            "vertex `{}` is the code: the code edge must be its only incoming edge",
+            f.vertices[code].name
+        ));
+    }
+    if f.vertices[stats].outgoing.len() != 1 {
+        return bad(format!(
+            "vertex `{}` holds the code's statistics: the code edge must be its only outgoing edge",
+            f.vertices[stats].name
+        ));
+    }
+    if f.vertices[stats].agg == Aggregation::Concat {
+        return bad(format!(
+            "vertex `{}` holds the code's statistics: it must sum or average its edges, not concatenate them, so a dimension's mean and log-variance are rows of each edge's dense layer",
+            f.vertices[stats].name
+        ));
+    }
+    let dense_only = |edges: &[usize], what: &str| -> Result<(), SpecError> {
+        for &d in edges {
+            if let Some(op) = f.edges[d].ops.iter().find(|op| !matches!(op, Op::Dense(_))) {
+                return bad(format!(
+                    "edge {} {what} carries {}: only dense ops can, so that a removed code dimension is removed from their weights",
+                    f.edge_name(d),
+                    op.describe()
+                ));
+            }
+        }
+        Ok(())
+    };
+    dense_only(&f.vertices[stats].incoming, "into the code's statistics")?;
+    dense_only(&f.vertices[code].outgoing, "out of the code")?;
+    let decoder = {
+        let mut seen = vec![false; f.vertices.len()];
+        let mut stack = vec![code];
+        seen[code] = true;
+        while let Some(v) = stack.pop() {
+            for &d in &f.vertices[v].outgoing {
+                let w = f.edges[d].to;
+                if !seen[w] {
+                    seen[w] = true;
+                    stack.push(w);
+                }
+            }
+        }
+        seen
+    };
+    if !decoder[f.output] {
+        return bad(format!(
+            "the output `{}` does not depend on the code `{}`",
+            f.vertices[f.output].name, f.vertices[code].name
+        ));
+    }
+    for (v, vertex) in f.vertices.iter().enumerate() {
+        if !site.encoder[v] && !decoder[v] {
+            return bad(format!(
+                "vertex `{}` is in neither the encoder (it does not lead to `{}`) nor the decoder (it does not follow `{}`)",
+                vertex.name, f.vertices[stats].name, f.vertices[code].name
+            ));
+        }
+    }
+    for (d, other) in f.edges.iter().enumerate() {
+        if d != e && site.encoder[other.from] != site.encoder[other.to] {
+            return bad(format!(
+                "edge {} goes from the encoder to the decoder around the code; the decoder sees the input only through the code",
+                f.edge_name(d)
+            ));
+        }
+    }
+    Ok(())
 }

@@ -6,7 +6,9 @@
 //!   ARD precisions, shaped by the grouping), `.bias` as `[out]` when the op has one;
 //! - conv2d: the same with weights `[out, in, k, k]`;
 //! - constant: `.value` as `[units]`;
-//! - batchnorm: `.scale`, `.shift`, `.running_mean`, `.running_var`, each `[channels]`.
+//! - batchnorm: `.scale`, `.shift`, `.running_mean`, `.running_var`, each `[channels]`;
+//! - code: with a searched gate, `.gate.logits` and `.gate.log_prior` (`[dims]`), and
+//!   `.gate.log_sigma` for a logit-normal one.
 //!
 //! A searched edge also holds `edge.{from}-{to}.gamma.logits` (`[ops]`): the logits θ of its
 //! structure distribution (softmax on the simplex, sigmoid per op in the cube; for Dirichlet the
@@ -14,8 +16,9 @@
 //! adds `edge.{from}-{to}.gamma.log_sigma` (`[ops]`), log σ of X. Every searched edge holds
 //! `edge.{from}-{to}.gamma.log_prior` (`[ops]`), the log concentration ln s of its prior.
 //!
-//! Family-wide: `input.mean` and `input.std` (the normaliser, per input value) and, for
-//! regression, `output.log_noise_var` (`[targets]`).
+//! Family-wide: `input.mean` and `input.std` (the normaliser, per input value); for
+//! regression and a Gaussian VAE, `output.log_noise_var` (`[targets]`, `[features]`); for a
+//! Bernoulli VAE, `output.range` (`[2]`: the data's low and high).
 
 use crate::ard::Grouping;
 use crate::family::Family;
@@ -69,11 +72,31 @@ impl Family {
                 owner: None,
             });
         }
-        if let crate::Task::Regression { targets } = self.task {
+        let noise = match self.task {
+            crate::Task::Regression { targets } => Some(targets),
+            crate::Task::Vae {
+                features,
+                likelihood: crate::Likelihood::Gaussian,
+            } => Some(features),
+            _ => None,
+        };
+        if let Some(targets) = noise {
             out.push(TensorSpec {
                 name: "output.log_noise_var".into(),
                 shape: vec![targets],
                 role: TensorRole::LogNoiseVar,
+                owner: None,
+            });
+        }
+        if let crate::Task::Vae {
+            likelihood: crate::Likelihood::Bernoulli,
+            ..
+        } = self.task
+        {
+            out.push(TensorSpec {
+                name: "output.range".into(),
+                shape: vec![2],
+                role: TensorRole::OutputRange,
                 owner: None,
             });
         }

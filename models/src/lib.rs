@@ -7,6 +7,7 @@
 
 pub mod ard;
 pub mod checkpoint;
+mod collapse;
 mod count;
 mod error;
 mod family;
@@ -18,6 +19,7 @@ mod role;
 mod shape;
 pub mod spec;
 pub mod structure;
+pub mod vae;
 
 pub use ard::{Ard, Grouping};
 pub use ardent_data::write_atomic;
@@ -25,9 +27,9 @@ pub use checkpoint::DEFAULT_VALID_FRACTION;
 pub use checkpoint::{Checkpoint, CheckpointError, CheckpointMeta, Moments, TensorF32};
 pub use count::{Choice, Cost, Extremes, Member};
 pub use error::{Location, SpecError};
-pub use family::{Edge, Family, INPUT, Task, Vertex};
+pub use family::{CodeSite, Edge, Family, INPUT, Task, Vertex};
 pub use layout::{TensorRole, TensorSpec};
 pub use ops::{Activation, Op, OpFamily, PoolKind};
 pub use pruning::DEFAULT_LAMBDA;
 pub use shape::Shape;
-pub use spec::{Aggregation, TaskKind};
+pub use spec::{Aggregation, Likelihood, TaskKind};

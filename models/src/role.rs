@@ -24,4 +24,13 @@ pub enum TensorRole {
     /// A batch norm's running per-channel mean and variance (≥ 0) of its input.
     NormMean,
     NormVar,
+    /// A code's gate logits θ (`[dims]`), one per dimension as a searched cube edge's per op.
+    CodeGateLogits,
+    /// A logit-normal gate's log σ (`[dims]`).
+    CodeGateLogSigma,
+    /// A gate's prior log concentration ln s (`[dims]`).
+    CodeGateLogPrior,
+    /// A Bernoulli VAE's data range `[low, high]` (high > low): its reconstruction targets are
+    /// `(x − low) / (high − low)`.
+    OutputRange,
 }

@@ -15,6 +15,31 @@ pub enum TaskKind {
     Classification,
     /// Real targets; Gaussian likelihood.
     Regression,
+    /// A variational autoencoder: the output reconstructs the input from a gated code
+    /// (`docs/method.md` §8).
+    Vae,
+}
+
+/// How a VAE's decoder output explains its input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Likelihood {
+    /// Each input value, scaled to [0, 1] by the training data's range, as the probability of
+    /// a Bernoulli variable whose logit the decoder outputs (the usual choice for images).
+    #[default]
+    Bernoulli,
+    /// A Gaussian per normalised input value: the decoder outputs its mean, its log-variance is
+    /// learned per value.
+    Gaussian,
+}
+
+impl Likelihood {
+    pub fn name(self) -> &'static str {
+        match self {
+            Likelihood::Bernoulli => "bernoulli",
+            Likelihood::Gaussian => "gaussian",
+        }
+    }
 }
 
 /// How a vertex combines its incoming edges.
@@ -50,6 +75,9 @@ pub struct FamilySpec {
     /// Number of real targets (regression only; default 1).
     #[serde(default)]
     pub targets: Option<usize>,
+    /// A VAE's likelihood (VAE only; default Bernoulli).
+    #[serde(default)]
+    pub likelihood: Option<Likelihood>,
     /// Shape of one input sample.
     pub input: Spanned<Vec<usize>>,
     /// Family-wide ARD defaults.

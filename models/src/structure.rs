@@ -2,8 +2,6 @@
 
 use serde::Deserialize;
 
-use crate::ops::Op;
-
 /// Where γ lives: on the simplex (a mixture or one choice) or in the unit cube (any subset).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -65,8 +63,9 @@ pub enum Concentration {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StructureSpec {
+    /// The simplex unless written (a code's gate: the cube).
     #[serde(default)]
-    pub constraint: Constraint,
+    pub constraint: Option<Constraint>,
     #[serde(default)]
     pub form: Form,
     #[serde(default)]
@@ -116,6 +115,7 @@ impl Structure {
 
     /// Resolves a written spec for an edge of `k` ops.
     pub fn resolve(spec: &StructureSpec, k: usize) -> Result<Structure, String> {
+        let constraint = spec.constraint.unwrap_or_default();
         let concentration = match &spec.concentration {
             None => vec![1.0; k],
             Some(Concentration::Scalar(s)) => vec![*s; k],
@@ -145,13 +145,13 @@ impl Structure {
                 "structure: temperature_final needs schedule = \"exponential\"".to_string(),
             );
         }
-        if spec.relaxation == Relaxation::Dirichlet && spec.constraint == Constraint::Cube {
+        if spec.relaxation == Relaxation::Dirichlet && constraint == Constraint::Cube {
             return Err(
                 "structure: relaxation = \"dirichlet\" lives on the simplex; for constraint = \"cube\" use \"gumbel-softmax\" (binary concrete) or \"logit-normal\"".into(),
             );
         }
         let gamma = match (spec.relaxation, &spec.gamma) {
-            (Relaxation::Fixed, None) => match spec.constraint {
+            (Relaxation::Fixed, None) => match constraint {
                 Constraint::Simplex => vec![1.0 / k as f64; k],
                 Constraint::Cube => vec![1.0; k],
             },
@@ -167,9 +167,7 @@ impl Structure {
                 {
                     return Err("structure: gamma values must lie in [0, 1]".into());
                 }
-                if spec.constraint == Constraint::Simplex
-                    && (g.iter().sum::<f64>() - 1.0).abs() > 1e-6
-                {
+                if constraint == Constraint::Simplex && (g.iter().sum::<f64>() - 1.0).abs() > 1e-6 {
                     return Err("structure: gamma on the simplex must sum to 1".into());
                 }
                 g.clone()
@@ -180,7 +178,7 @@ impl Structure {
             (_, None) => Vec::new(),
         };
         Ok(Structure {
-            constraint: spec.constraint,
+            constraint,
             form: spec.form,
             relaxation: spec.relaxation,
             concentration,
@@ -219,16 +217,21 @@ impl Structure {
         }
     }
 
-    /// The discrete member an edge collapses to (`docs/method.md` §6), as (op, factor) pairs: the
-    /// ops kept and the γ their output is scaled by. A fixed edge keeps every op with γ > 0
-    /// (its γ is part of the architecture). A searched simplex edge keeps the most probable op;
-    /// a searched cube edge every op with probability > ½. The factor is 1 in vertex form and
-    /// the probability in interior form. The zero op is never kept. `logits` are a searched
-    /// edge's θ (ignored for a fixed edge).
-    pub fn collapse(&self, ops: &[Op], logits: &[f64]) -> Vec<(usize, f64)> {
-        let live = |r: usize| ops[r] != Op::Zero;
+    /// The collapse (`docs/method.md` §6; `Structure::collapse` for an edge's ops) of a code's
+    /// gate (§8): its `n` entries are code dimensions, each kept when it would be as an op of
+    /// an edge of this structure.
+    pub fn collapse_gate(&self, n: usize, logits: &[f64]) -> Vec<(usize, f64)> {
+        self.collapse_where(n, |_| true, logits)
+    }
+
+    pub(crate) fn collapse_where(
+        &self,
+        n: usize,
+        live: impl Fn(usize) -> bool,
+        logits: &[f64],
+    ) -> Vec<(usize, f64)> {
         if !self.is_searched() {
-            return (0..ops.len())
+            return (0..n)
                 .filter(|&r| live(r) && self.gamma[r] > 0.0)
                 .map(|r| (r, self.gamma[r]))
                 .collect();
@@ -254,13 +257,6 @@ impl Structure {
         }
     }
 
-    /// The collapsed choice as a bit mask over the ops (for [`crate::Family::member`]).
-    pub fn collapse_mask(&self, ops: &[Op], logits: &[f64]) -> u64 {
-        self.collapse(ops, logits)
-            .iter()
-            .fold(0, |m, (r, _)| m | 1 << r)
-    }
-
     /// Temperature at training progress `t` in [0, 1].
     pub fn temperature_at(&self, t: f64) -> f64 {
         match self.schedule {
@@ -270,51 +266,5 @@ impl Structure {
                 self.temperature * (self.temperature_final / self.temperature).powf(t)
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn searched(constraint: Constraint, form: Form) -> Structure {
-        Structure {
-            constraint,
-            form,
-            relaxation: Relaxation::GumbelSoftmax,
-            concentration: vec![1.0; 3],
-            temperature: 1.0,
-            temperature_final: 1.0,
-            schedule: Schedule::Constant,
-            gamma: Vec::new(),
-        }
-    }
-
-    #[test]
-    fn collapse_follows_the_constraint_and_the_form() {
-        let ops = [Op::Identity, Op::Flatten, Op::Zero];
-        let s = searched(Constraint::Simplex, Form::Vertices);
-        assert_eq!(s.collapse(&ops, &[0.0, 1.0, 0.5]), vec![(1, 1.0)]);
-        // The zero op as the argmax drops the edge.
-        assert_eq!(s.collapse(&ops, &[0.0, 1.0, 2.0]), vec![]);
-        let s = searched(Constraint::Simplex, Form::Interior);
-        let p = s.probabilities(&[0.0, 1.0, 0.5]);
-        assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-12);
-        assert_eq!(s.collapse(&ops, &[0.0, 1.0, 0.5]), vec![(1, p[1])]);
-        // Cube: every op with sigmoid(θ) > ½, i.e. θ > 0; never the zero op.
-        let s = searched(Constraint::Cube, Form::Vertices);
-        assert_eq!(s.collapse(&ops, &[0.3, -0.1, 5.0]), vec![(0, 1.0)]);
-        assert_eq!(s.collapse_mask(&ops, &[0.3, 0.2, 5.0]), 0b011);
-        let s = searched(Constraint::Cube, Form::Interior);
-        let c = s.collapse(&ops, &[0.3, -0.1, 5.0]);
-        assert_eq!(c.len(), 1);
-        assert!((c[0].1 - 1.0 / (1.0 + (-0.3f64).exp())).abs() < 1e-12);
-        // A fixed edge keeps what has γ > 0.
-        let fixed = Structure {
-            relaxation: Relaxation::Fixed,
-            gamma: vec![0.7, 0.0, 0.3],
-            ..searched(Constraint::Simplex, Form::Vertices)
-        };
-        assert_eq!(fixed.collapse(&ops, &[]), vec![(0, 0.7)]);
     }
 }

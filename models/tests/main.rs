@@ -5,6 +5,7 @@ mod counts;
 mod errors;
 mod grow;
 mod pruning;
+mod vae;
 
 use std::path::PathBuf;
 

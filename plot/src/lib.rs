@@ -499,6 +499,79 @@ pub fn viridis(t: f64) -> RGBColor {
     RGBColor(lerp(a.0, b.0), lerp(a.1, b.1), lerp(a.2, b.2))
 }
 
+/// One row of an image grid: its label and its grey images, each `height × width` values in
+/// [0, 1] (0 black, 1 white; values outside are clipped), row-major.
+#[derive(Debug, Clone)]
+pub struct ImageRow {
+    pub label: String,
+    pub images: Vec<Vec<f32>>,
+}
+
+/// Draws rows of small grey images side by side, each pixel `zoom` pixels wide, with each
+/// row's label on its left and `title` on top. Returns PNG bytes.
+pub fn image_grid(
+    rows: &[ImageRow],
+    (height, width): (usize, usize),
+    zoom: usize,
+    title: &str,
+) -> Result<Vec<u8>, PlotError> {
+    let cols = rows.iter().map(|r| r.images.len()).max().unwrap_or(0);
+    if cols == 0 || height == 0 || width == 0 {
+        return Err(PlotError::Empty("no images".into()));
+    }
+    if let Some(bad) = rows
+        .iter()
+        .flat_map(|r| &r.images)
+        .find(|img| img.len() != height * width)
+    {
+        return Err(PlotError::Empty(format!(
+            "an image has {} values, not {height}×{width}",
+            bad.len()
+        )));
+    }
+    register_font();
+    let zoom = zoom.max(1);
+    let (gap, label_w, title_h) = (4usize, 150usize, 36usize);
+    let cell_w = width * zoom + gap;
+    let cell_h = height * zoom + gap;
+    let size = (
+        (label_w + cols * cell_w + gap) as u32,
+        (title_h + rows.len() * cell_h + gap) as u32,
+    );
+    check_size(size.0, size.1)?;
+    png(size, |root| {
+        root.fill(&WHITE).map_err(draw_err)?;
+        let text = |s: &str, at: (i32, i32), px: u32| {
+            root.draw(&Text::new(
+                s.to_string(),
+                at,
+                ("sans-serif", px).into_font().color(&BLACK),
+            ))
+            .map_err(draw_err)
+        };
+        text(title, (gap as i32, 8), 18)?;
+        for (r, row) in rows.iter().enumerate() {
+            let top = title_h + r * cell_h;
+            text(&row.label, (gap as i32, (top + cell_h / 2) as i32 - 8), 14)?;
+            for (c, img) in row.images.iter().enumerate() {
+                let left = label_w + c * cell_w;
+                for (i, &v) in img.iter().enumerate() {
+                    let g = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+                    let (y, x) = (i / width, i % width);
+                    let x0 = (left + x * zoom) as i32;
+                    let y0 = (top + y * zoom) as i32;
+                    root.draw(&Rectangle::new(
+                        [(x0, y0), (x0 + zoom as i32, y0 + zoom as i32)],
+                        RGBColor(g, g, g).filled(),
+                    ))
+                    .map_err(draw_err)?;
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
 /// Draws on a white RGB canvas of `size` and encodes it as PNG.
 fn png(
     size: (u32, u32),

@@ -62,6 +62,18 @@ fn print_summary(path: &std::path::Path, f: &Family, verbose: bool) {
             format!("classification, {classes} classes")
         }
         ardent_models::Task::Regression { targets } => format!("regression, {targets} target(s)"),
+        ardent_models::Task::Vae {
+            features,
+            likelihood,
+        } => {
+            let code = f.code_site().map_or(String::new(), |s| {
+                format!(", a code of {} dimensions", s.dims)
+            });
+            format!(
+                "vae, {} likelihood over {features} values{code}",
+                likelihood.name()
+            )
+        }
     };
     let candidates: usize = f.edges.iter().map(|e| e.ops.len()).sum();
     let searched = f.edges.iter().filter(|e| e.structure.is_searched()).count();

@@ -14,6 +14,7 @@ pub struct Args {
     /// The trained checkpoint (.safetensors).
     checkpoint: PathBuf,
     /// The ONNX file to write (atomically: an existing file is replaced only by a complete one).
+    /// A VAE writes two, named after it: `NAME.encoder.onnx` and `NAME.decoder.onnx`.
     #[arg(long, short)]
     out: PathBuf,
     /// Relative-density threshold: a weight is pruned when q(0)/q(μ) = exp(−μ²/2σ²) > λ.
@@ -112,7 +113,15 @@ pub fn run(a: Args) -> Result<()> {
         verify_samples: a.verify,
         data: samples(&a, &ck)?,
         input_scale: a.input_scale,
+        output_map: None,
+        input_what: None,
     };
+    if matches!(ck.family.task, ardent_models::Task::Vae { .. }) {
+        if a.softmax {
+            bail!("--softmax appends a Softmax to a classifier; {name} is a VAE");
+        }
+        return export_vae_and_write(&ck, &name, &options, &a);
+    }
     let to = Outputs {
         model: &a.out,
         nnef: a.nnef.as_deref(),
@@ -156,4 +165,72 @@ pub fn export_and_write(
         start.elapsed().as_secs_f64()
     );
     Ok(exported)
+}
+
+/// `path` with `.PART` before its extension: `vae.onnx` → `vae.encoder.onnx`.
+fn part_path(path: &Path, part: &str) -> PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let name = name.unwrap_or_default();
+    let named = match name.split_once('.') {
+        Some((stem, ext)) => format!("{stem}.{part}.{ext}"),
+        None => format!("{name}.{part}"),
+    };
+    path.with_file_name(named)
+}
+
+/// Exports a VAE's encoder and decoder, both in memory first so that a failure writes
+/// neither, then writes them (and their NNEF archives and a joint report when asked).
+fn export_vae_and_write(
+    ck: &Checkpoint,
+    name: &str,
+    options: &ExportOptions,
+    a: &Args,
+) -> Result<()> {
+    let start = std::time::Instant::now();
+    let vae = ardent_exporter::export_vae(ck, name, options)?;
+    let mut written = Vec::new();
+    for (part, exported) in [("encoder", &vae.encoder), ("decoder", &vae.decoder)] {
+        let model = part_path(&a.out, part);
+        ardent_exporter::write(&model, &exported.bytes)?;
+        written.push(format!(
+            "{} ({} bytes)",
+            model.display(),
+            exported.bytes.len()
+        ));
+        if let (Some(path), Some(archive)) = (&a.nnef, &exported.nnef) {
+            let path = part_path(path, part);
+            ardent_exporter::write(&path, archive)?;
+            written.push(format!("{} ({} bytes)", path.display(), archive.len()));
+        }
+    }
+    if let Some(path) = &a.report {
+        let json = serde_json::json!({
+            "code_dims": vae.dims,
+            "code_kept": vae.kept,
+            "encoder": vae.encoder.report,
+            "decoder": vae.decoder.report,
+        });
+        let bytes = serde_json::to_vec_pretty(&json).context("encoding the report")?;
+        ardent_exporter::write(path, &bytes)?;
+    }
+    for (part, exported) in [("encoder", &vae.encoder), ("decoder", &vae.decoder)] {
+        println!("{part}:");
+        print!("{}", exported.report.table());
+    }
+    let kept: Vec<String> = vae.kept.iter().map(usize::to_string).collect();
+    println!(
+        "code: {} of {} dimensions kept ({}); parameters {} (encoder {}, decoder {})",
+        vae.kept.len(),
+        vae.dims,
+        kept.join(", "),
+        vae.encoder.report.params_after + vae.decoder.report.params_after,
+        vae.encoder.report.params_after,
+        vae.decoder.report.params_after
+    );
+    println!(
+        "wrote {} in {:.2} s",
+        written.join(", "),
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
 }

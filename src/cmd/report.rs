@@ -17,9 +17,20 @@ pub struct EpochLog {
 /// The columns a run's table has, fixed by its first epoch so every row lines up.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Columns {
-    classes: bool,
+    quality: Quality,
     train_accuracy: bool,
     member: bool,
+    /// A VAE's code: the dimensions its gate keeps.
+    code: bool,
+}
+
+/// What the validation column shows.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Quality {
+    Accuracy,
+    Rmse,
+    /// A VAE's negative ELBO per sample.
+    Elbo,
 }
 
 impl EpochLog {
@@ -38,9 +49,14 @@ impl EpochLog {
             return;
         }
         let columns = Columns {
-            classes: m.valid_rmse.is_none(),
+            quality: match (&m.code, m.valid_rmse) {
+                (Some(_), _) => Quality::Elbo,
+                (None, Some(_)) => Quality::Rmse,
+                (None, None) => Quality::Accuracy,
+            },
             train_accuracy: m.train_accuracy.is_some(),
             member: m.member_params.is_some(),
+            code: m.code.is_some(),
         };
         if self.columns != Some(columns) {
             println!("{}", header(columns));
@@ -135,12 +151,15 @@ fn names(c: Columns) -> Vec<(&'static str, usize)> {
     if c.train_accuracy {
         n.push(("train", 7));
     }
-    n.push(if c.classes {
-        ("valid", 7)
-    } else {
-        ("valid RMSE", 10)
+    n.push(match c.quality {
+        Quality::Accuracy => ("valid", 7),
+        Quality::Rmse => ("valid RMSE", 10),
+        Quality::Elbo => ("valid −ELBO", 11),
     });
     n.push(("kept", 13));
+    if c.code {
+        n.push(("code", 5));
+    }
     if c.member {
         n.push(("member", 7));
     }
@@ -163,17 +182,25 @@ fn row(c: Columns, m: &EpochMetrics, epochs: usize) -> String {
     if c.train_accuracy {
         cells.push(m.train_accuracy.map_or_else(|| "–".into(), percent));
     }
-    cells.push(if c.classes {
-        m.valid_accuracy.map_or_else(|| "–".into(), percent)
-    } else {
-        m.valid_rmse
-            .map_or_else(|| "–".into(), |r| format!("{r:.4}"))
+    cells.push(match c.quality {
+        Quality::Accuracy => m.valid_accuracy.map_or_else(|| "–".into(), percent),
+        Quality::Rmse => m
+            .valid_rmse
+            .map_or_else(|| "–".into(), |r| format!("{r:.4}")),
+        Quality::Elbo => format!("{:.2}", m.valid_nll),
     });
     cells.push(format!(
         "{}/{}",
         count(m.weights_kept as f64),
         count(m.weights_total as f64)
     ));
+    if c.code {
+        cells.push(
+            m.code
+                .as_ref()
+                .map_or_else(|| "–".into(), |k| format!("{}/{}", k.kept, k.dims)),
+        );
+    }
     if c.member {
         cells.push(
             m.member_params

@@ -420,9 +420,13 @@ pub fn summarize(done: &Finished) {
         );
     }
     let s = &done.summary;
-    let quality = match (s.accuracy, s.rmse) {
-        (Some(a), _) => format!("accuracy {:.2} %", 100.0 * a),
-        (_, Some(r)) => format!("RMSE {r:.4}"),
+    let quality = match (s.accuracy, s.rmse, &s.code) {
+        (_, _, Some(code)) => format!(
+            "−ELBO {:.2} nats per sample, code {} of {} dimensions kept,",
+            s.nll, code.kept, code.dims
+        ),
+        (Some(a), _, _) => format!("accuracy {:.2} %", 100.0 * a),
+        (_, Some(r), _) => format!("RMSE {r:.4}"),
         _ => String::new(),
     };
     eprintln!(

@@ -1,9 +1,11 @@
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
+use ardent_data::{Source, SplitMix64};
 use ardent_models::Family;
-use ardent_plot::{Chart, Format, Mark, Series, SimplexPanel};
-use ardent_runtime::args::positive_scale;
+use ardent_plot::{Chart, Format, ImageRow, Mark, Series, SimplexPanel};
+use ardent_runtime::args::{int_in, positive_scale};
+use ardent_runtime::{LoadOptions, Model};
 use ardent_trainer::dirichlet::dirichlet_ln_pdf;
 use ardent_trainer::gamma::concrete_ln_pdf;
 use ardent_trainer::history::GammaHistory;
@@ -22,6 +24,32 @@ enum What {
     /// γ of every searched edge over training, from a metrics log (`train --metrics`); PNG or
     /// SVG by the output's extension.
     Gamma(GammaArgs),
+    /// A VAE's exported encoder and decoder at work (PNG): images, their reconstructions at
+    /// the mean code, and samples decoded from codes drawn from the prior N(0, I).
+    Vae(VaeArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct VaeArgs {
+    /// The encoder (`NAME.encoder.onnx` from `ardent export` of a VAE).
+    encoder: PathBuf,
+    /// The decoder; default: the encoder's path with `encoder` replaced by `decoder`.
+    #[arg(long)]
+    decoder: Option<PathBuf>,
+    /// Images to reconstruct, from the data's test split (else its training set).
+    #[arg(long)]
+    data: String,
+    /// Images per row.
+    #[arg(long, default_value_t = 10, value_parser = int_in::<1, 100>)]
+    count: usize,
+    /// Rows of samples.
+    #[arg(long, default_value_t = 2, value_parser = int_in::<0, 20>)]
+    sample_rows: usize,
+    /// Seed of the sampled codes.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    #[arg(long, short, default_value = "vae.png")]
+    out: PathBuf,
 }
 
 #[derive(clap::Args, Debug)]
@@ -58,7 +86,138 @@ pub fn run(a: Args) -> Result<()> {
     match a.what {
         What::Simplex(a) => simplex(a),
         What::Gamma(a) => gamma(a),
+        What::Vae(a) => vae(a),
     }
+}
+
+/// The height and width an image of `shape` is drawn at: its last two axes, or a square
+/// vector, or one row.
+fn image_dims(shape: &[usize]) -> (usize, usize) {
+    match shape {
+        [.., h, w] => (*h, *w),
+        [n] => {
+            let side = (*n as f64).sqrt().round() as usize;
+            if side * side == *n {
+                (side, side)
+            } else {
+                (1, *n)
+            }
+        }
+        [] => (1, 1),
+    }
+}
+
+fn vae(a: VaeArgs) -> Result<()> {
+    if format_of(&a.out)? != Format::Png {
+        bail!("{}: the picture is drawn as PNG only", a.out.display());
+    }
+    let decoder_path = match &a.decoder {
+        Some(p) => p.clone(),
+        None => {
+            let name = a.encoder.to_string_lossy();
+            if !name.contains("encoder") {
+                bail!(
+                    "{}: the decoder's name cannot be told from it (no `encoder` in it); give --decoder",
+                    a.encoder.display()
+                );
+            }
+            PathBuf::from(name.replacen("encoder", "decoder", 1))
+        }
+    };
+    let encoder = Model::load_path(&a.encoder, LoadOptions::default())?;
+    let decoder = Model::load_path(&decoder_path, LoadOptions::default())?;
+    let k = encoder.output_size() / 2;
+    if encoder.output_size() % 2 != 0 || decoder.input_size() != k {
+        bail!(
+            "{} gives {} values (means and log-variances of a code), but {} takes {}: they are not the two halves of one VAE",
+            a.encoder.display(),
+            encoder.output_size(),
+            decoder_path.display(),
+            decoder.input_size()
+        );
+    }
+    if decoder.output_size() != encoder.input_size() {
+        bail!(
+            "{} reconstructs {} values, but {} takes {}: they are not the two halves of one VAE",
+            decoder_path.display(),
+            decoder.output_size(),
+            a.encoder.display(),
+            encoder.input_size()
+        );
+    }
+    let splits = Source::new(a.data.clone()).load(ardent_data::TargetKind::Classes)?;
+    let set = splits.test.as_ref().unwrap_or(&splits.train);
+    if set.sample_size() != encoder.input_size() {
+        bail!(
+            "{}: its samples have {} values, but {} takes {}",
+            set.name,
+            set.sample_size(),
+            a.encoder.display(),
+            encoder.input_size()
+        );
+    }
+    let n = a.count.min(set.len());
+    let per = set.sample_size();
+    let images: Vec<f32> = (0..n).flat_map(|i| set.sample(i).to_vec()).collect();
+    let stats = encoder.run(&images)?;
+    let means: Vec<f32> = stats
+        .chunks(2 * k)
+        .flat_map(|row| row[..k].to_vec())
+        .collect();
+    let recon = decoder.run(&means)?;
+    let mut rng = SplitMix64(a.seed);
+    let mut normal = || {
+        let u = rng.uniform().max(1e-300);
+        ((-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * rng.uniform()).cos()) as f32
+    };
+    let codes: Vec<f32> = (0..a.count * a.sample_rows * k).map(|_| normal()).collect();
+    let samples = if codes.is_empty() {
+        Vec::new()
+    } else {
+        decoder.run(&codes)?
+    };
+    // Grey levels span the shown images' range, so pixels 0–255 and 0–1 draw alike.
+    let low = images.iter().copied().fold(f32::INFINITY, f32::min);
+    let high = images.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let span = (high - low).max(f32::EPSILON);
+    let grey = |v: &[f32]| -> Vec<Vec<f32>> {
+        v.chunks(per)
+            .map(|img| img.iter().map(|x| (x - low) / span).collect())
+            .collect()
+    };
+    let mut rows = vec![
+        ImageRow {
+            label: "data".into(),
+            images: grey(&images),
+        },
+        ImageRow {
+            label: "reconstructed".into(),
+            images: grey(&recon),
+        },
+    ];
+    for (r, chunk) in samples.chunks(a.count * per).enumerate() {
+        rows.push(ImageRow {
+            label: if r == 0 {
+                "sampled".into()
+            } else {
+                String::new()
+            },
+            images: grey(chunk),
+        });
+    }
+    let title = format!(
+        "{}: {k} code dimensions; reconstructions at the mean code, samples from N(0, I)",
+        encoder.name()
+    );
+    let png = ardent_plot::image_grid(&rows, image_dims(&set.sample_shape), 3, &title)?;
+    ardent_data::write_atomic(&a.out, &png)
+        .with_context(|| format!("writing {}", a.out.display()))?;
+    eprintln!(
+        "wrote {}: {n} images reconstructed, {} sampled, through {k} code dimensions",
+        a.out.display(),
+        codes.len() / k.max(1)
+    );
+    Ok(())
 }
 
 fn format_of(path: &Path) -> Result<Format> {

@@ -21,7 +21,7 @@ use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor};
 
 use crate::data::BatchTargets;
-use crate::objective::{batch_loss, nll};
+use crate::objective::{batch_loss, pass_nll};
 use crate::ops::Mode;
 use crate::supernet::Supernet;
 use crate::value::Value;
@@ -83,10 +83,9 @@ pub fn outer_loss(
     n_train: usize,
 ) -> Tensor<1> {
     let with_kl = outer.prior > 0.0;
-    let (out, structure_kl, reference_term) =
-        net.forward_with_references(x, Mode::Sample, with_kl, &outer.references);
-    let lv = net.log_noise_var.as_ref().map(|p| p.val());
-    let mut loss = nll(out, y, lv).mul_scalar(outer.lik);
+    let pass = net.forward_with_references(x, Mode::Sample, with_kl, &outer.references);
+    let mut loss = pass_nll(net, &pass, y).mul_scalar(outer.lik);
+    let (structure_kl, reference_term) = (pass.structure_kl, pass.reference_kl);
     if let Some(r) = reference_term {
         loss = loss + r.div_scalar(n_train as f64);
     }

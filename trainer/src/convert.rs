@@ -26,6 +26,7 @@ pub fn to_tensors(
             (TensorRole::InputMean, _) => Some(norm.mean.clone()),
             (TensorRole::InputStd, _) => Some(norm.std.clone()),
             (TensorRole::LogNoiseVar, _) => net.log_noise_var.as_ref().map(|p| values(p.val())),
+            (TensorRole::OutputRange, _) => net.output_range.map(|r| r.to_vec()),
             (TensorRole::GammaLogits, Some((e, _))) => gamma(e).map(|g| values(g.theta.val())),
             (TensorRole::GammaLogPrior, Some((e, _))) => {
                 gamma(e).map(|g| values(g.log_prior.val()))
@@ -67,6 +68,14 @@ pub fn from_tensors(
     if let Some(p) = net.log_noise_var.as_mut() {
         let t = get("output.log_noise_var")?;
         *p = param(t, device);
+    }
+    if let Some(spec) = family
+        .tensor_layout()
+        .into_iter()
+        .find(|s| s.role == TensorRole::OutputRange)
+    {
+        let t = get(&spec.name)?;
+        net.output_range = Some([t.data[0], t.data[1]]);
     }
     for spec in family.tensor_layout() {
         let Some((e, r)) = spec.owner else { continue };

@@ -4,7 +4,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use ardent_data::{Dataset, Normalizer, Pooling, Splits, Targets};
-use ardent_models::{Family, Task};
+use ardent_models::{Family, Likelihood, Task};
 
 use crate::error::TrainError;
 use crate::value::Value;
@@ -16,6 +16,9 @@ pub struct Prepared {
     pub valid: Dataset,
     pub test: Option<Dataset>,
     pub normalizer: Normalizer,
+    /// A Bernoulli VAE's data range `[low, high]`, fitted on the training split: its
+    /// reconstruction targets are `(x − low) / (high − low)`, clamped to [0, 1].
+    pub output_range: Option<[f32; 2]>,
     /// FNV-1a of the raw training features and targets, before the split.
     pub fingerprint: String,
 }
@@ -54,6 +57,8 @@ fn fit_family(d: Dataset, family: &Family) -> Result<Dataset, TrainError> {
     match (&d.targets, family.task) {
         (Targets::Classes { .. }, Task::Classification { classes }) => d.check_classes(classes)?,
         (Targets::Real { width, .. }, Task::Regression { targets }) if *width == targets => {}
+        // A VAE's targets are its inputs; `prepare` sets them.
+        (_, Task::Vae { .. }) => {}
         (_, task) => {
             return Err(TrainError::Config(format!(
                 "{}: its targets do not fit the spec's task {task:?}",
@@ -83,7 +88,7 @@ pub fn prepare(
     let images = splits.train.sample_shape.len() == 3;
     let fingerprint = format!("{:016x}", fnv1a(&splits.train));
     let train = fit_family(splits.train, family)?;
-    let test = splits.test.map(|t| fit_family(t, family)).transpose()?;
+    let mut test = splits.test.map(|t| fit_family(t, family)).transpose()?;
     let (mut train, mut valid) = train.split(valid_fraction, seed);
     if train.is_empty() {
         return Err(TrainError::Config(format!(
@@ -91,6 +96,24 @@ pub fn prepare(
             train.name
         )));
     }
+    let output_range = match family.task {
+        Task::Vae {
+            likelihood: Likelihood::Bernoulli,
+            ..
+        } => {
+            let range = data_range(&train)?;
+            let [low, high] = range;
+            let to_unit = |x: &f32| ((x - low) / (high - low)).clamp(0.0, 1.0);
+            for d in [&mut train, &mut valid].into_iter().chain(test.as_mut()) {
+                d.targets = Targets::Real {
+                    values: d.features.iter().map(to_unit).collect(),
+                    width: d.sample_size(),
+                };
+            }
+            Some(range)
+        }
+        _ => None,
+    };
     let normalizer = normalizer.unwrap_or_else(|| {
         Normalizer::fit(
             &train,
@@ -103,17 +126,44 @@ pub fn prepare(
     });
     normalizer.apply(&mut train);
     normalizer.apply(&mut valid);
-    let test = test.map(|mut t| {
+    let mut test = test.map(|mut t| {
         normalizer.apply(&mut t);
         t
     });
+    if let Task::Vae {
+        likelihood: Likelihood::Gaussian,
+        ..
+    } = family.task
+    {
+        // The Gaussian's targets are the normalised inputs themselves.
+        for d in [&mut train, &mut valid].into_iter().chain(test.as_mut()) {
+            d.targets = Targets::Real {
+                values: d.features.clone(),
+                width: d.sample_size(),
+            };
+        }
+    }
     Ok(Prepared {
         train,
         valid,
         test,
         normalizer,
+        output_range,
         fingerprint,
     })
+}
+
+/// The lowest and highest value of a Bernoulli VAE's training data, which must differ.
+fn data_range(d: &Dataset) -> Result<[f32; 2], TrainError> {
+    let low = d.features.iter().copied().fold(f32::INFINITY, f32::min);
+    let high = d.features.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    if high <= low {
+        return Err(TrainError::Config(format!(
+            "{}: every training value is {low}: a Bernoulli VAE scales its data by its range, which is empty",
+            d.name
+        )));
+    }
+    Ok([low, high])
 }
 
 /// The inputs of the samples at `idx` as one batch.

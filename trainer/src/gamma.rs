@@ -17,8 +17,9 @@
 //! The logit-normal KL is taken between the Gaussians of X; since softmax(X/τ) is not
 //! one-to-one it bounds the KL between the γ distributions from above.
 
+use burn::module::{Module, Param};
 use burn::tensor::activation::{log_sigmoid, log_softmax, sigmoid, softmax};
-use burn::tensor::{Distribution, Tensor, TensorData};
+use burn::tensor::{Device, Distribution, Tensor, TensorData};
 
 use ardent_data::SplitMix64;
 use ardent_models::structure::{Constraint, Form, Relaxation, Structure};
@@ -34,6 +35,53 @@ pub struct EdgeQ {
     pub theta: Tensor<1>,
     pub log_sigma: Option<Tensor<1>>,
     pub log_prior: Tensor<1>,
+}
+
+/// The learned parameters of one searched edge's q(γ) (see [`crate::gamma`]).
+#[derive(Module, Debug)]
+pub struct EdgeGamma {
+    /// The logits θ, `[ops]`.
+    pub theta: Param<Tensor<1>>,
+    /// log σ of X, `[ops]`, for logit-normal edges only.
+    pub log_sigma: Option<Param<Tensor<1>>>,
+    /// ln s, the prior's log concentration, `[ops]`: a hyperparameter, learned.
+    pub log_prior: Param<Tensor<1>>,
+}
+
+impl EdgeGamma {
+    /// The prior at the spec's concentration s, and q(γ) equal to it: θ = ln s, and σ = 1
+    /// for logit-normal.
+    pub fn init(structure: &ardent_models::structure::Structure, device: &Device) -> EdgeGamma {
+        let k = structure.concentration.len();
+        let log_s = constant(
+            structure.concentration.iter().map(|s| s.ln()).collect(),
+            device,
+        );
+        EdgeGamma {
+            theta: Param::from_tensor(log_s.clone()),
+            log_prior: Param::from_tensor(log_s),
+            log_sigma: (structure.relaxation == Relaxation::LogitNormal)
+                .then(|| Param::from_tensor(Tensor::zeros([k], device))),
+        }
+    }
+
+    /// The logits θ on the host, as [`ardent_models::structure::Structure::collapse`] takes
+    /// them.
+    pub fn logits(&self) -> Vec<f64> {
+        values(self.theta.val())
+            .iter()
+            .map(|&v| f64::from(v))
+            .collect()
+    }
+
+    /// The current q(γ) parameters as tensors.
+    pub fn q(&self) -> EdgeQ {
+        EdgeQ {
+            theta: self.theta.val(),
+            log_sigma: self.log_sigma.as_ref().map(Param::val),
+            log_prior: self.log_prior.val(),
+        }
+    }
 }
 
 /// One relaxed sample of γ, with KL(q(γ) ‖ p(γ)) (exact or a one-sample estimate) when asked,

@@ -411,7 +411,7 @@ pub fn train(job: &TrainJob, obs: &mut dyn Observer) -> Result<Finished, TrainEr
         ..opts.config()
     };
     let resuming = || within(format!("resuming from {}", out.display()));
-    let (net, normalizer, start) = if opts.resume {
+    let (mut net, normalizer, start) = if opts.resume {
         let loaded = train::load(&out, &device).map_err(resuming())?;
         if let Some(saved) = &loaded.config {
             let given: Vec<&str> = job.given.iter().map(String::as_str).collect();
@@ -441,6 +441,7 @@ pub fn train(job: &TrainJob, obs: &mut dyn Observer) -> Result<Finished, TrainEr
         cfg.seed,
         normalizer,
     )?;
+    net.output_range = data.output_range;
     fit_batch(&mut cfg, data.train.len(), obs);
     let run = opts.run(out, &job.data);
     let from_scratch = match job.search {
@@ -452,6 +453,14 @@ pub fn train(job: &TrainJob, obs: &mut dyn Observer) -> Result<Finished, TrainEr
             Some("AdaNet growth trains its subnetworks from scratch, one round after another")
         }
     };
+    if let Some(what) = from_scratch
+        && matches!(family.task, Task::Vae { .. })
+    {
+        return Err(TrainError::Config(format!(
+            "{}: {what}, scored by accuracy; a VAE's code is searched by its gate, trained by gradient with the rest",
+            job.spec.display()
+        )));
+    }
     if let Some(what) = from_scratch
         && (opts.resume || cfg.outer.is_some())
     {

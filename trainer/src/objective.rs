@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use crate::data::BatchTargets;
 use crate::ops::Mode;
 use crate::outer::{Order, OuterConfig};
-use crate::supernet::{Supernet, Value};
+use crate::supernet::{Pass, Supernet, Value};
+use ardent_models::{Likelihood, Task};
 
 /// Named settings of the generalized objective (`docs/method.md` §4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,19 +86,46 @@ impl Objective {
 }
 
 /// Mean negative log-likelihood of a batch: softmax cross-entropy for classes, Gaussian with
-/// learned variance `log_noise_var` for real targets.
+/// learned variance `log_noise_var` for real targets (per target). For a VAE, the negative
+/// ELBO of each sample's own variables, −E log p(x | z ⊙ γ) + KL(q(z | x) ‖ p(z)), summed over
+/// its values (Bernoulli on targets in [0, 1], or Gaussian with `log_noise_var` per value) with
+/// the code's `code_kl` (`[batch]`), averaged over the batch.
 pub fn nll(
+    task: Task,
     output: Tensor<2>,
     targets: &BatchTargets,
     log_noise_var: Option<Tensor<1>>,
+    code_kl: Option<Tensor<1>>,
 ) -> Tensor<1> {
-    match targets {
-        BatchTargets::Classes(y, _) => {
+    match (targets, task) {
+        (BatchTargets::Real(t, _), Task::Vae { likelihood, .. }) => {
+            let [b, _] = t.dims();
+            let per_value = match (likelihood, log_noise_var) {
+                (Likelihood::Gaussian, Some(lv)) => {
+                    let lv = lv.unsqueeze_dim::<2>(0);
+                    ((output - t.clone()).square() * lv.clone().neg().exp() + lv)
+                        .add_scalar((2.0 * std::f64::consts::PI).ln())
+                        .mul_scalar(0.5)
+                }
+                // −[t ln σ(y) + (1 − t) ln(1 − σ(y))] = softplus(y) − t·y, kept finite for
+                // large |y| as max(y, 0) + ln(1 + e^(−|y|)) − t·y.
+                _ => {
+                    output.clone().clamp_min(0.0) - output.clone() * t.clone()
+                        + output.abs().neg().exp().add_scalar(1.0).log()
+                }
+            };
+            let mut per_sample = per_value.sum_dim(1).reshape([b]);
+            if let Some(kl) = code_kl {
+                per_sample = per_sample + kl;
+            }
+            per_sample.mean()
+        }
+        (BatchTargets::Classes(y, _), _) => {
             let b = y.dims()[0];
             let logp = log_softmax(output, 1);
             logp.gather(1, y.clone().reshape([b, 1])).mean().neg()
         }
-        BatchTargets::Real(y, _) => {
+        (BatchTargets::Real(y, _), _) => {
             let lv = log_noise_var
                 .map(|t| t.unsqueeze_dim::<2>(0))
                 .unwrap_or_else(|| y.zeros_like().sum_dim(0));
@@ -107,6 +135,17 @@ pub fn nll(
                 .mul_scalar(0.5)
         }
     }
+}
+
+/// [`nll`] of a pass of `net`.
+pub fn pass_nll(net: &Supernet, pass: &Pass, targets: &BatchTargets) -> Tensor<1> {
+    nll(
+        net.family.task,
+        pass.out.clone(),
+        targets,
+        net.log_noise_var.as_ref().map(|p| p.val()),
+        pass.code_kl.clone(),
+    )
 }
 
 /// One batch's training loss: NLL + `kl_weight` · (KL(q(w) ‖ p(w)) + KL(q(γ) ‖ p(γ))) /
@@ -124,9 +163,11 @@ pub fn batch_loss(
     n_train: usize,
 ) -> (Tensor<1>, Tensor<1>, Tensor<2>, Option<f64>) {
     let with_kl = kl_weight > 0.0;
-    let (out, structure_kl) = net.forward_with_kl(x, mode, with_kl);
-    let lv = net.log_noise_var.as_ref().map(|p| p.val());
-    let nll_t = nll(out.clone(), y, lv);
+    let pass = net.forward_with_kl(x, mode, with_kl);
+    let nll_t = pass_nll(net, &pass, y);
+    let Pass {
+        out, structure_kl, ..
+    } = pass;
     if !with_kl {
         return (nll_t.clone(), nll_t, out, None);
     }

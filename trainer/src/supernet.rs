@@ -4,71 +4,23 @@
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor};
 
-use ardent_models::structure::Relaxation;
-use ardent_models::{Aggregation, Family, Op, Task};
+use ardent_models::{Aggregation, Family, Likelihood, Op, Task};
 
+pub use crate::gamma::EdgeGamma;
 use crate::gamma::constant;
 use crate::outer::Reference;
 pub use crate::value::Value;
-use crate::value::values;
 
 use crate::error::TrainError;
 pub use crate::ops::OpParams;
-use crate::ops::{Mode, train_op};
-
-/// The learned parameters of one searched edge's q(γ) (see [`crate::gamma`]).
-#[derive(Module, Debug)]
-pub struct EdgeGamma {
-    /// The logits θ, `[ops]`.
-    pub theta: Param<Tensor<1>>,
-    /// log σ of X, `[ops]`, for logit-normal edges only.
-    pub log_sigma: Option<Param<Tensor<1>>>,
-    /// ln s, the prior's log concentration, `[ops]`: a hyperparameter, learned.
-    pub log_prior: Param<Tensor<1>>,
-}
-
-impl EdgeGamma {
-    /// The prior at the spec's concentration s, and q(γ) equal to it: θ = ln s, and σ = 1
-    /// for logit-normal.
-    fn init(structure: &ardent_models::structure::Structure, device: &Device) -> EdgeGamma {
-        let k = structure.concentration.len();
-        let log_s = constant(
-            structure.concentration.iter().map(|s| s.ln()).collect(),
-            device,
-        );
-        EdgeGamma {
-            theta: Param::from_tensor(log_s.clone()),
-            log_prior: Param::from_tensor(log_s),
-            log_sigma: (structure.relaxation == Relaxation::LogitNormal)
-                .then(|| Param::from_tensor(Tensor::zeros([k], device))),
-        }
-    }
-
-    /// The logits θ on the host, as [`ardent_models::structure::Structure::collapse`] takes
-    /// them.
-    pub fn logits(&self) -> Vec<f64> {
-        values(self.theta.val())
-            .iter()
-            .map(|&v| f64::from(v))
-            .collect()
-    }
-
-    /// The current q(γ) parameters as tensors.
-    pub fn q(&self) -> crate::gamma::EdgeQ {
-        crate::gamma::EdgeQ {
-            theta: self.theta.val(),
-            log_sigma: self.log_sigma.as_ref().map(Param::val),
-            log_prior: self.log_prior.val(),
-        }
-    }
-}
+use crate::ops::{Mode, code, train_op};
 
 /// A family's supernet with variational weights.
 #[derive(Module, Debug)]
 pub struct Supernet {
     /// `ops[e][r]`: parameters of op `r` on edge `e`.
     pub ops: Vec<Vec<OpParams>>,
-    /// Regression: log of the Gaussian noise variance per target.
+    /// Regression and a Gaussian VAE: log of the Gaussian noise variance per target.
     pub log_noise_var: Option<Param<Tensor<1>>>,
     /// Per edge: the variational parameters of a searched edge's q(γ) (`None` when fixed).
     pub gamma: Vec<Option<EdgeGamma>>,
@@ -77,6 +29,24 @@ pub struct Supernet {
     /// Training progress in [0, 1], for the structure temperature schedules.
     #[module(skip)]
     pub progress: f64,
+    /// A Bernoulli VAE's data range `[low, high]`, which maps its inputs to reconstruction
+    /// targets in [0, 1] (set from the training data; saved as `output.range`).
+    #[module(skip)]
+    pub output_range: Option<[f32; 2]>,
+}
+
+/// One forward pass: the output and the KL terms it sampled.
+#[derive(Debug, Clone)]
+pub struct Pass {
+    /// `[batch, outputs]`.
+    pub out: Tensor<2>,
+    /// Σ KL(q(γ) ‖ p(γ)) over the searched edges and a VAE's gate, at this pass's samples
+    /// (asked for, in `Sample` mode, with something searched).
+    pub structure_kl: Option<Tensor<1>>,
+    /// Σ_p′ λ_p′ · Σ_edges KL(q(γ) ‖ p′) over the references asked for.
+    pub reference_kl: Option<Tensor<1>>,
+    /// A VAE's KL(q(z | x) ‖ p(z)) per sample, `[batch]`.
+    pub code_kl: Option<Tensor<1>>,
 }
 
 impl Supernet {
@@ -109,10 +79,16 @@ impl Supernet {
             })
             .collect();
         let log_noise_var = match family.task {
-            Task::Regression { targets } => {
-                Some(Param::from_tensor(Tensor::zeros([targets], device)))
-            }
-            Task::Classification { .. } => None,
+            Task::Regression { targets: n }
+            | Task::Vae {
+                features: n,
+                likelihood: Likelihood::Gaussian,
+            } => Some(Param::from_tensor(Tensor::zeros([n], device))),
+            Task::Classification { .. }
+            | Task::Vae {
+                likelihood: Likelihood::Bernoulli,
+                ..
+            } => None,
         };
         let gamma = family
             .edges
@@ -129,25 +105,19 @@ impl Supernet {
             gamma,
             family: family.clone(),
             progress: 0.0,
+            output_range: None,
         })
     }
 
     /// Runs a batch `[b, ...input shape]` through the supernet and returns `[b, outputs]`.
     pub fn forward(&self, x: Value, mode: Mode) -> Tensor<2> {
-        self.forward_with_kl(x, mode, false).0
+        self.forward_with_kl(x, mode, false).out
     }
 
-    /// [`Supernet::forward`], and with `with_kl` in `Sample` mode also
-    /// Σ KL(q(γ) ‖ p(γ)) over the searched edges, estimated at the very samples this pass
-    /// used (`None` without searched edges or outside `Sample` mode).
-    pub fn forward_with_kl(
-        &self,
-        x: Value,
-        mode: Mode,
-        with_kl: bool,
-    ) -> (Tensor<2>, Option<Tensor<1>>) {
-        let (out, kl, _) = self.forward_with_references(x, mode, with_kl, &[]);
-        (out, kl)
+    /// [`Supernet::forward`] with its KL terms; with `with_kl` in `Sample` mode also
+    /// Σ KL(q(γ) ‖ p(γ)), estimated at the very samples this pass used.
+    pub fn forward_with_kl(&self, x: Value, mode: Mode, with_kl: bool) -> Pass {
+        self.forward_with_references(x, mode, with_kl, &[])
     }
 
     /// [`Supernet::forward_with_kl`], plus Σ_p′ λ_p′ · Σ_edges KL(q(γ) ‖ p′) over the
@@ -159,21 +129,15 @@ impl Supernet {
         mode: Mode,
         with_kl: bool,
         references: &[Reference],
-    ) -> (Tensor<2>, Option<Tensor<1>>, Option<Tensor<1>>) {
+    ) -> Pass {
         let f = &self.family;
         let batch = x.batch();
         let device = match &x {
             Value::Vector(t) => t.device(),
             Value::Image(t) => t.device(),
         };
-        let add = |acc: &mut Option<Tensor<1>>, t: Tensor<1>| {
-            *acc = Some(match acc.take() {
-                None => t,
-                Some(a) => a + t,
-            });
-        };
         let mut structure_kl: Option<Tensor<1>> = None;
-        let mut reference_term: Option<Tensor<1>> = None;
+        let mut reference_kl: Option<Tensor<1>> = None;
         let sampled: Vec<Option<Tensor<1>>> = (0..f.edges.len())
             .map(|e| {
                 let q = self.gamma[e].as_ref().filter(|_| mode == Mode::Sample)?;
@@ -191,11 +155,12 @@ impl Supernet {
                     add(&mut structure_kl, kl);
                 }
                 for (w, kl) in weights.into_iter().zip(r.reference_kls) {
-                    add(&mut reference_term, kl.mul_scalar(w));
+                    add(&mut reference_kl, kl.mul_scalar(w));
                 }
                 Some(r.gamma)
             })
             .collect();
+        let mut code_kl = None;
         let mut values: Vec<Option<Value>> = vec![None; f.vertices.len()];
         values[ardent_models::INPUT] = Some(x);
         for &v in &f.order[1..] {
@@ -207,7 +172,27 @@ impl Supernet {
                 let Some(input) = values[edge.from].clone() else {
                     continue;
                 };
-                let out = self.edge_forward(e, input, mode, sampled[e].clone(), batch, &device);
+                let out = match (&edge.ops[0], &self.ops[e][0]) {
+                    (Op::Code(op), OpParams::Code(gate)) => {
+                        let s = code::sample(
+                            op,
+                            gate,
+                            input.into_vector(),
+                            mode,
+                            self.progress,
+                            with_kl,
+                        );
+                        // The seed's VAE + ARD bounds each object's evidence
+                        // ∬ p(x | z ⊙ γ) p(z) p(γ), so the gate's KL is charged with every
+                        // sample's code KL, not spread over the data as a weight's is.
+                        code_kl = Some(match s.gate_kl {
+                            Some(g) => s.kl + g.repeat_dim(0, batch),
+                            None => s.kl,
+                        });
+                        Value::Vector(s.z)
+                    }
+                    _ => self.edge_forward(e, input, mode, sampled[e].clone(), batch, &device),
+                };
                 if vertex.agg == Aggregation::Concat {
                     parts.push(out);
                 } else {
@@ -228,7 +213,12 @@ impl Supernet {
             .take()
             .map(Value::into_vector)
             .unwrap_or_else(|| Tensor::zeros([batch, f.task.outputs()], &device));
-        (out, structure_kl, reference_term)
+        Pass {
+            out,
+            structure_kl,
+            reference_kl,
+            code_kl,
+        }
     }
 
     /// γ of edge `e` when it is not sampled: the collapsed choice
@@ -313,6 +303,14 @@ impl Supernet {
             Tensor::zeros([1], &device)
         })
     }
+}
+
+/// Adds `t` to a running sum that may not have started.
+fn add(acc: &mut Option<Tensor<1>>, t: Tensor<1>) {
+    *acc = Some(match acc.take() {
+        None => t,
+        Some(a) => a + t,
+    });
 }
 
 fn concat(parts: Vec<Value>) -> Option<Value> {

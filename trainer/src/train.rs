@@ -20,7 +20,7 @@ use crate::data::{
     Augment, BatchTargets, Prepared, batch_input, batch_input_augmented, batch_targets,
 };
 use crate::error::TrainError;
-use crate::objective::{Objective, batch_loss, nll};
+use crate::objective::{Objective, batch_loss, pass_nll};
 use crate::ops::{Mode, OpParams, keep, kept_mask};
 use crate::supernet::{Supernet, Value};
 use crate::value::values;
@@ -242,6 +242,33 @@ pub struct EpochMetrics {
     /// one-sample estimate where no closed form exists); absent at KL weight 0.
     #[serde(default)]
     pub structure_kl: Option<f64>,
+    /// A VAE's code: its dimensions and those its gate keeps now.
+    #[serde(default)]
+    pub code: Option<CodeMetrics>,
+}
+
+/// Where a VAE's code stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CodeMetrics {
+    pub dims: usize,
+    /// The dimensions the gate collapses to now: those the export keeps.
+    pub kept: usize,
+    /// The gate's probabilities, sigmoid(θ) per dimension (its γ when fixed).
+    pub gate: Vec<f64>,
+}
+
+/// The code of a VAE supernet, `None` for other tasks.
+pub fn code_metrics(net: &Supernet) -> Option<CodeMetrics> {
+    let site = net.family.code_site()?;
+    let logits = match &net.ops[site.edge][0] {
+        OpParams::Code(g) => g.q.as_ref().map(|q| q.logits()).unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    Some(CodeMetrics {
+        dims: site.dims,
+        kept: site.gate.collapse_gate(site.dims, &logits).len(),
+        gate: site.gate.probabilities(&logits),
+    })
 }
 
 /// Where one searched edge stands.
@@ -383,10 +410,12 @@ pub fn evaluate(
     for chunk in idx.chunks(500) {
         let x = batch_input(data, chunk, device);
         let y = batch_targets(data, chunk, device);
-        let out = net.forward(x, Mode::Mean { prune: lambda });
-        let lv = net.log_noise_var.as_ref().map(|p| p.val());
-        nll_sum += f64::from(nll(out.clone(), &y, lv).into_scalar::<f32>()) * chunk.len() as f64;
-        let o = values(out);
+        let pass = net.forward_with_kl(x, Mode::Mean { prune: lambda }, false);
+        nll_sum += f64::from(pass_nll(net, &pass, &y).into_scalar::<f32>()) * chunk.len() as f64;
+        if matches!(net.family.task, Task::Vae { .. }) {
+            continue;
+        }
+        let o = values(pass.out);
         match &y {
             BatchTargets::Classes(_, labels) => {
                 let k = o.len() / chunk.len();
@@ -406,6 +435,9 @@ pub fn evaluate(
         }
     }
     let n = data.len() as f64;
+    if matches!(net.family.task, Task::Vae { .. }) {
+        return (None, None, nll_sum / n);
+    }
     match data.targets {
         ardent_data::Targets::Classes { .. } => (Some(correct as f64 / n), None, nll_sum / n),
         ardent_data::Targets::Real { width, .. } => {
@@ -560,6 +592,8 @@ struct Step<'a> {
     outer_ids: Vec<ParamId>,
     /// The parameters of the frozen edges, which no step moves.
     frozen_ids: Vec<ParamId>,
+    /// A VAE code's gate, moved by the structure's optimizer.
+    gate_ids: Vec<ParamId>,
     /// θ moves in the inner steps: a searched family, one-level, not fine-tuning.
     gamma_steps: bool,
     /// The outer problem's validation batches: a permutation drawn afresh from the epoch's
@@ -618,6 +652,7 @@ impl<'a> Step<'a> {
                 .map(|o| bilevel::outer_ids(net, o.structure_outer))
                 .unwrap_or_default(),
             frozen_ids: edge_ids(net, cfg.frozen_edges),
+            gate_ids: gate_ids(net),
             gamma_steps: searched && !cfg.finetune,
             valid_order: Vec::new(),
             valid_pos: 0,
@@ -693,11 +728,16 @@ impl<'a> Step<'a> {
             let _ = GradientsParams::from_params(&mut grads, &net, &self.frozen_ids);
         }
         let gamma_grads = GradientsParams::from_module(&mut grads, &net.gamma);
+        let gate_grads = (!self.gate_ids.is_empty())
+            .then(|| GradientsParams::from_params(&mut grads, &net, &self.gate_ids));
         let grads = GradientsParams::from_grads(grads, &net);
         tally.lr = lr_at(cfg, step, self.total_steps);
         net = self.optimizers.weights.step(tally.lr, net, grads);
         if self.gamma_steps && structure_moves {
             net = self.optimizers.gamma.step(cfg.gamma_lr, net, gamma_grads);
+        }
+        if let Some(g) = gate_grads.filter(|_| structure_moves && !cfg.finetune) {
+            net = self.optimizers.gamma.step(cfg.gamma_lr, net, g);
         }
         tally.nll_sum += f64::from(nll_v) * chunk.len() as f64;
         tally.last_nll = nll_v;
@@ -724,6 +764,21 @@ impl<'a> Step<'a> {
 
 /// The parameters on the first `edges` edges of `net`.
 fn edge_ids(net: &Supernet, edges: usize) -> Vec<ParamId> {
+    param_ids(net.ops.iter().take(edges).flatten())
+}
+
+/// The parameters of a VAE code's gate: structure variables, which the structure's optimizer
+/// moves at `gamma_lr` as it moves a searched edge's θ.
+fn gate_ids(net: &Supernet) -> Vec<ParamId> {
+    param_ids(
+        net.ops
+            .iter()
+            .flatten()
+            .filter(|op| matches!(op, OpParams::Code(_))),
+    )
+}
+
+fn param_ids<'n>(ops: impl Iterator<Item = &'n OpParams>) -> Vec<ParamId> {
     struct Ids(Vec<ParamId>);
     impl ModuleVisitor for Ids {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
@@ -731,7 +786,7 @@ fn edge_ids(net: &Supernet, edges: usize) -> Vec<ParamId> {
         }
     }
     let mut ids = Ids(Vec::new());
-    for op in net.ops.iter().take(edges).flatten() {
+    for op in ops {
         op.visit(&mut ids);
     }
     ids.0
@@ -862,6 +917,7 @@ fn epoch_metrics(
         structure,
         member_params,
         structure_kl,
+        code: code_metrics(net),
     })
 }
 
@@ -1083,6 +1139,10 @@ pub struct Summary {
     pub set: &'static str,
     pub accuracy: Option<f64>,
     pub rmse: Option<f64>,
+    /// The mean NLL per sample (for a VAE, the negative ELBO, in nats).
+    pub nll: f64,
+    /// A VAE's code.
+    pub code: Option<CodeMetrics>,
     pub weights_kept: usize,
     pub weights_total: usize,
     pub live_units: Vec<(String, usize, usize)>,
@@ -1094,12 +1154,14 @@ pub fn summary(net: &Supernet, data: &Prepared, lambda: f32, device: &Device) ->
         Some(t) => (t, "test"),
         None => (&data.valid, "validation"),
     };
-    let (accuracy, rmse, _) = evaluate(&eval, set, Some(lambda), device);
+    let (accuracy, rmse, nll) = evaluate(&eval, set, Some(lambda), device);
     let (weights_kept, weights_total, live_units) = sparsity(&eval, lambda);
     Summary {
         set: name,
         accuracy,
         rmse,
+        nll,
+        code: code_metrics(&eval),
         weights_kept,
         weights_total,
         live_units,

@@ -12,6 +12,7 @@ mod norm;
 mod objective;
 mod prune;
 mod relax;
+mod vae;
 
 use burn::tensor::{Device, Tensor};
 

@@ -7,6 +7,7 @@
 //! activation; pooling costs one per window element.
 
 mod basic;
+mod code;
 mod conv;
 mod dense;
 mod glm;
@@ -20,6 +21,7 @@ use crate::role::TensorRole;
 use crate::shape::Shape;
 
 pub use basic::{Constant, Flatten, Identity, Zero};
+pub use code::Code;
 pub use conv::Conv2d;
 pub use dense::Dense;
 pub use glm::Glm;
@@ -168,6 +170,7 @@ pub enum Op {
     Constant(Constant),
     Glm(Glm),
     BatchNorm(BatchNorm),
+    Code(Code),
 }
 
 impl Op {
@@ -183,6 +186,7 @@ impl Op {
             Op::Constant(o) => o,
             Op::Glm(o) => o,
             Op::BatchNorm(o) => o,
+            Op::Code(o) => o,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! [`TrainOp`]: its parameters and its burn forward. Adding a family is its file here and an
 //! arm of [`train_op`].
 
+pub mod code;
 mod constant;
 pub mod conv;
 pub mod dense;
@@ -36,6 +37,8 @@ pub enum OpParams {
     /// A learned vector, broadcast over the batch.
     Constant(Param<Tensor<1>>),
     Norm(Norm),
+    /// A VAE code's gate.
+    Code(code::CodeGate),
 }
 
 /// The parameters of an op that has none.
@@ -121,6 +124,7 @@ pub fn train_op(op: &Op) -> &dyn TrainOp {
         Op::Constant(o) => o,
         Op::Glm(o) => o,
         Op::BatchNorm(o) => o,
+        Op::Code(o) => o,
     }
 }
 
