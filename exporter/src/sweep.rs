@@ -327,8 +327,12 @@ pub fn sweep_all(
             return Err(ExportError::Invalid {
                 checkpoint: name,
                 message: format!(
-                    "a sweep measures accuracy, but the checkpoint's `{}` is a regression model",
-                    ck.family.name
+                    "a sweep measures accuracy, but the checkpoint's `{}` is a {} model",
+                    ck.family.name,
+                    match ck.family.task {
+                        ardent_models::Task::Vae { .. } => "VAE",
+                        _ => "regression",
+                    }
                 ),
             });
         }

@@ -114,6 +114,9 @@ fn the_zoo_vae_counts_as_its_comment_says() {
         314_000 + 25_664 + 13_200 + 314_384
     );
     assert_eq!(f.code_site().expect("a code").dims, 32);
+    let plain = Family::from_path(crate::zoo("vae-fashion-plain.toml")).expect("valid");
+    assert_eq!(plain.supernet_cost().params, f.supernet_cost().params);
+    assert!(!plain.code_site().expect("a code").gate.is_searched());
 }
 
 #[test]

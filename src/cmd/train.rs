@@ -179,6 +179,9 @@ pub struct Args {
     /// Adam's learning rate for the structure logits θ of searched edges.
     #[arg(long, default_value_t = 3e-3, value_parser = learning_rate)]
     gamma_lr: f64,
+    /// Adam's learning rate for a VAE code's gate logits (one per code dimension).
+    #[arg(long, default_value_t = 3e-2, value_parser = learning_rate)]
+    gate_lr: f64,
     /// Epochs before θ starts to move (the candidates' weights warm up first).
     #[arg(long, default_value_t = 0, value_parser = int_in::<0, 1_000_000>)]
     search_warmup: usize,
@@ -339,6 +342,7 @@ impl Args {
             augment: augment(&self.augment),
             valid_fraction: self.valid_fraction,
             gamma_lr: self.gamma_lr,
+            gate_lr: self.gate_lr,
             search_warmup: self.search_warmup,
         }
     }

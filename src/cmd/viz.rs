@@ -207,7 +207,10 @@ fn vae(a: VaeArgs) -> Result<()> {
     }
     let title = format!(
         "{}: {k} code dimensions; reconstructions at the mean code, samples from N(0, I)",
-        encoder.name()
+        a.encoder.file_name().map_or_else(
+            || encoder.name().to_string(),
+            |n| n.to_string_lossy().into_owned()
+        )
     );
     let png = ardent_plot::image_grid(&rows, image_dims(&set.sample_shape), 3, &title)?;
     ardent_data::write_atomic(&a.out, &png)

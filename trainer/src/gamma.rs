@@ -44,7 +44,8 @@ pub struct EdgeGamma {
     pub theta: Param<Tensor<1>>,
     /// log σ of X, `[ops]`, for logit-normal edges only.
     pub log_sigma: Option<Param<Tensor<1>>>,
-    /// ln s, the prior's log concentration, `[ops]`: a hyperparameter, learned.
+    /// ln s, the prior's log concentration, `[ops]`: a hyperparameter, learned on a searched
+    /// edge and held fixed in a VAE code's gate (`crate::ops::code`).
     pub log_prior: Param<Tensor<1>>,
 }
 

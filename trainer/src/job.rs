@@ -177,6 +177,8 @@ pub struct TrainJob {
     pub augment: Augment,
     pub valid_fraction: f64,
     pub gamma_lr: f64,
+    /// Adam's rate for a VAE code's gate.
+    pub gate_lr: f64,
     pub search_warmup: usize,
 }
 
@@ -197,6 +199,7 @@ impl TrainJob {
             augment: Augment::default(),
             valid_fraction: ardent_models::DEFAULT_VALID_FRACTION,
             gamma_lr: 3e-3,
+            gate_lr: crate::train::default_gate_lr(),
             search_warmup: 0,
         }
     }
@@ -405,6 +408,7 @@ pub fn train(job: &TrainJob, obs: &mut dyn Observer) -> Result<Finished, TrainEr
         },
         valid_fraction: job.valid_fraction,
         gamma_lr: job.gamma_lr,
+        gate_lr: job.gate_lr,
         search_warmup: job.search_warmup,
         outer: outer_config(job, &family)?,
         augment: job.augment,
@@ -616,6 +620,7 @@ pub fn finetune(job: &FinetuneJob, obs: &mut dyn Observer) -> Result<Finished, T
         valid_fraction: saved.valid_fraction,
         finetune: true,
         gamma_lr: saved.gamma_lr,
+        gate_lr: saved.gate_lr,
         search_warmup: saved.search_warmup,
         outer: None,
         // The fine-tuning keeps the training run's augmentation: same data, same recipe.

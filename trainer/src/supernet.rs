@@ -182,13 +182,12 @@ impl Supernet {
                             self.progress,
                             with_kl,
                         );
-                        // The seed's VAE + ARD bounds each object's evidence
-                        // ∬ p(x | z ⊙ γ) p(z) p(γ), so the gate's KL is charged with every
-                        // sample's code KL, not spread over the data as a weight's is.
-                        code_kl = Some(match s.gate_kl {
-                            Some(g) => s.kl + g.repeat_dim(0, batch),
-                            None => s.kl,
-                        });
+                        // γ is one structure for all the data, so its KL is spread over the
+                        // training set as a searched edge's is; the code's is each sample's.
+                        if let Some(kl) = s.gate_kl {
+                            add(&mut structure_kl, kl);
+                        }
+                        code_kl = Some(s.kl);
                         Value::Vector(s.z)
                     }
                     _ => self.edge_forward(e, input, mode, sampled[e].clone(), batch, &device),
