@@ -83,3 +83,63 @@ fn onnxruntime_agrees_with_tract() {
         FAMILIES.len() * variants.len()
     );
 }
+
+/// A VAE's two files (`export_vae`), the decoder with its map to the data's scale appended,
+/// pass the checker and run in onnxruntime as in tract.
+#[test]
+#[ignore = "needs ARDENT_PYTHON with onnx and onnxruntime (see .ci/run)"]
+fn onnxruntime_runs_a_vae_s_two_files_as_tract_does() {
+    let python = std::env::var("ARDENT_PYTHON").expect("ARDENT_PYTHON names a Python");
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut written = 0;
+    for likelihood in ["bernoulli", "gaussian"] {
+        let f = family(&crate::vae::SPEC.replace(
+            "task = \"vae\"",
+            &format!("task = \"vae\"\nlikelihood = \"{likelihood}\""),
+        ));
+        let mut ck = random_checkpoint(&f, 9, 0.4, 0.0, 0.0);
+        // Dimensions 0 and 2 open, 1 and 3 shut.
+        ck.tensors.insert(
+            "edge.2-3.op.0.gate.logits".into(),
+            ardent_models::TensorF32::new(vec![4], vec![1.0, -1.0, 2.0, -2.0]),
+        );
+        let vae = ardent_exporter::export_vae(&ck, likelihood, &ExportOptions::default())
+            .unwrap_or_else(|e| panic!("{likelihood}: {e}"));
+        let k = vae.kept.len();
+        let mean = &ck.get("input.mean").expect("as set up").data;
+        let std = &ck.get("input.std").expect("as set up").data;
+        let x = verify::random_samples(mean, std, 8, 3);
+        let codes = verify::random_samples(&vec![0.0; k], &vec![1.0; k], 8, 4);
+        // The decoder's outputs are on the data's scale (0–255 for the Bernoulli range).
+        for (part, exported, input, width, tolerance) in [
+            ("encoder", &vae.encoder, &x, 6, 1e-5),
+            ("decoder", &vae.decoder, &codes, k, 1e-3),
+        ] {
+            let tract = verify::Loaded::new(&exported.model, &[width], part)
+                .expect("as set up")
+                .run(input)
+                .expect("as set up");
+            let stem = dir.path().join(format!("{likelihood}-{part}"));
+            std::fs::write(stem.with_extension("onnx"), &exported.bytes).expect("as set up");
+            let case = serde_json::json!({
+                "input": input, "shape": [8, width], "tract": tract, "tolerance": tolerance,
+            });
+            std::fs::write(stem.with_extension("json"), case.to_string()).expect("as set up");
+            written += 1;
+        }
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/onnxruntime_check.py");
+    let o = std::process::Command::new(python)
+        .arg(script)
+        .arg(dir.path())
+        .output()
+        .expect("run python");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    println!("{text}");
+    assert!(o.status.success(), "{text}");
+    assert_eq!(text.lines().filter(|l| l.ends_with(" ok")).count(), written);
+}

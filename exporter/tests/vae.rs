@@ -8,7 +8,7 @@ use ardent_models::{Family, TensorF32};
 
 use crate::common::{Rng, random_checkpoint};
 
-const SPEC: &str = r#"
+pub const SPEC: &str = r#"
 name = "tiny-vae"
 task = "vae"
 input = [6]
@@ -115,4 +115,34 @@ fn a_vae_is_exported_as_two_files_not_one() {
         err.contains("tiny.safetensors") && err.contains("two files"),
         "{err}"
     );
+}
+
+#[test]
+fn a_gaussian_decoder_gives_its_means_on_the_data_scale() {
+    let f = Family::parse(&SPEC.replace(
+        "task = \"vae\"",
+        "task = \"vae\"\nlikelihood = \"gaussian\"",
+    ))
+    .expect("valid");
+    let mut ck = random_checkpoint(&f, 23, 0.0, 0.0, 0.0);
+    ck.tensors.insert(
+        "edge.2-3.op.0.gate.logits".into(),
+        TensorF32::new(vec![4], vec![-1.0, 2.0, 2.0, 2.0]),
+    );
+    let vae = export_vae(&ck, "tiny", &ExportOptions::default()).expect("exports");
+    assert_eq!(vae.kept, vec![1, 2, 3]);
+    let decoder = Loaded::new(&vae.decoder.model, &[3], "decoder").expect("loads");
+    let (mean, std) = (
+        ck.get("input.mean").expect("mean").data.clone(),
+        ck.get("input.std").expect("std").data.clone(),
+    );
+    let code = [0.3f32, -1.1, 0.7];
+    let g = dense(&ck, "3-4", &[0.0, 0.3, -1.1, 0.7], f64::tanh);
+    let y = dense(&ck, "4-5", &g, |v| v);
+    let recon = decoder.run(&code).expect("runs");
+    for (k, r) in recon.iter().enumerate() {
+        // The normalised mean y, back on the data's scale: mean + std · y.
+        let want = f64::from(mean[k]) + f64::from(std[k]) * y[k];
+        assert!((f64::from(*r) - want).abs() < 1e-4, "{r} against {want}");
+    }
 }
