@@ -659,7 +659,7 @@ impl Family {
         })?;
         let edge = &self.edges[e];
         let gate = code.gate().ok()?;
-        let encoder = reaches(self, edge.from);
+        let encoder = reach(&self.vertices, &self.edges, edge.from, false);
         Some(CodeSite {
             edge: e,
             stats: edge.from,
@@ -671,25 +671,8 @@ impl Family {
     }
 }
 
-/// Per vertex: whether `target` can be reached from it (`target` itself included).
-fn reaches(f: &Family, target: usize) -> Vec<bool> {
-    let mut seen = vec![false; f.vertices.len()];
-    let mut stack = vec![target];
-    seen[target] = true;
-    while let Some(v) = stack.pop() {
-        for &e in &f.vertices[v].incoming {
-            let w = f.edges[e].from;
-            if !seen[w] {
-                seen[w] = true;
-                stack.push(w);
-            }
-        }
-    }
-    seen
-}
-
 /// Checks a validated family's code ops against its task: a VAE has exactly one, laid out as
-/// the module docs say; other tasks have none.
+/// `crate::vae` says; other tasks have none.
 fn check_code(f: &Family) -> Result<(), SpecError> {
     let codes: Vec<usize> = (0..f.edges.len())
         .filter(|&e| f.edges[e].ops.iter().any(|op| matches!(op, Op::Code(_))))
@@ -767,21 +750,7 @@ fn check_code(f: &Family) -> Result<(), SpecError> {
     };
     dense_only(&f.vertices[stats].incoming, "into the code's statistics")?;
     dense_only(&f.vertices[code].outgoing, "out of the code")?;
-    let decoder = {
-        let mut seen = vec![false; f.vertices.len()];
-        let mut stack = vec![code];
-        seen[code] = true;
-        while let Some(v) = stack.pop() {
-            for &d in &f.vertices[v].outgoing {
-                let w = f.edges[d].to;
-                if !seen[w] {
-                    seen[w] = true;
-                    stack.push(w);
-                }
-            }
-        }
-        seen
-    };
+    let decoder = reach(&f.vertices, &f.edges, code, true);
     if !decoder[f.output] {
         return bad(format!(
             "the output `{}` does not depend on the code `{}`",

@@ -12,6 +12,7 @@
 use crate::error::SpecError;
 use crate::family::Family;
 use crate::ops::{Activation, Op};
+use crate::spec::take_tables;
 
 /// A chain family read as the subnetworks a growth may add.
 #[derive(Debug, Clone)]
@@ -92,24 +93,8 @@ impl Subnetworks {
         }
         let syntax = |e: toml::de::Error| SpecError::Syntax(e.message().to_string());
         let mut header: toml::Table = toml::from_str(&chain.source).map_err(syntax)?;
-        let tables = |v: Option<toml::Value>, what: &str| -> Result<Vec<toml::Table>, SpecError> {
-            let Some(toml::Value::Array(items)) = v else {
-                return Err(SpecError::Syntax(format!(
-                    "the spec has no [[{what}]] tables"
-                )));
-            };
-            items
-                .into_iter()
-                .map(|item| match item {
-                    toml::Value::Table(t) => Ok(t),
-                    _ => Err(SpecError::Syntax(format!(
-                        "a [[{what}]] entry is not a table"
-                    ))),
-                })
-                .collect()
-        };
-        let vertices = tables(header.remove("vertex"), "vertex")?;
-        let edges = tables(header.remove("edge"), "edge")?;
+        let vertices = take_tables(&mut header, "vertex")?;
+        let edges = take_tables(&mut header, "edge")?;
         Ok(Subnetworks {
             header,
             vertices,

@@ -113,3 +113,26 @@ pub struct EdgeSpec {
     #[serde(default)]
     pub ard: Option<ArdOverride>,
 }
+
+/// A spec's `[[what]]` tables (`vertex` or `edge`), taken out of its parsed `table`, for the
+/// families written from another one's spec (grown, split).
+pub(crate) fn take_tables(
+    table: &mut toml::Table,
+    what: &str,
+) -> Result<Vec<toml::Table>, crate::error::SpecError> {
+    use crate::error::SpecError;
+    let Some(toml::Value::Array(items)) = table.remove(what) else {
+        return Err(SpecError::Syntax(format!(
+            "the spec has no [[{what}]] tables"
+        )));
+    };
+    items
+        .into_iter()
+        .map(|item| match item {
+            toml::Value::Table(t) => Ok(t),
+            _ => Err(SpecError::Syntax(format!(
+                "a [[{what}]] entry is not a table"
+            ))),
+        })
+        .collect()
+}

@@ -21,7 +21,7 @@ use crate::checkpoint::{Checkpoint, TensorF32};
 use crate::error::SpecError;
 use crate::family::{Family, Task};
 use crate::role::TensorRole;
-use crate::spec::Likelihood;
+use crate::spec::{Likelihood, take_tables};
 
 /// The logits θ of a VAE checkpoint's gate (empty when the gate is fixed); `None` when the
 /// family is not a VAE or the tensor is missing.
@@ -101,12 +101,9 @@ pub fn split(ck: &Checkpoint) -> Result<Halves, SpecError> {
     }
     let k = kept.len();
     let syntax = |e: toml::de::Error| SpecError::Syntax(e.message().to_string());
-    let table: toml::Table = toml::from_str(&f.source).map_err(syntax)?;
-    let vertex_tables = array(&table, "vertex")?;
-    let edge_tables = array(&table, "edge")?;
-    let mut header = table.clone();
-    header.remove("vertex");
-    header.remove("edge");
+    let mut header: toml::Table = toml::from_str(&f.source).map_err(syntax)?;
+    let vertex_tables = take_tables(&mut header, "vertex")?;
+    let edge_tables = take_tables(&mut header, "edge")?;
     header.remove("likelihood");
     header.insert("task".into(), "regression".into());
 
@@ -269,23 +266,6 @@ pub fn split(ck: &Checkpoint) -> Result<Halves, SpecError> {
         likelihood,
         output,
     })
-}
-
-fn array(table: &toml::Table, what: &str) -> Result<Vec<toml::Table>, SpecError> {
-    let Some(toml::Value::Array(items)) = table.get(what) else {
-        return Err(SpecError::Syntax(format!(
-            "the spec has no [[{what}]] tables"
-        )));
-    };
-    items
-        .iter()
-        .map(|item| match item {
-            toml::Value::Table(t) => Ok(t.clone()),
-            _ => Err(SpecError::Syntax(format!(
-                "a [[{what}]] entry is not a table"
-            ))),
-        })
-        .collect()
 }
 
 /// Sets every dense op's `units` on an edge table (its `ops` list).
