@@ -149,6 +149,18 @@ fn what_a_vae_refuses() {
     ]);
     assert_bad_input(&o, &["vae.toml", "gate"]);
     assert!(!out.exists());
+    let pipeline_out = dir.path().join("pipeline");
+    let o = ardent([
+        "pipeline",
+        "--model",
+        &path(&spec),
+        "--data",
+        "digits",
+        "--out",
+        &path(&pipeline_out),
+    ]);
+    assert_bad_input(&o, &["vae.toml", "ardent viz vae"]);
+    assert!(!pipeline_out.exists(), "refused before anything is written");
     let bad = write(
         dir.path(),
         "not-vae.toml",

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
 use ardent_data::Source;
@@ -155,11 +155,17 @@ fn export(
 /// Runs the stages: training and fine-tuning read `data`, the exports and the sweep measure
 /// on all of it (its test split, or each checkpoint's validation split).
 fn run_pipeline(spec: &Path, data: &Source, budget: &Budget) -> Result<()> {
+    let family = ardent_models::Family::from_path(spec)?;
+    if matches!(family.task, ardent_models::Task::Vae { .. }) {
+        bail!(
+            "{}: the pipeline exports, benchmarks and sweeps one file per stage; a VAE exports as an encoder and a decoder: run `ardent train`, `ardent export` and `ardent viz vae`",
+            spec.display()
+        );
+    }
     let out = &budget.out;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let trained = out.join("trained.safetensors");
     let finetuned = out.join("finetuned.safetensors");
-    let family = ardent_models::Family::from_path(spec)?;
     let searched = family.edges.iter().any(|e| e.structure.is_searched());
     let export_from = Source {
         max_samples: None,
