@@ -100,6 +100,10 @@ pub fn run(a: Args) -> Result<()> {
     }
     let ck = Checkpoint::read(&a.checkpoint)?;
     let name = a.checkpoint.display().to_string();
+    let vae = matches!(ck.family.task, ardent_models::Task::Vae { .. });
+    if vae && a.softmax {
+        bail!("--softmax appends a Softmax to a classifier; {name} is a VAE");
+    }
     let options = ExportOptions {
         lambda: a.lambda,
         weight_type: if a.f16 {
@@ -116,10 +120,7 @@ pub fn run(a: Args) -> Result<()> {
         output_map: None,
         input_what: None,
     };
-    if matches!(ck.family.task, ardent_models::Task::Vae { .. }) {
-        if a.softmax {
-            bail!("--softmax appends a Softmax to a classifier; {name} is a VAE");
-        }
+    if vae {
         return export_vae_and_write(&ck, &name, &options, &a);
     }
     let to = Outputs {

@@ -100,16 +100,20 @@ pub fn nll(
     match (targets, task) {
         (BatchTargets::Real(t, _), Task::Vae { likelihood, .. }) => {
             let [b, _] = t.dims();
-            let per_value = match (likelihood, log_noise_var) {
-                (Likelihood::Gaussian, Some(lv)) => {
-                    let lv = lv.unsqueeze_dim::<2>(0);
+            let per_value = match likelihood {
+                // Without a learned variance (a net always has one), unit variance, as for
+                // regression targets.
+                Likelihood::Gaussian => {
+                    let lv = log_noise_var
+                        .map(|t| t.unsqueeze_dim::<2>(0))
+                        .unwrap_or_else(|| t.zeros_like().sum_dim(0));
                     ((output - t.clone()).square() * lv.clone().neg().exp() + lv)
                         .add_scalar((2.0 * std::f64::consts::PI).ln())
                         .mul_scalar(0.5)
                 }
                 // −[t ln σ(y) + (1 − t) ln(1 − σ(y))] = softplus(y) − t·y, kept finite for
                 // large |y| as max(y, 0) + ln(1 + e^(−|y|)) − t·y.
-                _ => {
+                Likelihood::Bernoulli => {
                     output.clone().clamp_min(0.0) - output.clone() * t.clone()
                         + output.abs().neg().exp().add_scalar(1.0).log()
                 }
