@@ -268,3 +268,26 @@ fn conv_vgg_hand_count_and_shapes() {
     assert_eq!(shape("p2"), Shape(vec![64, 7, 7]));
     assert_eq!(shape("flat"), Shape(vec![3136]));
 }
+
+#[test]
+fn conv_vgg3_hand_count_and_shapes() {
+    let f = Family::from_path(zoo("conv-vgg3.toml")).expect("valid spec");
+    let convs = 32 * 9 + 32 * 64 * 9 + 64 * 64 * 9 + 64 * 128 * 9 + 128 * 128 * 9;
+    let norms = 2 * (32 + 64 + 64 + 128 + 128);
+    // The third pool floors 7x7 to 3x3, as ONNX's MaxPool does.
+    let head = 128 * 3 * 3 * 128 + 128 + 128 * 10 + 10;
+    assert_eq!(f.supernet_cost().params, convs + norms + head);
+    assert_eq!(convs + norms + head, 426_474);
+    let shape = |name: &str| {
+        f.vertices
+            .iter()
+            .find(|v| v.name == name)
+            .map(|v| v.shape.clone())
+            .expect("a vertex")
+    };
+    assert_eq!(shape("b1"), Shape(vec![32, 28, 28]));
+    assert_eq!(shape("b3"), Shape(vec![64, 14, 14]));
+    assert_eq!(shape("b5"), Shape(vec![128, 7, 7]));
+    assert_eq!(shape("p3"), Shape(vec![128, 3, 3]));
+    assert_eq!(shape("flat"), Shape(vec![1152]));
+}
