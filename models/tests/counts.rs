@@ -2,6 +2,15 @@ use ardent_models::{Family, Shape};
 
 use crate::zoo;
 
+/// The shape of the vertex named `name`; a missing name fails the test.
+fn shape_of(f: &Family, name: &str) -> Shape {
+    f.vertices
+        .iter()
+        .find(|v| v.name == name)
+        .map(|v| v.shape.clone())
+        .unwrap_or_else(|| panic!("no vertex {name}"))
+}
+
 #[test]
 fn lenet_300_100_hand_count() {
     let f = Family::from_path(zoo("lenet-300-100.toml")).expect("valid spec");
@@ -138,13 +147,7 @@ fn a_fixed_member_is_a_family_of_one_member_with_the_same_cost() {
 #[test]
 fn conv_search_shapes_and_supernet_count() {
     let f = Family::from_path(zoo("conv-search.toml")).expect("valid spec");
-    let out = |name: &str| {
-        f.vertices
-            .iter()
-            .find(|v| v.name == name)
-            .map(|v| v.shape.clone())
-            .expect("vertex")
-    };
+    let out = |name: &str| shape_of(&f, name);
     assert_eq!(out("n2"), Shape(vec![16, 28, 28]));
     assert_eq!(out("pool1"), Shape(vec![16, 14, 14]));
     assert_eq!(out("n3"), Shape(vec![32, 14, 14]));
@@ -257,13 +260,7 @@ fn conv_vgg_hand_count_and_shapes() {
     let head = 64 * 7 * 7 * 128 + 128 + 128 * 10 + 10;
     assert_eq!(f.supernet_cost().params, convs + norms + head);
     assert_eq!(convs + norms + head, 468_010);
-    let shape = |name: &str| {
-        f.vertices
-            .iter()
-            .find(|v| v.name == name)
-            .map(|v| v.shape.clone())
-            .expect("a vertex")
-    };
+    let shape = |name: &str| shape_of(&f, name);
     assert_eq!(shape("b2"), Shape(vec![32, 28, 28]));
     assert_eq!(shape("p2"), Shape(vec![64, 7, 7]));
     assert_eq!(shape("flat"), Shape(vec![3136]));
@@ -278,13 +275,7 @@ fn conv_vgg3_hand_count_and_shapes() {
     let head = 128 * 3 * 3 * 128 + 128 + 128 * 10 + 10;
     assert_eq!(f.supernet_cost().params, convs + norms + head);
     assert_eq!(convs + norms + head, 426_474);
-    let shape = |name: &str| {
-        f.vertices
-            .iter()
-            .find(|v| v.name == name)
-            .map(|v| v.shape.clone())
-            .expect("a vertex")
-    };
+    let shape = |name: &str| shape_of(&f, name);
     assert_eq!(shape("b1"), Shape(vec![32, 28, 28]));
     assert_eq!(shape("b3"), Shape(vec![64, 14, 14]));
     assert_eq!(shape("b5"), Shape(vec![128, 7, 7]));
