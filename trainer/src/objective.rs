@@ -101,16 +101,7 @@ pub fn nll(
         (BatchTargets::Real(t, _), Task::Vae { likelihood, .. }) => {
             let [b, _] = t.dims();
             let per_value = match likelihood {
-                // Without a learned variance (a net always has one), unit variance, as for
-                // regression targets.
-                Likelihood::Gaussian => {
-                    let lv = log_noise_var
-                        .map(|t| t.unsqueeze_dim::<2>(0))
-                        .unwrap_or_else(|| t.zeros_like().sum_dim(0));
-                    ((output - t.clone()).square() * lv.clone().neg().exp() + lv)
-                        .add_scalar((2.0 * std::f64::consts::PI).ln())
-                        .mul_scalar(0.5)
-                }
+                Likelihood::Gaussian => gaussian_nll(output, t, log_noise_var),
                 // −[t ln σ(y) + (1 − t) ln(1 − σ(y))] = softplus(y) − t·y, kept finite for
                 // large |y| as max(y, 0) + ln(1 + e^(−|y|)) − t·y.
                 Likelihood::Bernoulli => {
@@ -129,16 +120,19 @@ pub fn nll(
             let logp = log_softmax(output, 1);
             logp.gather(1, y.clone().reshape([b, 1])).mean().neg()
         }
-        (BatchTargets::Real(y, _), _) => {
-            let lv = log_noise_var
-                .map(|t| t.unsqueeze_dim::<2>(0))
-                .unwrap_or_else(|| y.zeros_like().sum_dim(0));
-            let sq = (output - y.clone()).square();
-            ((sq * lv.clone().neg().exp() + lv).add_scalar((2.0 * std::f64::consts::PI).ln()))
-                .mean()
-                .mul_scalar(0.5)
-        }
+        (BatchTargets::Real(y, _), _) => gaussian_nll(output, y, log_noise_var).mean(),
     }
+}
+
+/// −ln N(y | output, e^lv) of each value (`[batch, values]`), with `log_noise_var` one lv per
+/// column; without one (a net always has one), unit variance.
+fn gaussian_nll(output: Tensor<2>, y: &Tensor<2>, log_noise_var: Option<Tensor<1>>) -> Tensor<2> {
+    let lv = log_noise_var
+        .map(|t| t.unsqueeze_dim::<2>(0))
+        .unwrap_or_else(|| y.zeros_like().sum_dim(0));
+    ((output - y.clone()).square() * lv.clone().neg().exp() + lv)
+        .add_scalar((2.0 * std::f64::consts::PI).ln())
+        .mul_scalar(0.5)
 }
 
 /// [`nll`] of a pass of `net`.
